@@ -1,0 +1,66 @@
+namespace RawFlipFlop.Engine.Data;
+
+/// <summary>
+/// The read-error metric. A read position is an instruction position t with token r; the model's prediction
+/// there (argmax of its next-token distribution) must equal the bit at t + 1. Any other prediction, a
+/// non-bit token included, is an error. Counts reads, errors and sequences with at least one error, and
+/// keeps both per dependency length (tokens from the read back to its write), so errors can be broken down.
+/// </summary>
+public sealed class ReadErrorCounter(string split)
+{
+    readonly SortedDictionary<int, (long Reads, long Errors)> _byDependency = [];
+    readonly List<(long Sequence, int Position)> _firstErrors = [];
+
+    public string Split { get; } = split;
+    public long Sequences { get; private set; }
+    public long Reads { get; private set; }
+    public long Errors { get; private set; }
+    public long SequencesWithErrors { get; private set; }
+    /// <summary>The first 1000 errors as (sequence index, position of the read instruction).</summary>
+    public IReadOnlyList<(long Sequence, int Position)> FirstErrors => _firstErrors;
+    /// <summary>(reads, errors) per dependency length in tokens.</summary>
+    public IReadOnlyDictionary<int, (long Reads, long Errors)> ByDependency => _byDependency;
+
+    /// <summary>
+    /// Scores a batch: tokens (B, T) and predictions (B, T), where predictions[b, t] is the argmax token
+    /// predicted for position t + 1 (only read positions are looked at). Sequence numbers start at firstSequence.
+    /// </summary>
+    public void Add(ReadOnlySpan<byte> tokens, ReadOnlySpan<int> predictions, int length, long firstSequence = -1)
+    {
+        if (tokens.Length % length != 0 || predictions.Length != tokens.Length)
+            throw new ArgumentException($"tokens ({tokens.Length}) and predictions ({predictions.Length}) must both be (B, {length})");
+        int batch = tokens.Length / length;
+        if (firstSequence < 0) firstSequence = Sequences;
+        for (int b = 0; b < batch; b++)
+        {
+            var seq = tokens.Slice(b * length, length);
+            var pred = predictions.Slice(b * length, length);
+            int lastWrite = 0;
+            bool anyError = false;
+            for (int t = 0; t + 1 < length; t += 2)
+            {
+                if (seq[t] == Tokens.Write) lastWrite = t;
+                if (seq[t] != Tokens.Read) continue;
+                bool error = pred[t] != seq[t + 1];
+                Reads++;
+                int dependency = t - lastWrite;
+                _byDependency.TryGetValue(dependency, out var cell);
+                _byDependency[dependency] = (cell.Reads + 1, cell.Errors + (error ? 1 : 0));
+                if (!error) continue;
+                Errors++;
+                anyError = true;
+                if (_firstErrors.Count < 1000) _firstErrors.Add((firstSequence + b, t));
+            }
+            if (anyError) SequencesWithErrors++;
+            Sequences++;
+        }
+    }
+
+    public ReadErrorReport Report(long step = -1) => new(Split, Sequences, Reads, Errors, SequencesWithErrors, step);
+}
+
+/// <summary>The summary of one evaluation: split name, sequences, reads, errors, sequences with an error, step.</summary>
+public sealed record ReadErrorReport(string Split, long Sequences, long Reads, long Errors, long SequencesWithErrors, long Step)
+{
+    public double ErrorRate => Reads == 0 ? 0 : (double)Errors / Reads;
+}

@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.Diagnostics;
+using RawFlipFlop.Engine.Data;
+using RawFlipFlop.Engine.IO;
+using RawFlipFlop.Kernels.Random;
+
+namespace RawFlipFlop.Experiments.Cli;
+
+/// <summary>`data generate | check | stats`: flip-flop datasets on disk.</summary>
+public static class DataCommands
+{
+    public static Command Build(CliOutput output)
+    {
+        var data = new Command("data", "Generate, validate and describe flip-flop datasets (text or Parquet).");
+        data.Add(Generate(output));
+        data.Add(Check(output));
+        data.Add(Stats(output));
+        return data;
+    }
+
+    static Command Generate(CliOutput output)
+    {
+        var pIgnore = new Option<double?>("--p-ignore") { Description = "p_i of FFL(p_i); p_w = p_r = (1 - p_i)/2 unless given" };
+        var pWrite = new Option<double?>("--p-write") { Description = "p_w (with --p-read; p_i = 1 - p_w - p_r). With --automaton: P(input is a write), default 0.5" };
+        var pRead = new Option<double?>("--p-read") { Description = "p_r (with --p-write)" };
+        var mixture = new Option<string?>("--mixture") { Description = "uniform mixture of FFL(p_i) over these p_i, e.g. 0.9,0.98,0.1 (the paper's R4)" };
+        var split = new Option<string?>("--split") { Description = "write a named evaluation set instead: indist, sparse, dense or online (its distribution and seed)" };
+        var count = new Option<int?>("--count") { Description = "number of sequences (default: the split's size, else 1000)" };
+        var length = new Option<int>("--length") { Description = "sequence length T in tokens (even, >= 4)", DefaultValueFactory = _ => EvaluationSets.DefaultLength };
+        var seed = new Option<ulong>("--seed") { Description = "seed: sequence k is a pure function of (seed, k)", DefaultValueFactory = _ => 0 };
+        var first = new Option<long>("--first") { Description = "index of the first sequence (to write a shard of a larger set)", DefaultValueFactory = _ => 0 };
+        var automaton = new Option<bool>("--automaton") { Description = "write the flip-flop automaton task (inputs -,0,1 and states) instead" };
+        var outFile = new Option<string>("--out") { Description = "output file: .parquet for Parquet, anything else for text", Required = true };
+        var cmd = new Command("generate", "Sample flip-flop sequences FFL(T, p) (or automaton sequences) to a file.")
+        {
+            pIgnore, pWrite, pRead, mixture, split, count, length, seed, first, automaton, outFile,
+        };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(outFile)!;
+            int n = r.GetValue(count) ?? 1000;
+            if (n < 0) throw new CliException($"--count must not be negative, got {n}");
+            int t = r.GetValue(length);
+            var watch = Stopwatch.StartNew();
+            if (r.GetValue(automaton))
+            {
+                if (r.GetValue(pIgnore) != null || r.GetValue(mixture) != null || r.GetValue(split) != null)
+                    throw new CliException("--automaton takes --p-write (probability of a write input), not --p-ignore, --mixture or --split");
+                var sampler = new AutomatonSampler(r.GetValue(pWrite) ?? 0.5);
+                var set = sampler.SampleMany(r.GetValue(seed), r.GetValue(first), n, t);
+                AutomatonFiles.Write(path, set);
+                output.Err.WriteLine($"wrote {n} automaton sequences of length {t} (p_write {sampler.PWrite}) to {path} in {watch.Elapsed.TotalSeconds:0.00} s");
+                return 0;
+            }
+            FlipFlopDataset dataset;
+            string what;
+            if (r.GetValue(split) is { } splitName)
+            {
+                if (r.GetValue(pIgnore) != null || r.GetValue(pWrite) != null || r.GetValue(mixture) != null || r.GetValue(seed) != 0)
+                    throw new CliException("--split fixes the distribution and the seed; do not combine it with --p-ignore, --p-write, --mixture or --seed");
+                var set = EvaluationSets.ByName(splitName);
+                int size = r.GetValue(count) ?? set.DefaultCount;
+                var sampler = new FlipFlopSampler(set.Distribution);
+                dataset = sampler.SampleMany(set.Seed, RandomDomain.Dataset, r.GetValue(first), size, t);
+                what = $"evaluation set '{set.Name}' ({set.Description}, seed {set.Seed})";
+            }
+            else
+            {
+                var mix = MixtureFrom(r.GetValue(pIgnore), r.GetValue(pWrite), r.GetValue(pRead), r.GetValue(mixture));
+                dataset = new FlipFlopSampler(mix).SampleMany(r.GetValue(seed), RandomDomain.Dataset, r.GetValue(first), n, t);
+                what = $"{mix}, seed {r.GetValue(seed)}";
+            }
+            double sampled = watch.Elapsed.TotalSeconds;
+            FlipFlopFiles.Write(path, dataset);
+            output.Err.WriteLine($"wrote {dataset.Count} sequences of length {t} from {what} to {path} " +
+                                 $"(sampled in {sampled:0.00} s, written in {watch.Elapsed.TotalSeconds - sampled:0.00} s)");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>The distribution the generate options describe; exactly one way of naming it is allowed.</summary>
+    public static FlipFlopMixture MixtureFrom(double? pIgnore, double? pWrite, double? pRead, string? mixture)
+    {
+        if (mixture != null)
+        {
+            if (pIgnore != null || pWrite != null || pRead != null)
+                throw new CliException("--mixture names the distributions itself; do not combine it with --p-ignore, --p-write or --p-read");
+            return FlipFlopMixture.Parse(mixture);
+        }
+        if (pWrite != null || pRead != null)
+        {
+            if (pWrite == null || pRead == null) throw new CliException("--p-write and --p-read go together");
+            double ignore = 1 - pWrite.Value - pRead.Value;
+            if (pIgnore != null && Math.Abs(pIgnore.Value - ignore) > 1e-9)
+                throw new CliException($"--p-ignore {pIgnore} contradicts 1 - p_write - p_read = {ignore}");
+            return FlipFlopMixture.Of(new FlipFlopDistribution(pWrite.Value, pRead.Value, Math.Max(0, ignore)));
+        }
+        if (pIgnore == null) throw new CliException("name the distribution: --p-ignore X, --p-write W --p-read R, --mixture X,Y,... or --split NAME");
+        return FlipFlopMixture.Of(FlipFlopDistribution.WithIgnore(pIgnore.Value));
+    }
+
+    static Command Check(CliOutput output)
+    {
+        var file = new Argument<string>("FILE") { Description = "text or Parquet file of flip-flop strings (or automaton sequences)" };
+        var limit = new Option<int>("--limit") { Description = "most problems to list (all are counted)", DefaultValueFactory = _ => 100 };
+        var cmd = new Command("check", "Validate a dataset: exit 0 with a summary when valid, exit 2 listing every problem when not.") { file, limit };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(file)!;
+            if (!File.Exists(path)) throw new CliException($"{path}: no such file");
+            int max = r.GetValue(limit);
+            if (DataFileKinds.IsAutomaton(path))
+            {
+                var (data, problems) = AutomatonFiles.Check(path, max);
+                if (problems.Total > 0) return Report(output, path, problems);
+                output.Out.WriteLine($"{path}: valid automaton file, {data!.Count} sequences of length {data.Length}");
+                return 0;
+            }
+            var result = FlipFlopFiles.Check(path, max);
+            if (!result.IsValid) return Report(output, path, result.Problems);
+            var stats = DatasetStatistics.Of(result.Dataset!);
+            output.Out.WriteLine($"{path}: valid ({result.Format.ToString().ToLowerInvariant()}), {stats.Sequences} sequences of length {stats.Length}, " +
+                                 $"{stats.Reads} reads, {stats.Writes} writes, {stats.Ignores} ignores");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static int Report(CliOutput output, string path, ProblemLog problems)
+    {
+        foreach (var p in problems.Problems) output.Err.WriteLine(p);
+        if (problems.Total > problems.Problems.Count)
+            output.Err.WriteLine($"... {problems.Total - problems.Problems.Count} more problems not listed (--limit {problems.Limit})");
+        output.Err.WriteLine($"{path}: invalid, {problems.Total} problem{(problems.Total == 1 ? "" : "s")}");
+        return CommandLine.InvalidData;
+    }
+
+    static Command Stats(CliOutput output)
+    {
+        var file = new Argument<string>("FILE") { Description = "text or Parquet flip-flop dataset" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var cmd = new Command("stats", "Sequences, instruction counts, reads and dependency lengths of a dataset.") { file, json };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(file)!;
+            if (!File.Exists(path)) throw new CliException($"{path}: no such file");
+            var stats = DatasetStatistics.Of(FlipFlopFiles.Read(path));
+            if (r.GetValue(json))
+            {
+                output.Out.WriteLine(Json.Serialize(new
+                {
+                    file = path,
+                    sequences = stats.Sequences,
+                    length = stats.Length,
+                    writes = stats.Writes,
+                    reads = stats.Reads,
+                    ignores = stats.Ignores,
+                    reads_per_sequence = (double)stats.Reads / stats.Sequences,
+                    dependency_mean = stats.MeanDependency,
+                    dependency_max = stats.MaxDependency,
+                }));
+                return 0;
+            }
+            long instructions = stats.Writes + stats.Reads + stats.Ignores;
+            output.Out.WriteLine($"file          {path}");
+            output.Out.WriteLine($"sequences     {stats.Sequences} of length {stats.Length}");
+            output.Out.WriteLine($"writes        {stats.Writes} ({100.0 * stats.Writes / instructions:0.00}% of instructions)");
+            output.Out.WriteLine($"reads         {stats.Reads} ({100.0 * stats.Reads / instructions:0.00}%, {(double)stats.Reads / stats.Sequences:0.00} per sequence)");
+            output.Out.WriteLine($"ignores       {stats.Ignores} ({100.0 * stats.Ignores / instructions:0.00}%)");
+            output.Out.WriteLine($"dependency    mean {stats.MeanDependency:0.00} tokens, max {stats.MaxDependency} tokens");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,3 @@
+using RawFlipFlop.Experiments.Cli;
+
+return CommandLine.Run(args, Console.Out, Console.Error);
