@@ -1,0 +1,63 @@
+using System.Numerics;
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Engine.Models;
+
+/// <summary>What a forward/backward pass needs to know besides the tokens: dropout and sharpening.</summary>
+public sealed record PassOptions
+{
+    /// <summary>Dropout on the embedding output (Transformer).</summary>
+    public float DropoutEmbedding { get; init; }
+    /// <summary>Dropout on the attention weights, after the softmax.</summary>
+    public float DropoutAttention { get; init; }
+    /// <summary>Dropout inside the feed-forward block: on the GELU output, before w2 (x-transformers' ff_dropout).</summary>
+    public float DropoutFeedForward { get; init; }
+    /// <summary>Seed of the dropout masks; with <see cref="Step"/> it fixes every mask.</summary>
+    public ulong DropoutSeed { get; init; }
+    /// <summary>Training step (selects fresh dropout masks each step).</summary>
+    public long Step { get; init; }
+    /// <summary>Attention-sharpening weight lambda: the objective adds lambda * mean attention-row entropy.</summary>
+    public double Sharpen { get; init; }
+    /// <summary>Layers the sharpening averages over (null = all).</summary>
+    public IReadOnlyList<int>? SharpenLayers { get; init; }
+
+    public static PassOptions Evaluation { get; } = new();
+
+    public bool AnyDropout => DropoutEmbedding > 0 || DropoutAttention > 0 || DropoutFeedForward > 0;
+
+    /// <summary>The dropout mask of a site (0 = embeddings, 1 + 2l = attention of layer l, 2 + 2l = feed-forward of layer l).</summary>
+    public DropoutSpec DropoutAt(float p, int site) =>
+        p > 0 ? new DropoutSpec(p, DropoutSeed, (ulong)Step * 4096UL + (ulong)site) : DropoutSpec.None;
+}
+
+/// <summary>
+/// A model written as explicit layer-by-layer forward and backward passes over <see cref="IOps{T}"/>.
+/// Parameters, gradients and activations live in a few contiguous device allocations, sliced per tensor.
+/// </summary>
+public interface IModel<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
+{
+    ModelConfig Config { get; }
+    ParameterLayout Layout { get; }
+    IOps<T> Ops { get; }
+
+    /// <summary>All parameters (P), in <see cref="Layout"/> order.</summary>
+    Buf<T> Parameters { get; }
+
+    /// <summary>Their gradients (P), same layout; accumulated by <see cref="Backward"/>.</summary>
+    Buf<T> Gradients { get; }
+
+    /// <summary>
+    /// logits (B,T,V) of tokens (B,T); the returned buffer belongs to the model and is valid until the next
+    /// forward. Keeps what <see cref="Backward"/> needs.
+    /// </summary>
+    Buf<T> Forward(Buf<int> tokens, int b, int t, PassOptions options);
+
+    /// <summary>
+    /// The sharpening term of the last forward: lambda * mean entropy of the attention rows of the chosen layers
+    /// (0 without sharpening or for the LSTM).
+    /// </summary>
+    double RegularizerLoss { get; }
+
+    /// <summary>Accumulates into <see cref="Gradients"/> the gradient of (loss whose logit gradient is dlogits (B,T,V)) + regularizer.</summary>
+    void Backward(Buf<T> dlogits, PassOptions options);
+}

@@ -1,0 +1,89 @@
+using System.Numerics;
+using RawFlipFlop.Kernels.Devices;
+using RawFlipFlop.Kernels.Random;
+
+namespace RawFlipFlop.Engine.Models;
+
+/// <summary>Parameter and gradient storage, per-tensor views and seeded initialisation shared by the models.</summary>
+public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    readonly List<Action> _frees = [];
+
+    protected ModelBase(ModelConfig config, IOps<T> ops)
+    {
+        Config = config.Validate();
+        Ops = ops;
+        Layout = ParameterLayout.For(config);
+        Parameters = Own(Layout.Count);
+        Gradients = Own(Layout.Count);
+    }
+
+    public ModelConfig Config { get; }
+    public ParameterLayout Layout { get; }
+    public IOps<T> Ops { get; }
+    public IDevice Device => Ops.Device;
+    public Buf<T> Parameters { get; }
+    public Buf<T> Gradients { get; }
+    public double RegularizerLoss { get; protected set; }
+
+    public Buf<T> Parameter(string name) { var s = Layout[name]; return Parameters.Slice(s.Offset, s.Count); }
+    public Buf<T> Gradient(string name) { var s = Layout[name]; return Gradients.Slice(s.Offset, s.Count); }
+
+    /// <summary>Allocates a zeroed device buffer freed with the model.</summary>
+    protected Buf<T> Own(long count) => Own<T>(count);
+
+    protected Buf<TE> Own<TE>(long count) where TE : unmanaged
+    {
+        var buffer = Device.Allocate<TE>(count);
+        _frees.Add(() => Device.Free(buffer));
+        return buffer;
+    }
+
+    public abstract Buf<T> Forward(Buf<int> tokens, int b, int t, PassOptions options);
+    public abstract void Backward(Buf<T> dlogits, PassOptions options);
+
+    /// <summary>
+    /// Seeded initialisation with PyTorch's per-module distributions (<see cref="ParameterLayout"/>). Tensor i
+    /// uses Philox stream i of (seed, Init domain); element j takes words 2j and 2j+1 (Box-Muller for normals,
+    /// the first word for uniforms). Values are made in double and rounded to T, so float and double models
+    /// of one seed hold the same weights up to rounding.
+    /// </summary>
+    public void Initialize(ulong seed)
+    {
+        var host = new T[Layout.Count];
+        var tensors = Layout.Tensors;
+        Parallel.For(0, tensors.Count, ti =>
+        {
+            var spec = tensors[ti];
+            var span = host.AsSpan((int)spec.Offset, (int)spec.Count);
+            var words = new uint[2 * spec.Count];
+            Philox.Fill(seed, (ulong)ti, RandomDomain.Init, words);
+            for (int j = 0; j < span.Length; j++)
+            {
+                double u1 = (words[2 * j] + 0.5) / 4294967296.0, u2 = words[2 * j + 1] / 4294967296.0;
+                double value = spec.Init switch
+                {
+                    InitKind.Normal => spec.Scale * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2),
+                    InitKind.Uniform => spec.Scale * (2 * u1 - 1),
+                    InitKind.Ones => 1,
+                    _ => 0,
+                };
+                span[j] = T.CreateTruncating(value);
+            }
+        });
+        Device.Upload<T>(host, Parameters);
+    }
+
+    public void ZeroGradients() => Ops.Fill(Gradients, T.Zero);
+
+    /// <summary>Frees buffers a model allocated outside <see cref="Own"/> (activations sized per batch shape).</summary>
+    protected virtual void ReleaseBuffers() { }
+
+    public void Dispose()
+    {
+        ReleaseBuffers();
+        foreach (var free in _frees) free();
+        _frees.Clear();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,183 @@
+using RawFlipFlop.Kernels.Devices;
+using RawFlipFlop.Kernels.Random;
+
+namespace RawFlipFlop.Kernels.Cpu;
+
+public sealed unsafe partial class CpuOps<T>
+{
+    [ThreadStatic] static T[]? t_scratch1;
+    [ThreadStatic] static T[]? t_scratch2;
+
+    /// <summary>Query rows per block of the causal GEMMs: block r only multiplies keys 0..end of block r.</summary>
+    const int CausalBlock = 64;
+
+    static T[] Scratch(ref T[]? slot, long size) =>
+        slot != null && slot.Length >= size ? slot : (slot = GC.AllocateArray<T>((int)size, pinned: true));
+
+    /// <summary>ALiBi slopes for H heads (Press et al.): geometric for powers of two, interleaved otherwise.</summary>
+    public static double[] AlibiSlopes(int heads)
+    {
+        static double[] PowerOfTwo(int n)
+        {
+            double start = Math.Pow(2, -8.0 / n);
+            var s = new double[n];
+            for (int i = 0; i < n; i++) s[i] = Math.Pow(start, i + 1);
+            return s;
+        }
+        if ((heads & (heads - 1)) == 0) return PowerOfTwo(heads);
+        int closest = 1 << (int)Math.Floor(Math.Log2(heads));
+        var head = PowerOfTwo(closest).ToList();
+        var extra = AlibiSlopes(2 * closest);
+        for (int i = 0; head.Count < heads; i += 2) head.Add(extra[i]);
+        return [.. head];
+    }
+
+    /// <summary>Keep factor of attention-dropout element (b,h,i,j): 0 or 1/(1-p).</summary>
+    static void DropoutRow(T* dst, T* src, int count, DropoutSpec spec, long firstIndex)
+    {
+        T scale = T.One / T.CreateTruncating(1.0 - spec.P);
+        for (int j = 0; j < count; j++)
+        {
+            uint word = Philox.Word(spec.Seed, spec.Stream, RandomDomain.Dropout, (ulong)(firstIndex + j));
+            dst[j] = Philox.ToUnitFloat(word) < spec.P ? T.Zero : src[j] * scale;
+        }
+    }
+
+    public void AttentionForward(Buf<T> output, Buf<T> probs, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
+    {
+        CheckSize(probs, (long)b * heads * t * t, "probs");
+        int dh = c / heads;
+        T scale = T.One / T.Sqrt(T.CreateTruncating(dh));
+        double[] slopes = options.Alibi ? AlibiSlopes(heads) : [];
+        Parallel.For(0, b * heads, bh =>
+        {
+            int bi = bh / heads, h = bh % heads;
+            T* q = qkv.Ptr + (long)bi * t * 3 * c + h * dh, k = q + c, v = q + 2 * c;
+            T* p = probs.Ptr + (long)bh * t * t;
+            // scores, block-causal: rows [i0, i1) against keys [0, i1)
+            for (int i0 = 0; i0 < t; i0 += CausalBlock)
+            {
+                int i1 = Math.Min(t, i0 + CausalBlock);
+                Gemm<T>.Multiply(false, true, i1 - i0, i1, dh, q + (long)i0 * 3 * c, 3 * c, k, 3 * c, p + (long)i0 * t, t, false, parallel: false);
+            }
+            for (int i = 0; i < t; i++)
+            {
+                T* row = p + (long)i * t;
+                T max = T.NegativeInfinity;
+                for (int j = 0; j <= i; j++)
+                {
+                    T s = row[j] * scale;
+                    if (options.Alibi) s -= T.CreateTruncating(slopes[h] * (i - j));
+                    row[j] = s;
+                    if (s > max) max = s;
+                }
+                T sum = T.Zero;
+                for (int j = 0; j <= i; j++) { T e = T.Exp(row[j] - max); row[j] = e; sum += e; }
+                T inv = T.One / sum;
+                for (int j = 0; j <= i; j++) row[j] *= inv;
+                new Span<T>(row + i + 1, t - i - 1).Clear();
+            }
+            T* weights = p;
+            if (options.Dropout.Active)
+            {
+                weights = (T*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref Scratch(ref t_scratch1, (long)t * t)[0]);
+                for (int i = 0; i < t; i++)
+                {
+                    DropoutRow(weights + (long)i * t, p + (long)i * t, i + 1, options.Dropout, ((long)bh * t + i) * t);
+                    new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
+                }
+            }
+            T* y = output.Ptr + (long)bi * t * c + h * dh;
+            for (int i0 = 0; i0 < t; i0 += CausalBlock)
+            {
+                int i1 = Math.Min(t, i0 + CausalBlock);
+                Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, weights + (long)i0 * t, t, v, 3 * c, y + (long)i0 * c, c, false, parallel: false);
+            }
+        });
+    }
+
+    public void AttentionBackward(Buf<T> dqkv, Buf<T> doutput, Buf<T> qkv, Buf<T> probs, T entropyScale, AttentionOptions options,
+        int b, int t, int c, int heads)
+    {
+        int dh = c / heads;
+        T scale = T.One / T.Sqrt(T.CreateTruncating(dh));
+        T dropScale = options.Dropout.Active ? T.One / T.CreateTruncating(1.0 - options.Dropout.P) : T.One;
+        Parallel.For(0, b * heads, bh =>
+        {
+            int bi = bh / heads, h = bh % heads;
+            long rowBase = (long)bi * t * 3 * c + h * dh;
+            T* q = qkv.Ptr + rowBase, k = q + c, v = q + 2 * c;
+            T* dq = dqkv.Ptr + rowBase, dk = dq + c, dv = dq + 2 * c;
+            T* p = probs.Ptr + (long)bh * t * t;
+            T* dy = doutput.Ptr + (long)bi * t * c + h * dh;
+            var s1 = Scratch(ref t_scratch1, (long)t * t);
+            var s2 = Scratch(ref t_scratch2, (long)t * t);
+            fixed (T* dropped = s1, dp = s2)
+            {
+                T* weights = p;
+                if (options.Dropout.Active)
+                {
+                    weights = dropped;
+                    for (int i = 0; i < t; i++)
+                    {
+                        DropoutRow(weights + (long)i * t, p + (long)i * t, i + 1, options.Dropout, ((long)bh * t + i) * t);
+                        new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
+                    }
+                }
+                // dV (T,dh) = weights^T dY
+                Gemm<T>.Multiply(true, false, t, dh, t, weights, t, dy, c, dv, 3 * c, false, parallel: false);
+                // dWeights (T,T) = dY V^T, block-causal
+                for (int i0 = 0; i0 < t; i0 += CausalBlock)
+                {
+                    int i1 = Math.Min(t, i0 + CausalBlock);
+                    Gemm<T>.Multiply(false, true, i1 - i0, i1, dh, dy + (long)i0 * c, c, v, 3 * c, dp + (long)i0 * t, t, false, parallel: false);
+                }
+                for (int i = 0; i < t; i++)
+                {
+                    T* prow = p + (long)i * t, drow = dp + (long)i * t;
+                    if (options.Dropout.Active)
+                    {
+                        // d p = d weights * keep / (1-p): weights[j] != 0 exactly where kept (p > 0), so reuse it
+                        T* wrow = weights + (long)i * t;
+                        for (int j = 0; j <= i; j++) drow[j] = wrow[j] == T.Zero ? T.Zero : drow[j] * dropScale;
+                    }
+                    if (entropyScale != T.Zero)
+                        for (int j = 0; j <= i; j++)
+                            if (prow[j] > T.Zero) drow[j] -= entropyScale * (T.Log(prow[j]) + T.One);
+                    T dot = T.Zero;
+                    for (int j = 0; j <= i; j++) dot += prow[j] * drow[j];
+                    for (int j = 0; j <= i; j++) drow[j] = prow[j] * (drow[j] - dot) * scale;
+                    new Span<T>(drow + i + 1, t - i - 1).Clear();
+                }
+                // dQ = dS K, dK = dS^T Q (dS already holds the 1/sqrt(dh) scale)
+                for (int i0 = 0; i0 < t; i0 += CausalBlock)
+                {
+                    int i1 = Math.Min(t, i0 + CausalBlock);
+                    Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, dp + (long)i0 * t, t, k, 3 * c, dq + (long)i0 * 3 * c, 3 * c, false, parallel: false);
+                }
+                Gemm<T>.Multiply(true, false, t, dh, t, dp, t, q, 3 * c, dk, 3 * c, false, parallel: false);
+            }
+        });
+    }
+
+    public void AttentionEntropyForward(Buf<T> output, Buf<T> probs, int b, int t, int heads)
+    {
+        int rows = b * heads;
+        var partial = new T[rows];
+        Parallel.For(0, rows, bh =>
+        {
+            T sum = T.Zero;
+            T* p = probs.Ptr + (long)bh * t * t;
+            for (int i = 0; i < t; i++)
+                for (int j = 0; j <= i; j++)
+                {
+                    T x = p[(long)i * t + j];
+                    if (x > T.Zero) sum -= x * T.Log(x);
+                }
+            partial[bh] = sum;
+        });
+        T total = T.Zero;
+        foreach (var v in partial) total += v;
+        output.Ptr[0] = total;
+    }
+}

@@ -1,0 +1,72 @@
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Kernels.Cpu;
+
+public sealed unsafe partial class CpuOps<T>
+{
+    public void CrossEntropyForwardBackward(Buf<T> losses, Buf<T> dlogits, Buf<T> logits, Buf<int> targets, T dscale, int n, int v)
+    {
+        ForChunks(n, RowChunk * 16, (s, e) =>
+        {
+            for (long i = s; i < e; i++)
+            {
+                T* z = logits.Ptr + i * v, dz = dlogits.IsEmpty ? null : dlogits.Ptr + i * v;
+                int target = targets.Ptr[i];
+                if (target < 0)
+                {
+                    losses.Ptr[i] = T.Zero;
+                    if (dz != null) new Span<T>(dz, v).Clear();
+                    continue;
+                }
+                T max = z[0];
+                for (int j = 1; j < v; j++) if (z[j] > max) max = z[j];
+                T sum = T.Zero;
+                for (int j = 0; j < v; j++) sum += T.Exp(z[j] - max);
+                T logSum = T.Log(sum) + max;
+                losses.Ptr[i] = logSum - z[target];
+                if (dz != null)
+                {
+                    T inv = T.One / sum;
+                    for (int j = 0; j < v; j++)
+                        dz[j] = dscale * (T.Exp(z[j] - max) * inv - (j == target ? T.One : T.Zero));
+                }
+            }
+        });
+    }
+
+    public void ArgmaxForward(Buf<int> predictions, Buf<T> logits, int n, int v)
+    {
+        ForChunks(n, RowChunk * 16, (s, e) =>
+        {
+            for (long i = s; i < e; i++)
+            {
+                T* z = logits.Ptr + i * v;
+                int best = 0;
+                for (int j = 1; j < v; j++) if (z[j] > z[best]) best = j;
+                predictions.Ptr[i] = best;
+            }
+        });
+    }
+
+    public void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n)
+    {
+        // torch.optim.AdamW (single-tensor path): decay, moments, bias corrections, update.
+        T lr = Of(step.LearningRate), b1 = Of(step.Beta1), b2 = Of(step.Beta2), eps = Of(step.Epsilon);
+        T decay = T.One - lr * Of(step.WeightDecay);
+        T stepSize = lr / Of(1 - Math.Pow(step.Beta1, step.Step));
+        T bc2Sqrt = Of(Math.Sqrt(1 - Math.Pow(step.Beta2, step.Step)));
+        T oneMinusB1 = T.One - b1, oneMinusB2 = T.One - b2;
+        ForChunks(n, ElementChunk, (s, e) =>
+        {
+            T* p = parameters.Ptr, g = gradients.Ptr, mm = m.Ptr, vv = v.Ptr;
+            for (long i = s; i < e; i++)
+            {
+                p[i] *= decay;
+                mm[i] += (g[i] - mm[i]) * oneMinusB1;
+                vv[i] = vv[i] * b2 + oneMinusB2 * g[i] * g[i];
+                T denom = T.Sqrt(vv[i]) / bc2Sqrt + eps;
+                p[i] -= stepSize * mm[i] / denom;
+            }
+        });
+    }
+}

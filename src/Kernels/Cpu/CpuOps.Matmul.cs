@@ -1,0 +1,48 @@
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Kernels.Cpu;
+
+public sealed unsafe partial class CpuOps<T>
+{
+    public void MatmulForward(Buf<T> output, Buf<T> input, Buf<T> weight, Buf<T> bias, int n, int c, int oc)
+    {
+        CheckSize(output, (long)n * oc, "output"); CheckSize(input, (long)n * c, "input"); CheckSize(weight, (long)oc * c, "weight");
+        Gemm<T>.Multiply(false, true, n, oc, c, input.Ptr, c, weight.Ptr, c, output.Ptr, oc, accumulate: false);
+        if (!bias.IsEmpty)
+            ForChunks(n, RowChunk, (s, e) =>
+            {
+                for (long i = s; i < e; i++)
+                    System.Numerics.Tensors.TensorPrimitives.Add<T>(new ReadOnlySpan<T>(output.Ptr + i * oc, oc),
+                        new ReadOnlySpan<T>(bias.Ptr, oc), new Span<T>(output.Ptr + i * oc, oc));
+            });
+    }
+
+    public void MatmulBackward(Buf<T> dinput, Buf<T> dweight, Buf<T> dbias, Buf<T> doutput, Buf<T> input, Buf<T> weight,
+        int n, int c, int oc)
+    {
+        if (!dinput.IsEmpty)
+            Gemm<T>.Multiply(false, false, n, c, oc, doutput.Ptr, oc, weight.Ptr, c, dinput.Ptr, c, accumulate: true);
+        Gemm<T>.Multiply(true, false, oc, c, n, doutput.Ptr, oc, input.Ptr, c, dweight.Ptr, c, accumulate: true);
+        if (!dbias.IsEmpty) ColumnSums(dbias, doutput, n, oc);
+    }
+
+    /// <summary>sums (cols) += column sums of x (rows, cols), in fixed chunk order.</summary>
+    static void ColumnSums(Buf<T> sums, Buf<T> x, long rows, int cols)
+    {
+        int chunks = Chunks(rows, RowChunk * 4);
+        var partial = new T[(long)chunks * cols];
+        ForChunks(rows, RowChunk * 4, (s, e) =>
+        {
+            fixed (T* p = &partial[s / (RowChunk * 4) * cols])
+                for (long i = s; i < e; i++)
+                    System.Numerics.Tensors.TensorPrimitives.Add<T>(new ReadOnlySpan<T>(p, cols), new ReadOnlySpan<T>(x.Ptr + i * cols, cols), new Span<T>(p, cols));
+        });
+        for (int chunk = 0; chunk < chunks; chunk++)
+            for (int j = 0; j < cols; j++) sums.Ptr[j] += partial[(long)chunk * cols + j];
+    }
+
+    static void CheckSize(Buf<T> buffer, long needed, string name)
+    {
+        if (buffer.Length < needed) throw new ArgumentException($"{name} has {buffer.Length} elements, the op needs {needed}");
+    }
+}

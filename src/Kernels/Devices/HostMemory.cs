@@ -1,0 +1,74 @@
+using System.Runtime.InteropServices;
+
+namespace RawFlipFlop.Kernels.Devices;
+
+/// <summary>Aligned native host allocations with ownership tracking; the base of host-memory devices.</summary>
+public abstract class HostMemoryDevice : IDevice
+{
+    readonly HashSet<nint> _allocations = [];
+    readonly Lock _lock = new();
+
+    public abstract string Name { get; }
+    public abstract string Description { get; }
+    public bool IsHostMemory => true;
+
+    public unsafe Buf<T> Allocate<T>(long count) where T : unmanaged
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        nuint bytes = (nuint)Math.Max(1, count) * (nuint)sizeof(T);
+        void* p = NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(p, bytes);
+        lock (_lock) _allocations.Add((nint)p);
+        return new Buf<T>((nint)p, count);
+    }
+
+    public unsafe void Free<T>(Buf<T> buffer) where T : unmanaged
+    {
+        lock (_lock)
+            if (!_allocations.Remove(buffer.Address))
+                throw new ArgumentException("buffer is not an allocation of this device (a slice, or freed already)");
+        NativeMemory.AlignedFree((void*)buffer.Address);
+    }
+
+    public void Upload<T>(ReadOnlySpan<T> source, Buf<T> destination) where T : unmanaged
+    {
+        CheckLength(source.Length, destination.Length);
+        source.CopyTo(destination.Span);
+    }
+
+    public void Download<T>(Buf<T> source, Span<T> destination) where T : unmanaged
+    {
+        CheckLength(destination.Length, source.Length);
+        source.Span.CopyTo(destination);
+    }
+
+    public void Copy<T>(Buf<T> source, Buf<T> destination) where T : unmanaged
+    {
+        CheckLength(source.Length, destination.Length);
+        source.Span.CopyTo(destination.Span);
+    }
+
+    public virtual void Synchronize() { }
+
+    static void CheckLength(long a, long b)
+    {
+        if (a != b) throw new ArgumentException($"copy of {a} elements into/from a buffer of {b}");
+    }
+
+    public unsafe void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var p in _allocations) NativeMemory.AlignedFree((void*)p);
+            _allocations.Clear();
+        }
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The CPU: host memory, ops in C# (<see cref="Cpu.CpuOps{T}"/>).</summary>
+public sealed class CpuDevice : HostMemoryDevice
+{
+    public override string Name => "cpu";
+    public override string Description => $"{Environment.ProcessorCount} cores, {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated switch { true => "AVX-512", false => System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar" }}";
+}

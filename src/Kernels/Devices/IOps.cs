@@ -1,0 +1,148 @@
+using System.Numerics;
+
+namespace RawFlipFlop.Kernels.Devices;
+
+/// <summary>
+/// Every op the models use: the one interface the model code is written against. The CPU twin of kernel
+/// <c>layernorm_forward</c> is <see cref="LayerNormForward"/>, and so on for every op.
+/// Conventions: shapes are written above each buffer, row-major; N = B*T rows; "+=" marks a buffer that is
+/// accumulated into (gradients of parameters and of the residual stream), every other output is overwritten.
+/// Reductions run in a fixed order, so results are bit-reproducible.
+/// </summary>
+public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    IDevice Device { get; }
+
+    // ---- utility ----
+    /// <summary>x[i] = value.</summary>
+    void Fill(Buf<T> x, T value);
+
+    /// <summary>output (1) = sum of input (n), fixed order.</summary>
+    void SumForward(Buf<T> output, Buf<T> input, long n);
+
+    // ---- embeddings and position encodings ----
+    /// <summary>output (N,C) = table (V,C) [tokens (N)].</summary>
+    void EmbeddingForward(Buf<T> output, Buf<int> tokens, Buf<T> table, int n, int c);
+
+    /// <summary>dtable (V,C) += scatter of doutput (N,C) by tokens (N); deterministic (rows in order, no atomics).</summary>
+    void EmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c);
+
+    /// <summary>x (B,T,C) += scale * table (>=T,C) [t] (learned and sinusoidal encodings).</summary>
+    void PositionAddForward(Buf<T> x, Buf<T> table, T scale, int b, int t, int c);
+
+    /// <summary>dtable (T,C) += scale * sum over b of dx (B,T,C).</summary>
+    void PositionAddBackward(Buf<T> dtable, Buf<T> dx, T scale, int b, int t, int c);
+
+    /// <summary>table (T,C): row t = [sin(t f_0..f_{C/2-1}), cos(t f_0..)], f_i = 10000^(-i/(C/2)).</summary>
+    void SinusoidalTable(Buf<T> table, int t, int c);
+
+    /// <summary>x (B,T,C): x[b,t,C-1] += t / divisor (Appendix C.3's linear encoding; no gradient to x is changed).</summary>
+    void LinearPositionForward(Buf<T> x, T divisor, int b, int t, int c);
+
+    /// <summary>qkv (B,T,3C): rotates q and k of every head in place (rotate-half RoPE over the full head dim, base 10000).</summary>
+    void RopeForward(Buf<T> qkv, int b, int t, int c, int heads);
+
+    /// <summary>dqkv (B,T,3C): the transpose rotation applied to dq and dk in place.</summary>
+    void RopeBackward(Buf<T> dqkv, int b, int t, int c, int heads);
+
+    // ---- layer norm ----
+    /// <summary>output (N,C), mean (N), rstd (N) from input (N,C), weight (C), bias (C); eps 1e-5.</summary>
+    void LayerNormForward(Buf<T> output, Buf<T> mean, Buf<T> rstd, Buf<T> input, Buf<T> weight, Buf<T> bias, int n, int c);
+
+    /// <summary>dinput (N,C) +=, dweight (C) +=, dbias (C) += from doutput (N,C).</summary>
+    void LayerNormBackward(Buf<T> dinput, Buf<T> dweight, Buf<T> dbias, Buf<T> doutput, Buf<T> input, Buf<T> weight,
+        Buf<T> mean, Buf<T> rstd, int n, int c);
+
+    // ---- linear ----
+    /// <summary>output (N,OC) = input (N,C) weight (OC,C)^T + bias (OC) (bias may be empty).</summary>
+    void MatmulForward(Buf<T> output, Buf<T> input, Buf<T> weight, Buf<T> bias, int n, int c, int oc);
+
+    /// <summary>
+    /// dinput (N,C) += doutput weight; dweight (OC,C) += doutput^T input; dbias (OC) += column sums of doutput (N,OC).
+    /// Any of dinput and dbias may be empty (not computed).
+    /// </summary>
+    void MatmulBackward(Buf<T> dinput, Buf<T> dweight, Buf<T> dbias, Buf<T> doutput, Buf<T> input, Buf<T> weight,
+        int n, int c, int oc);
+
+    // ---- attention ----
+    /// <summary>
+    /// Causal multi-head softmax attention. qkv (B,T,3C) holds q, k, v (head h at columns h*C/H..);
+    /// output (B,T,C); probs (B,H,T,T) receives the softmax probabilities (before dropout; zeros above the
+    /// diagonal) so they can be inspected. Scale 1/sqrt(C/H); ALiBi bias and attention dropout per options.
+    /// </summary>
+    void AttentionForward(Buf<T> output, Buf<T> probs, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads);
+
+    /// <summary>
+    /// dqkv (B,T,3C) (overwritten) from doutput (B,T,C). When entropyScale is not zero it also adds the
+    /// gradient of entropyScale * (sum of the entropies of all attention rows) — the sharpening regularizer.
+    /// </summary>
+    void AttentionBackward(Buf<T> dqkv, Buf<T> doutput, Buf<T> qkv, Buf<T> probs, T entropyScale, AttentionOptions options,
+        int b, int t, int c, int heads);
+
+    /// <summary>output (1) = sum over the B*H*T rows of probs (B,H,T,T) of -sum_j p log p.</summary>
+    void AttentionEntropyForward(Buf<T> output, Buf<T> probs, int b, int t, int heads);
+
+    // ---- pointwise ----
+    /// <summary>output (n) = x Phi(x) with the exact erf.</summary>
+    void GeluForward(Buf<T> output, Buf<T> input, long n);
+
+    /// <summary>dinput (n) (overwritten) = GELU'(input) * doutput.</summary>
+    void GeluBackward(Buf<T> dinput, Buf<T> input, Buf<T> doutput, long n);
+
+    /// <summary>output (n) = a + b.</summary>
+    void ResidualForward(Buf<T> output, Buf<T> a, Buf<T> b, long n);
+
+    /// <summary>dinput (n) += doutput.</summary>
+    void ResidualBackward(Buf<T> dinput, Buf<T> doutput, long n);
+
+    /// <summary>output (n) = input * keep / (1-p); keep decided by Philox (seed, stream) per element. In place allowed.</summary>
+    void DropoutForward(Buf<T> output, Buf<T> input, DropoutSpec spec, long n);
+
+    /// <summary>dinput (n) = doutput * keep / (1-p) (same mask as the forward). In place allowed.</summary>
+    void DropoutBackward(Buf<T> dinput, Buf<T> doutput, DropoutSpec spec, long n);
+
+    // ---- LSTM ----
+    /// <summary>
+    /// One-layer LSTM over whole sequences, PyTorch gate order (i, f, g, o), zero initial state.
+    /// xproj (B,T,4H) = x W_ih^T + b_ih (precomputed by a matmul); whh (4H,H); bhh (4H).
+    /// Outputs h (B,T,H), cell (B,T,H), gates (B,T,4H) (after their nonlinearities, kept for the backward).
+    /// </summary>
+    void LstmForward(Buf<T> h, Buf<T> cell, Buf<T> gates, Buf<T> xproj, Buf<T> whh, Buf<T> bhh, int b, int t, int hidden);
+
+    /// <summary>dxproj (B,T,4H) (overwritten; the gradient of the gate pre-activations), dwhh (4H,H) +=, dbhh (4H) += from dh (B,T,H).</summary>
+    void LstmBackward(Buf<T> dxproj, Buf<T> dwhh, Buf<T> dbhh, Buf<T> dh, Buf<T> h, Buf<T> cell, Buf<T> gates, Buf<T> whh,
+        int b, int t, int hidden);
+
+    // ---- loss and evaluation ----
+    /// <summary>
+    /// Softmax cross-entropy fused with its gradient. logits (N,V), targets (N) (-1 = not scored).
+    /// losses (N) = -log softmax[target] (0 where not scored); dlogits (N,V) = dscale * (softmax - onehot) (0 where not scored).
+    /// </summary>
+    void CrossEntropyForwardBackward(Buf<T> losses, Buf<T> dlogits, Buf<T> logits, Buf<int> targets, T dscale, int n, int v);
+
+    /// <summary>predictions (N) = argmax of logits (N,V) (first maximum).</summary>
+    void ArgmaxForward(Buf<int> predictions, Buf<T> logits, int n, int v);
+
+    // ---- optimizer ----
+    /// <summary>AdamW (decoupled weight decay, PyTorch's formula) over n parameters.</summary>
+    void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n);
+}
+
+/// <summary>Attention options: ALiBi bias and dropout on the attention weights.</summary>
+public readonly record struct AttentionOptions(bool Alibi, DropoutSpec Dropout)
+{
+    public static AttentionOptions Plain => default;
+}
+
+/// <summary>
+/// A dropout mask: element i is dropped iff ToUnitFloat(Philox word i of (Seed, Stream, Dropout domain)) &lt; P.
+/// The same function runs in kernels.cu, so CPU and GPU masks are identical.
+/// </summary>
+public readonly record struct DropoutSpec(float P, ulong Seed, ulong Stream)
+{
+    public bool Active => P > 0;
+    public static DropoutSpec None => default;
+}
+
+/// <summary>One AdamW update: p -= lr*wd*p; m, v moments; p -= lr * mhat / (sqrt(vhat) + eps); t is 1-based.</summary>
+public readonly record struct AdamWStep(double LearningRate, double Beta1, double Beta2, double Epsilon, double WeightDecay, int Step);
