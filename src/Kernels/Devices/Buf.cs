@@ -38,5 +38,8 @@ public readonly struct Buf<T> where T : unmanaged
     /// <summary>Host span (valid only for host-memory devices).</summary>
     public unsafe Span<T> Span => new((void*)Address, checked((int)Length));
 
+    /// <summary>A kernel argument: the buffer's device address (null when empty).</summary>
+    public static implicit operator KernelArg(Buf<T> buffer) => KernelArg.Of(buffer);
+
     public override string ToString() => $"Buf<{typeof(T).Name}>[{Length}]";
 }

@@ -15,9 +15,7 @@ public abstract class HostMemoryDevice : IDevice
     public unsafe Buf<T> Allocate<T>(long count) where T : unmanaged
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        nuint bytes = (nuint)Math.Max(1, count) * (nuint)sizeof(T);
-        void* p = NativeMemory.AlignedAlloc(bytes, 64);
-        NativeMemory.Clear(p, bytes);
+        void* p = AllocateMemory((nuint)Math.Max(1, count) * (nuint)sizeof(T));
         lock (_lock) _allocations.Add((nint)p);
         return new Buf<T>((nint)p, count);
     }
@@ -27,7 +25,7 @@ public abstract class HostMemoryDevice : IDevice
         lock (_lock)
             if (!_allocations.Remove(buffer.Address))
                 throw new ArgumentException("buffer is not an allocation of this device (a slice, or freed already)");
-        NativeMemory.AlignedFree((void*)buffer.Address);
+        FreeMemory((void*)buffer.Address);
     }
 
     public void Upload<T>(ReadOnlySpan<T> source, Buf<T> destination) where T : unmanaged
@@ -50,6 +48,16 @@ public abstract class HostMemoryDevice : IDevice
 
     public virtual void Synchronize() { }
 
+    /// <summary>Zeroed memory of at least <paramref name="bytes"/> bytes, 64-byte aligned (the emulator adds guard pages).</summary>
+    protected virtual unsafe void* AllocateMemory(nuint bytes)
+    {
+        void* p = NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(p, bytes);
+        return p;
+    }
+
+    protected virtual unsafe void FreeMemory(void* p) => NativeMemory.AlignedFree(p);
+
     static void CheckLength(long a, long b)
     {
         if (a != b) throw new ArgumentException($"copy of {a} elements into/from a buffer of {b}");
@@ -59,7 +67,7 @@ public abstract class HostMemoryDevice : IDevice
     {
         lock (_lock)
         {
-            foreach (var p in _allocations) NativeMemory.AlignedFree((void*)p);
+            foreach (var p in _allocations) FreeMemory((void*)p);
             _allocations.Clear();
         }
         GC.SuppressFinalize(this);

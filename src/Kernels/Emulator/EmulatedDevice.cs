@@ -1,0 +1,146 @@
+using System.Globalization;
+using RawFlipFlop.Kernels.Devices;
+using RawFlipFlop.Kernels.Gpu;
+
+namespace RawFlipFlop.Kernels.Emulator;
+
+/// <summary>
+/// How the emulator runs kernels. <see cref="ShuffleSeed"/>: run the threads of a block in a random order after
+/// every barrier, and the blocks in a random order (exposes missing barriers). <see cref="Threads"/>: worker
+/// threads that run blocks (0: the core count, at most 8). <see cref="StackKib"/>: stack of each emulated thread.
+/// Defaults come from RFF_EMULATOR_SHUFFLE (a seed) and RFF_EMULATOR_THREADS.
+/// </summary>
+public sealed record EmulatorOptions(ulong? ShuffleSeed = null, int Threads = 0, int StackKib = 64)
+{
+    public static EmulatorOptions FromEnvironment()
+    {
+        ulong? seed = Environment.GetEnvironmentVariable("RFF_EMULATOR_SHUFFLE") is { Length: > 0 } s
+            ? ulong.Parse(s, CultureInfo.InvariantCulture) : null;
+        int threads = Environment.GetEnvironmentVariable("RFF_EMULATOR_THREADS") is { Length: > 0 } t
+            ? int.Parse(t, CultureInfo.InvariantCulture) : 0;
+        return new EmulatorOptions(seed, threads);
+    }
+}
+
+/// <summary>
+/// The emulated GPU: kernels.cu compiled as C++ (<see cref="EmulatorLibrary"/>) and run on the CPU, with host
+/// memory as device memory. Launches run synchronously. What it checks (see cuda_emulator.h): argument count and
+/// types; that every pointer argument points into an allocation of this device (or is null); barriers that not
+/// every thread reaches, divergent barriers and warp operations; and faulting accesses: every allocation sits
+/// between guard pages, so reading or writing past the end of a buffer (or before its start) is reported with the
+/// kernel, block, thread and the argument whose buffer it overran. Accesses that stay inside another allocation,
+/// or inside the slack of a buffer whose size is not a multiple of 16 bytes, are not caught.
+/// </summary>
+public sealed unsafe class EmulatedDevice : HostMemoryDevice, IKernelDevice
+{
+    readonly Lock _regionsLock = new();
+    readonly List<Region> _regions = [];  // sorted by start
+
+    readonly record struct Region(nint Start, nint End, nint Mapping, nuint Length);
+
+    public EmulatedDevice(EmulatorOptions? options = null) : this(EmulatorLibrary.Default, options) { }
+
+    public EmulatedDevice(EmulatorLibrary library, EmulatorOptions? options = null)
+    {
+        Library = library;
+        Options = options ?? EmulatorOptions.FromEnvironment();
+    }
+
+    /// <summary>Creates the emulator of kernels.cu, or says why it cannot (no C++ compiler, build failure).</summary>
+    public static bool TryCreate(out EmulatedDevice? device, out string reason)
+    {
+        device = null;
+        if (!EmulatorLibrary.IsCompilerAvailable(out reason)) return false;
+        try
+        {
+            device = new EmulatedDevice();
+            return true;
+        }
+        catch (EmulatorException e)
+        {
+            reason = e.Message;
+            return false;
+        }
+    }
+
+    public EmulatorLibrary Library { get; }
+
+    /// <summary>Options of later launches (may be changed between launches).</summary>
+    public EmulatorOptions Options { get; set; }
+
+    public override string Name => "emulator";
+
+    public override string Description =>
+        $"{Library.Source.Name} emulated on the CPU ({(Options.ShuffleSeed is { } s ? $"shuffled order, seed {s}" : "in order")})";
+
+    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
+        Span<NativeArg> native = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
+        for (int i = 0; i < args.Length; i++)
+        {
+            native[i] = new NativeArg { Bits = args[i].Bits, Kind = (int)args[i].Kind };
+            if (args[i].Kind != KernelArgKind.Pointer || args[i].Bits == 0) continue;
+            var region = Find((nint)args[i].Bits)
+                         ?? throw new EmulatorException($"kernel '{kernel}' argument {i}: 0x{args[i].Bits:x} points into no allocation of this device");
+            native[i].Lo = (ulong)region.Start;
+            native[i].Hi = (ulong)region.End;
+        }
+        var options = new NativeOptions
+        {
+            Seed = Options.ShuffleSeed ?? 0,
+            Shuffle = Options.ShuffleSeed.HasValue ? 1 : 0,
+            Threads = Options.Threads,
+            StackKib = Options.StackKib,
+        };
+        Library.Launch(kernel, new Dim3Native(grid), new Dim3Native(block), sharedBytes, native, options);
+    }
+
+    Region? Find(nint address)
+    {
+        lock (_regionsLock)
+        {
+            int lo = 0, hi = _regions.Count - 1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                var r = _regions[mid];
+                if (address < r.Start) hi = mid - 1;
+                else if (address > r.End) lo = mid + 1;  // the end itself is a valid pointer (an empty slice)
+                else return r;
+            }
+            return null;
+        }
+    }
+
+    protected override void* AllocateMemory(nuint bytes)
+    {
+        if (!GuardedMemory.Supported) return base.AllocateMemory(bytes);
+        var (data, mapping, length) = GuardedMemory.Allocate(bytes);
+        var region = new Region(data, data + (nint)bytes, mapping, length);
+        lock (_regionsLock)
+        {
+            int index = _regions.BinarySearch(region, Comparer<Region>.Create((a, b) => a.Start.CompareTo(b.Start)));
+            _regions.Insert(index < 0 ? ~index : index, region);
+        }
+        return (void*)data;
+    }
+
+    protected override void FreeMemory(void* p)
+    {
+        if (!GuardedMemory.Supported)
+        {
+            base.FreeMemory(p);
+            return;
+        }
+        Region region;
+        lock (_regionsLock)
+        {
+            int index = _regions.FindIndex(r => r.Start == (nint)p);
+            if (index < 0) throw new ArgumentException("not an allocation of this emulator");
+            region = _regions[index];
+            _regions.RemoveAt(index);
+        }
+        GuardedMemory.Free(region.Mapping, region.Length);
+    }
+}
