@@ -15,6 +15,7 @@ public static class CommandLine
     {
         var root = new RootCommand("RawFlipFlop: flip-flop language modeling with hand-written kernels (CPU, CUDA, emulator).");
         root.Add(DataCommands.Build(output));
+        root.Add(KernelCommands.Build(output));
         return root;
     }
 

@@ -126,7 +126,9 @@ public sealed record Occupancy(int BlocksPerSm, int WarpsPerSm, double Fraction,
         int perBlockShared = RoundUp(sharedBytes + sm.ReservedSharedPerBlock, sm.SharedAllocationUnit);
         int byShared = perBlockShared == 0 ? int.MaxValue : sm.SharedBytesPerSm / perBlockShared;
         int blocks = Math.Min(byThreads, Math.Min(byRegisters, byShared));
-        string limiter = blocks == byRegisters ? "registers" : blocks == byShared ? "shared memory" : blocks == sm.MaxBlocksPerSm && byThreads == sm.MaxBlocksPerSm ? "blocks" : "threads";
+        // On a tie the hardware's own limit (threads or blocks per SM) is named: nothing the kernel could change helps.
+        string limiter = blocks == byThreads ? (byThreads == sm.MaxBlocksPerSm && sm.MaxWarpsPerSm / warpsPerBlock > sm.MaxBlocksPerSm ? "blocks" : "threads")
+            : blocks == byRegisters ? "registers" : "shared memory";
         int activeWarps = blocks * warpsPerBlock;
         return new Occupancy(blocks, activeWarps, (double)activeWarps / sm.MaxWarpsPerSm, limiter);
     }

@@ -24,8 +24,11 @@ public sealed class EmulatorException(string message) : Exception(message);
 /// </summary>
 public sealed unsafe partial class EmulatorLibrary
 {
-    /// <summary>The g++ flags (part of the cache key).</summary>
-    public const string Flags = "-std=c++17 -O2 -g0 -fPIC -shared -pthread -fno-strict-aliasing -fvisibility=hidden -fvisibility-inlines-hidden -Wall -Wno-unknown-pragmas -Wno-unused-function -Wno-unused-variable";
+    /// <summary>
+    /// The g++ flags (part of the cache key). -fstack-clash-protection makes large stack frames touch every page, so
+    /// an emulated thread that overflows its stack hits its guard page instead of another thread's stack.
+    /// </summary>
+    public const string Flags = "-std=gnu++17 -O2 -g0 -fPIC -shared -pthread -fno-strict-aliasing -fstack-clash-protection -fvisibility=hidden -fvisibility-inlines-hidden -Wall -Wno-unknown-pragmas -Wno-unused-function -Wno-unused-variable";
 
     static readonly ConcurrentDictionary<string, Lazy<EmulatorLibrary>> s_loaded = new();
     static readonly Lazy<(string? Version, string Reason)> s_compiler = new(ProbeCompiler);

@@ -261,6 +261,7 @@ struct Runner
     size_t head = 0, count = 0;
     std::vector<Warp> warps;
     std::vector<int> waiting;  // fibers at the block barrier
+    std::vector<int> lanes;    // scratch: the lanes a warp operation releases
     int barrier_line = 0;
     unsigned live = 0;
     bool in_fiber = false;
@@ -495,9 +496,7 @@ struct Runner
         waiting.push_back(f->linear);
         if (waiting.size() == threads)
         {
-            std::vector<int> all;
-            all.swap(waiting);
-            release(all);
+            release(waiting);
             waiting.clear();
         }
         yield();
@@ -581,11 +580,11 @@ struct Runner
                 w.result[lane] = w.value[src];
             }
         }
-        std::vector<int> ids;
+        lanes.clear();
         for (int lane = 0; lane < 32; lane++)
-            if (arrived >> lane & 1) ids.push_back(warp_index * 32 + lane);
+            if (arrived >> lane & 1) lanes.push_back(warp_index * 32 + lane);
         w.arrived = 0;
-        release(ids);
+        release(lanes);
     }
 
     void exit_fiber()
