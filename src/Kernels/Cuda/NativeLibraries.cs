@@ -8,7 +8,8 @@ namespace RawFlipFlop.Kernels.Cuda;
 /// <summary>
 /// Finds the CUDA driver and NVRTC for the LibraryImport bindings (one DllImport resolver for this assembly).
 /// Driver: $RFF_CUDA_LIBRARY, else libcuda.so.1. NVRTC: $RFF_NVRTC_LIBRARY, else the newest of the libnvrtc.so.X
-/// files in the standard library directories (and $LD_LIBRARY_PATH, $CUDA_PATH/lib64, /usr/local/cuda/lib64) and the
+/// files in the application's directory, the standard library directories (and $LD_LIBRARY_PATH, $CUDA_PATH/lib64,
+/// /usr/local/cuda/lib64) and the
 /// sonames libnvrtc.so.13 / .12 / .11.2 the loader knows. A variable that names a file that does not load is an
 /// error, not a reason to look elsewhere.
 /// </summary>
@@ -74,10 +75,26 @@ public static partial class NativeLibraries
         foreach (var candidate in NvrtcCandidates())
         {
             tried.Add(candidate);
+            if (candidate.Contains('/')) PreloadBuiltins(Path.GetDirectoryName(candidate)!);
             if (NativeLibrary.TryLoad(candidate, out nint h)) return new(h, candidate, "");
         }
         return new(0, "", $"NVRTC was not found (tried {string.Join(", ", tried)}); install libnvrtc (Debian: libnvrtc11.2 " +
                           $"from non-free) or set {NvrtcVariable} to its path");
+    }
+
+    /// <summary>
+    /// NVRTC opens libnvrtc-builtins by soname; loading the copy beside a libnvrtc found in a directory the loader
+    /// does not search (e.g. next to the application) first lets that succeed.
+    /// </summary>
+    static void PreloadBuiltins(string directory)
+    {
+        try
+        {
+            foreach (var f in Directory.GetFiles(directory, "libnvrtc-builtins.so*").OrderByDescending(f => f.Length))
+                if (NativeLibrary.TryLoad(f, out _)) return;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     /// <summary>NVRTC candidates, newest version first: files found in library directories, then sonames.</summary>
@@ -119,6 +136,7 @@ public static partial class NativeLibraries
         foreach (var variable in new[] { "LD_LIBRARY_PATH" })
             if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } paths)
                 foreach (var p in paths.Split(':', StringSplitOptions.RemoveEmptyEntries)) yield return p;
+        yield return AppContext.BaseDirectory;
         if (Environment.GetEnvironmentVariable("CUDA_PATH") is { Length: > 0 } cuda) yield return Path.Combine(cuda, "lib64");
         if (Environment.GetEnvironmentVariable("CUDA_HOME") is { Length: > 0 } home) yield return Path.Combine(home, "lib64");
         yield return "/usr/local/cuda/lib64";
