@@ -178,6 +178,19 @@ public class EmulatorTests
     }
 
     [Fact]
+    public void Managed_null_dereferences_still_throw_after_kernel_faults()
+    {
+        // The emulator's fault handler only claims faults of emulated threads and passes the others on to .NET's.
+        using var device = Open();
+        var output = device.Allocate<float>(1000);
+        Assert.Throws<EmulatorException>(() => device.Launch("write_past_end", Dim3.Blocks(1000, 256), 256, 0, output, 1000));
+        object? nothing = null;
+        Assert.Throws<NullReferenceException>(() => nothing!.GetHashCode());
+        int[]? array = null;
+        Assert.Throws<NullReferenceException>(() => array![3]);
+    }
+
+    [Fact]
     public void Pointers_outside_every_allocation_and_wrong_argument_types_are_rejected()
     {
         using var device = Open();

@@ -66,7 +66,9 @@ public sealed unsafe partial class EmulatorLibrary
     }
 
     /// <summary>kernels.cu's emulator library (built or loaded on first use).</summary>
-    public static EmulatorLibrary Default => Load(KernelSource.Default);
+    public static EmulatorLibrary Default => s_default.Value;
+
+    static readonly Lazy<EmulatorLibrary> s_default = new(() => Load(KernelSource.Default));
 
     /// <summary>The emulator library of <paramref name="source"/>: from this process, the disk cache, or built now.</summary>
     public static EmulatorLibrary Load(KernelSource source)

@@ -28,11 +28,19 @@ public static class KernelCache
         }
     }
 
-    /// <summary>The subdirectory <paramref name="kind"/> of the cache, created.</summary>
+    /// <summary>The subdirectory <paramref name="kind"/> of the cache, created (in the temporary directory when the cache's is not writable).</summary>
     public static string Directory(string kind)
     {
         string dir = Path.Combine(Root, kind);
-        System.IO.Directory.CreateDirectory(dir);
+        try
+        {
+            System.IO.Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && Environment.GetEnvironmentVariable(EnvironmentVariable) is not { Length: > 0 })
+        {
+            dir = Path.Combine(Path.GetTempPath(), "rawflipflop", "kernels", kind);
+            System.IO.Directory.CreateDirectory(dir);
+        }
         return dir;
     }
 
