@@ -123,6 +123,12 @@ public static class TrainCommand
                 var data = EvaluationSets.ByName(split).Generate(count, options.Length);
                 foreach (var (name, parameters, step) in iterates)
                 {
+                    if (name == "best" && step == run.Step)
+                    {
+                        // the best-so-far iterate is the final one: same weights, same evaluation
+                        records.Add(records[^1] with { Iterate = "best" });
+                        continue;
+                    }
                     backend.Device.Upload<float>(parameters, model.Parameters);
                     var line = output == null ? null : new ProgressLine(output, $"eval {name} on {split}");
                     var clock = Stopwatch.StartNew();
