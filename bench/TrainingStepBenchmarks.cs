@@ -34,10 +34,10 @@ public class TrainingStepBenchmarks
         _run.TrainStep();
     }
 
-    public static (CpuDevice, ModelBase<float>, TrainingRun<float>) Create(string name)
+    public static (CpuDevice, ModelBase<float>, TrainingRun<float>) Create(string name, IOps<float>? ops = null)
     {
         var device = new CpuDevice();
-        var model = ModelFactory.Create(Models[name], new CpuOps<float>(device));
+        var model = ModelFactory.Create(Models[name], ops ?? new CpuOps<float>(device));
         model.Initialize(1);
         var run = new TrainingRun<float>(new TrainOptions { Model = Models[name], Steps = int.MaxValue - 1, EvalEvery = 0 }, model);
         return (device, model, run);
@@ -55,18 +55,24 @@ public class TrainingStepBenchmarks
     }
 }
 
-/// <summary>`step-timing [--steps N] [--json]`: median ms per training step, the same protocol as bench/pytorch/step_bench.py.</summary>
+/// <summary>
+/// `step-timing [--steps N] [--json] [--profile]`: median ms per training step, the same protocol as
+/// bench/pytorch/step_bench.py; `--profile` adds the time per op (TimedOps decorator).
+/// </summary>
 public static class StepTiming
 {
     public static int Run(string[] args)
     {
         int steps = args.SkipWhile(a => a != "--steps").Skip(1).Select(int.Parse).FirstOrDefault(10);
         bool json = args.Contains("--json");
+        bool profile = args.Contains("--profile");
         var results = new Dictionary<string, (double Median, double Min)>();
         foreach (var name in TrainingStepBenchmarks.Models.Keys)
         {
-            var (device, model, run) = TrainingStepBenchmarks.Create(name);
+            TimedOps<float>? timed = null;
+            var (device, model, run) = TrainingStepBenchmarks.Create(name, profile ? timed = new TimedOps<float>(new CpuOps<float>(new CpuDevice())) : null);
             for (int i = 0; i < 3; i++) run.TrainStep();
+            timed?.Reset();
             var times = new List<double>();
             for (int i = 0; i < steps; i++)
             {
@@ -77,6 +83,9 @@ public static class StepTiming
             times.Sort();
             results[name] = (times[times.Count / 2], times[0]);
             if (!json) Console.WriteLine($"{name,-22} median {times[times.Count / 2],8:0.0} ms  min {times[0],8:0.0} ms  ({steps} steps, {model.Layout.Count:N0} parameters)");
+            if (timed != null)
+                foreach (var (op, calls, time) in timed.Report())
+                    Console.WriteLine($"    {op,-32} {calls / steps,4} calls/step {time.TotalMilliseconds / steps,9:0.00} ms/step");
             run.Dispose(); model.Dispose(); device.Dispose();
         }
         if (json)

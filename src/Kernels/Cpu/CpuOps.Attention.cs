@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Random;
 
@@ -62,20 +63,14 @@ public sealed unsafe partial class CpuOps<T>
             }
             for (int i = 0; i < t; i++)
             {
-                T* row = p + (long)i * t;
-                T max = T.NegativeInfinity;
-                for (int j = 0; j <= i; j++)
-                {
-                    T s = row[j] * scale;
-                    if (options.Alibi) s -= T.CreateTruncating(slopes[h] * (i - j));
-                    row[j] = s;
-                    if (s > max) max = s;
-                }
-                T sum = T.Zero;
-                for (int j = 0; j <= i; j++) { T e = T.Exp(row[j] - max); row[j] = e; sum += e; }
-                T inv = T.One / sum;
-                for (int j = 0; j <= i; j++) row[j] *= inv;
-                new Span<T>(row + i + 1, t - i - 1).Clear();
+                var row = new Span<T>(p + (long)i * t, i + 1);
+                TensorPrimitives.Multiply(row, scale, row);
+                if (options.Alibi)
+                    for (int j = 0; j <= i; j++) row[j] -= T.CreateTruncating(slopes[h] * (i - j));
+                TensorPrimitives.Subtract(row, TensorPrimitives.Max<T>(row), row);
+                TensorPrimitives.Exp<T>(row, row);
+                TensorPrimitives.Multiply(row, T.One / TensorPrimitives.Sum<T>(row), row);
+                new Span<T>(p + (long)i * t + i + 1, t - i - 1).Clear();
             }
             T* weights = p;
             if (options.Dropout.Active)
@@ -124,8 +119,13 @@ public sealed unsafe partial class CpuOps<T>
                         new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
                     }
                 }
-                // dV (T,dh) = weights^T dY
-                Gemm<T>.Multiply(true, false, t, dh, t, weights, t, dy, c, dv, 3 * c, false, parallel: false);
+                // dV (T,dh) = weights^T dY, block-causal: keys [j0, j1) only receive from queries i >= j0
+                for (int j0 = 0; j0 < t; j0 += CausalBlock)
+                {
+                    int j1 = Math.Min(t, j0 + CausalBlock);
+                    Gemm<T>.Multiply(true, false, j1 - j0, dh, t - j0, weights + (long)j0 * t + j0, t, dy + (long)j0 * c, c,
+                        dv + (long)j0 * 3 * c, 3 * c, false, parallel: false);
+                }
                 // dWeights (T,T) = dY V^T, block-causal
                 for (int i0 = 0; i0 < t; i0 += CausalBlock)
                 {
@@ -144,9 +144,13 @@ public sealed unsafe partial class CpuOps<T>
                     if (entropyScale != T.Zero)
                         for (int j = 0; j <= i; j++)
                             if (prow[j] > T.Zero) drow[j] -= entropyScale * (T.Log(prow[j]) + T.One);
-                    T dot = T.Zero;
-                    for (int j = 0; j <= i; j++) dot += prow[j] * drow[j];
-                    for (int j = 0; j <= i; j++) drow[j] = prow[j] * (drow[j] - dot) * scale;
+                    // dS = P (dP - <P, dP>) scaled by 1/sqrt(dh)
+                    var pr = new ReadOnlySpan<T>(prow, i + 1);
+                    var dr = new Span<T>(drow, i + 1);
+                    T dot = TensorPrimitives.Dot(pr, dr);
+                    TensorPrimitives.Subtract(dr, dot, dr);
+                    TensorPrimitives.Multiply(dr, pr, dr);
+                    TensorPrimitives.Multiply(dr, scale, dr);
                     new Span<T>(drow + i + 1, t - i - 1).Clear();
                 }
                 // dQ = dS K, dK = dS^T Q (dS already holds the 1/sqrt(dh) scale)
@@ -155,7 +159,12 @@ public sealed unsafe partial class CpuOps<T>
                     int i1 = Math.Min(t, i0 + CausalBlock);
                     Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, dp + (long)i0 * t, t, k, 3 * c, dq + (long)i0 * 3 * c, 3 * c, false, parallel: false);
                 }
-                Gemm<T>.Multiply(true, false, t, dh, t, dp, t, q, 3 * c, dk, 3 * c, false, parallel: false);
+                for (int j0 = 0; j0 < t; j0 += CausalBlock)
+                {
+                    int j1 = Math.Min(t, j0 + CausalBlock);
+                    Gemm<T>.Multiply(true, false, j1 - j0, dh, t - j0, dp + (long)j0 * t + j0, t, q + (long)j0 * 3 * c, 3 * c,
+                        dk + (long)j0 * 3 * c, 3 * c, false, parallel: false);
+                }
             }
         });
     }
