@@ -107,3 +107,28 @@ public sealed class ModelTests
         Assert.Throws<SafeTensorsException>(() => Checkpoint.Load(dir.File("truncated.safetensors")));
     }
 }
+
+[Trait("Category", "Cpu")]
+public sealed class TimedOpsTests
+{
+    [Fact]
+    public void TimedOpsForwardsEveryOpAndCountsCalls()
+    {
+        using var device = new CpuDevice();
+        var config = ModelConfig.Transformer(layers: 2, dim: 8, heads: 2, maxLength: 16);
+        var timed = new TimedOps<double>(new CpuOps<double>(device));
+        using var plain = ModelFactory.Create(config, new CpuOps<double>(device));
+        using var wrapped = ModelFactory.Create(config, timed);
+        plain.Initialize(2); wrapped.Initialize(2);
+        var (tokens, targets, scored) = ModelGradientTests.Batch(2, 16, LossMode.Clean);
+        double a = ModelGradientTests.LossAndGradient(plain, tokens, targets, scored, 2, 16, PassOptions.Evaluation, true);
+        double b = ModelGradientTests.LossAndGradient(wrapped, tokens, targets, scored, 2, 16, PassOptions.Evaluation, true);
+        Assert.Equal(a, b);
+        Assert.Equal(device.ToArray(plain.Gradients), device.ToArray(wrapped.Gradients));
+        var report = timed.Report().ToDictionary(r => r.Op);
+        Assert.Equal(2, report["AttentionForward"].Calls);
+        Assert.Equal(2, report["AttentionBackward"].Calls);
+        Assert.Equal(5, report["LayerNormForward"].Calls); // 2 per layer + the final norm
+        Assert.Equal(1, report["CrossEntropyForwardBackward"].Calls);
+    }
+}

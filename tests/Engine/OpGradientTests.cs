@@ -151,7 +151,7 @@ public sealed class OpGradientTests
         }
         Loss();
         var dqkv = h.Buffer(h.Random(qkv.Length)); // overwritten by the backward
-        h.Ops.AttentionBackward(dqkv, h.Buffer(g), xb, probs, entropyScale, options, b, t, c, heads);
+        h.Ops.AttentionBackward(dqkv, h.Buffer(g), xb, outb, probs, entropyScale, options, b, t, c, heads);
         double error = GradCheck.RelativeError(qkv, Loss, h.Read(dqkv));
         Assert.True(error < Bound, $"relative error {error}");
     }
@@ -160,20 +160,35 @@ public sealed class OpGradientTests
     public void AttentionProbabilitiesAreCausalRowsThatSumToOne()
     {
         using var h = new OpHarness<double>(8);
-        int b = 1, t = 5, c = 4, heads = 2;
-        var qkv = h.Buffer(h.Random(b * t * 3 * c));
+        int b = 1, t = 5, c = 4, heads = 2, dh = c / heads;
+        var qkvValues = h.Random(b * t * 3 * c);
+        var qkv = h.Buffer(qkvValues);
+        var saved = h.Zeros(h.Ops.AttentionSavedLength(b, t, heads));
+        var alibi = new AttentionOptions(true, DropoutSpec.None);
+        h.Ops.AttentionForward(h.Zeros(b * t * c), saved, qkv, alibi, b, t, c, heads);
         var probs = h.Zeros(b * heads * t * t);
-        h.Ops.AttentionForward(h.Zeros(b * t * c), probs, qkv, AttentionOptions.Plain, b, t, c, heads);
+        var scores = h.Zeros(b * heads * t * t);
+        h.Ops.AttentionProbabilities(probs, scores, qkv, alibi, b, t, c, heads);
         var p = h.Read(probs);
-        for (int row = 0; row < heads * t; row++)
-        {
-            int i = row % t;
-            Assert.Equal(1.0, p.Skip(row * t).Take(i + 1).Sum(), 12);
-            Assert.All(p.Skip(row * t + i + 1).Take(t - i - 1), v => Assert.Equal(0.0, v));
-        }
+        Assert.Equal(h.Read(saved), p); // the analysis op reproduces the forward's probabilities
+        var s = h.Read(scores);
+        var slopes = RawFlipFlop.Kernels.Cpu.CpuOps<double>.AlibiSlopes(heads);
+        for (int head = 0; head < heads; head++)
+            for (int i = 0; i < t; i++)
+            {
+                int row = head * t + i;
+                Assert.Equal(1.0, p.Skip(row * t).Take(i + 1).Sum(), 12);
+                Assert.All(p.Skip(row * t + i + 1).Take(t - i - 1), v => Assert.Equal(0.0, v));
+                for (int j = 0; j <= i; j++)
+                {
+                    double dot = 0;
+                    for (int d = 0; d < dh; d++) dot += qkvValues[i * 3 * c + head * dh + d] * qkvValues[j * 3 * c + c + head * dh + d];
+                    Assert.Equal(dot / Math.Sqrt(dh) - slopes[head] * (i - j), s[row * t + j], 12);
+                }
+            }
         Assert.Equal(1.0, p[0]); // the first query sees only itself
         var ent = h.Zeros(1);
-        h.Ops.AttentionEntropyForward(ent, probs, b, t, heads);
+        h.Ops.AttentionEntropyForward(ent, saved, b, t, heads);
         double expected = -p.Where(v => v > 0).Sum(v => v * Math.Log(v));
         Assert.Equal(expected, h.Read(ent)[0], 12);
     }
