@@ -319,4 +319,34 @@ public sealed class OpGradientTests
         h.Ops.SumForward(sum, h.Buffer(values), values.Length);
         Assert.Equal(values.Sum(), h.Read(sum)[0], 9);
     }
+
+    [Fact]
+    public void ReadErrorsOpAgreesWithTheHostMetric()
+    {
+        using var h = new OpHarness<double>(14);
+        int b = 6, t = 32, v = 5;
+        var data = new RawFlipFlop.Engine.Data.FlipFlopSampler(RawFlipFlop.Engine.Data.FlipFlopDistribution.WithIgnore(0.4))
+            .SampleMany(3, RawFlipFlop.Kernels.Random.RandomDomain.Dataset, 0, b, t);
+        var logits = h.Random(b * t * v);
+        // make most reads right so errors are a minority, as in practice
+        for (int i = 0; i + 1 < b * t; i++)
+            if (i % t % 2 == 0 && data.Tokens[i] == 1 && i % 3 != 0) logits[i * v + data.Tokens[i + 1]] = 5;
+        var tokens = h.Buffer(data.Tokens.Select(x => (int)x).ToArray());
+        var errors = h.Device.Allocate<int>(b * t);
+        var perSequence = h.Device.Allocate<int>(2 * b);
+        var lb = h.Buffer(logits);
+        h.Ops.ReadErrorsForward(errors, perSequence, tokens, lb, b, t, v);
+        var predictions = h.Device.Allocate<int>(b * t);
+        h.Ops.ArgmaxForward(predictions, lb, b * t, v);
+        var fromArgmax = new RawFlipFlop.Engine.Data.ReadErrorCounter("x");
+        fromArgmax.Add(data.Tokens, h.Device.ToArray(predictions), t);
+        var fromFlags = new RawFlipFlop.Engine.Data.ReadErrorCounter("x");
+        fromFlags.AddErrorFlags(data.Tokens, h.Device.ToArray(errors), t);
+        var counts = h.Device.ToArray(perSequence);
+        Assert.True(fromArgmax.Errors > 0 && fromArgmax.Errors < fromArgmax.Reads);
+        Assert.Equal(fromArgmax.Report(), fromFlags.Report());
+        Assert.Equal(fromArgmax.ByDependency, fromFlags.ByDependency);
+        Assert.Equal(fromArgmax.Reads, counts.Where((_, i) => i % 2 == 0).Sum());
+        Assert.Equal(fromArgmax.Errors, counts.Where((_, i) => i % 2 == 1).Sum());
+    }
 }

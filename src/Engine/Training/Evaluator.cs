@@ -11,7 +11,7 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
     readonly IModel<T> _model;
     readonly int _batch;
     readonly int _length;
-    readonly Buf<int> _tokens, _predictions;
+    readonly Buf<int> _tokens, _errors, _perSequence;
 
     public Evaluator(IModel<T> model, int batch, int length)
     {
@@ -19,7 +19,8 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
         _batch = batch;
         _length = length;
         _tokens = model.Ops.Device.Allocate<int>((long)batch * length);
-        _predictions = model.Ops.Device.Allocate<int>((long)batch * length);
+        _errors = model.Ops.Device.Allocate<int>((long)batch * length);
+        _perSequence = model.Ops.Device.Allocate<int>(2L * batch);
     }
 
     /// <summary>Default evaluation batch: the LSTM's recurrence gains from wide batches; attention probabilities grow as B*H*T^2.</summary>
@@ -30,7 +31,8 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
         if (data.Length != _length) throw new ArgumentException($"{split}: sequences of length {data.Length}, the evaluator was made for {_length}");
         var counter = new ReadErrorCounter(split);
         var ints = new int[(long)_batch * _length];
-        var predictions = new int[(long)_batch * _length];
+        var errors = new int[(long)_batch * _length];
+        var perSequence = new int[2 * _batch];
         var device = _model.Ops.Device;
         for (int first = 0; first < data.Count; first += _batch)
         {
@@ -40,9 +42,17 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
             for (int i = 0; i < n; i++) ints[i] = tokens[i];
             device.Upload<int>(ints.AsSpan(0, n), _tokens.Slice(0, n));
             var logits = _model.Forward(_tokens.Slice(0, n), b, _length, PassOptions.Evaluation);
-            _model.Ops.ArgmaxForward(_predictions, logits, n, _model.Config.VocabSize);
-            device.Download(_predictions.Slice(0, n), predictions.AsSpan(0, n));
-            counter.Add(tokens, predictions.AsSpan(0, n), _length, first);
+            // the device counts reads and errors; the error flags come back only when there is an error
+            _model.Ops.ReadErrorsForward(_errors, _perSequence, _tokens, logits, b, _length, _model.Config.VocabSize);
+            device.Download(_perSequence.Slice(0, 2 * b), perSequence.AsSpan(0, 2 * b));
+            long reads = 0, wrong = 0;
+            for (int s = 0; s < b; s++) { reads += perSequence[2 * s]; wrong += perSequence[2 * s + 1]; }
+            long readsBefore = counter.Reads, errorsBefore = counter.Errors;
+            if (wrong > 0) device.Download(_errors.Slice(0, n), errors.AsSpan(0, n));
+            counter.AddErrorFlags(tokens, wrong > 0 ? errors.AsSpan(0, n) : [], _length, first);
+            if (counter.Reads - readsBefore != reads || counter.Errors - errorsBefore != wrong)
+                throw new InvalidOperationException($"{split}: the device counted {reads} reads and {wrong} errors in sequences {first}.., " +
+                                                    $"the host {counter.Reads - readsBefore} and {counter.Errors - errorsBefore}");
             progress?.Invoke(first + b, data.Count);
         }
         return counter;
@@ -51,6 +61,7 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
     public void Dispose()
     {
         _model.Ops.Device.Free(_tokens);
-        _model.Ops.Device.Free(_predictions);
+        _model.Ops.Device.Free(_errors);
+        _model.Ops.Device.Free(_perSequence);
     }
 }

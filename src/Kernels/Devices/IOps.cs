@@ -136,6 +136,13 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>predictions (N) = argmax of logits (N,V) (first maximum).</summary>
     void ArgmaxForward(Buf<int> predictions, Buf<T> logits, int n, int v);
 
+    /// <summary>
+    /// On-device read errors: errors (N) = 1 at read positions (input token r) whose argmax of logits (N,V)
+    /// differs from the next token, else 0; perSequence (B,2) = (reads, errors). tokens (B,T).
+    /// Evaluation copies back perSequence, and errors only for batches that have one.
+    /// </summary>
+    void ReadErrorsForward(Buf<int> errors, Buf<int> perSequence, Buf<int> tokens, Buf<T> logits, int b, int t, int v);
+
     // ---- optimizer ----
     /// <summary>AdamW (decoupled weight decay, PyTorch's formula) over n parameters.</summary>
     void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n);

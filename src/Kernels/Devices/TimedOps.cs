@@ -61,5 +61,6 @@ public sealed class TimedOps<T> : IOps<T> where T : unmanaged, IFloatingPointIee
     public void LstmBackward(Buf<T> dxproj, Buf<T> dwhh, Buf<T> dbhh, Buf<T> dh, Buf<T> h, Buf<T> cell, Buf<T> gates, Buf<T> whh, int b, int t, int hidden) { var s = Begin(); _inner.LstmBackward(dxproj, dwhh, dbhh, dh, h, cell, gates, whh, b, t, hidden); End("LstmBackward", s); }
     public void CrossEntropyForwardBackward(Buf<T> losses, Buf<T> dlogits, Buf<T> logits, Buf<int> targets, T dscale, int n, int v) { var s = Begin(); _inner.CrossEntropyForwardBackward(losses, dlogits, logits, targets, dscale, n, v); End("CrossEntropyForwardBackward", s); }
     public void ArgmaxForward(Buf<int> predictions, Buf<T> logits, int n, int v) { var s = Begin(); _inner.ArgmaxForward(predictions, logits, n, v); End("ArgmaxForward", s); }
+    public void ReadErrorsForward(Buf<int> errors, Buf<int> perSequence, Buf<int> tokens, Buf<T> logits, int b, int t, int v) { var s = Begin(); _inner.ReadErrorsForward(errors, perSequence, tokens, logits, b, t, v); End("ReadErrorsForward", s); }
     public void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n) { var s = Begin(); _inner.AdamWUpdate(parameters, gradients, m, v, step, n); End("AdamWUpdate", s); }
 }
