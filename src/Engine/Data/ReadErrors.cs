@@ -29,19 +29,35 @@ public sealed class ReadErrorCounter(string split)
     {
         if (tokens.Length % length != 0 || predictions.Length != tokens.Length)
             throw new ArgumentException($"tokens ({tokens.Length}) and predictions ({predictions.Length}) must both be (B, {length})");
+        Score(tokens, predictions, length, firstSequence, errorFlags: false);
+    }
+
+    /// <summary>
+    /// Scores a batch from per-position error flags (B, T) (1 where the read at t was predicted wrongly, as the
+    /// on-device read-error op writes them), or from an empty span when the batch has no error at all.
+    /// </summary>
+    public void AddErrorFlags(ReadOnlySpan<byte> tokens, ReadOnlySpan<int> errors, int length, long firstSequence = -1)
+    {
+        if (tokens.Length % length != 0 || (errors.Length != 0 && errors.Length != tokens.Length))
+            throw new ArgumentException($"tokens ({tokens.Length}) and error flags ({errors.Length}) must both be (B, {length})");
+        Score(tokens, errors, length, firstSequence, errorFlags: true);
+    }
+
+    void Score(ReadOnlySpan<byte> tokens, ReadOnlySpan<int> values, int length, long firstSequence, bool errorFlags)
+    {
         int batch = tokens.Length / length;
         if (firstSequence < 0) firstSequence = Sequences;
         for (int b = 0; b < batch; b++)
         {
             var seq = tokens.Slice(b * length, length);
-            var pred = predictions.Slice(b * length, length);
+            var vals = values.IsEmpty ? values : values.Slice(b * length, length);
             int lastWrite = 0;
             bool anyError = false;
             for (int t = 0; t + 1 < length; t += 2)
             {
                 if (seq[t] == Tokens.Write) lastWrite = t;
                 if (seq[t] != Tokens.Read) continue;
-                bool error = pred[t] != seq[t + 1];
+                bool error = errorFlags ? !vals.IsEmpty && vals[t] != 0 : vals[t] != seq[t + 1];
                 Reads++;
                 int dependency = t - lastWrite;
                 _byDependency.TryGetValue(dependency, out var cell);

@@ -33,16 +33,16 @@ public sealed record ModelConfig
     public int VocabSize { get; init; } = 5;
 
     // Transformer
-    public int Layers { get; init; }
-    public int Dim { get; init; }
-    public int Heads { get; init; }
-    public int MaxLength { get; init; }
-    public PositionEncoding? Pos { get; init; }
-    public double? LinearPosDivisor { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int Layers { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int Dim { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int Heads { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int MaxLength { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public PositionEncoding? Pos { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public double? LinearPosDivisor { get; init; }
 
     // LSTM
-    public int EmbedDim { get; init; }
-    public int Hidden { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int EmbedDim { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int Hidden { get; init; }
 
     [JsonIgnore] public bool IsTransformer => Model == TransformerKind;
     [JsonIgnore] public bool IsLstm => Model == LstmKind;

@@ -43,7 +43,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         public required Buf<T>[] Ln1, Ln1Mean, Ln1Rstd; // (N,C), (N), (N)
         public required Buf<T>[] Qkv;                   // (N,3C) after RoPE
         public required Buf<T>[] Atty;                  // (N,C) attention output before wo
-        public required Buf<T>[] Probs;                 // (B,H,T,T) softmax probabilities
+        public required Buf<T>[] Saved;                 // attention state for the backward (CPU: probabilities (B,H,T,T))
         public required Buf<T>[] Mid;                   // (N,C) stream after the attention residual
         public required Buf<T>[] Ln2, Ln2Mean, Ln2Rstd;
         public required Buf<T>[] Fch;                   // (N,4C) w1 output (GELU input)
@@ -60,9 +60,33 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         public required Buf<T> Entropy;                 // (1)
     }
 
-    /// <summary>The attention probabilities (B,H,T,T) of layer l from the last forward.</summary>
-    public Buf<T> AttentionProbabilities(int layer) =>
-        _acts?.Probs[layer] ?? throw new InvalidOperationException("no forward pass yet");
+    Buf<T> _analysis;                    // (2,B,H,T,T) probabilities and scores for inspection, allocated on first use
+
+    /// <summary>
+    /// The attention probabilities (B,H,T,T) (before dropout; 0 above the diagonal) of layer l for the last
+    /// forward, recomputed from its q and k by the analysis op; valid until the next call.
+    /// </summary>
+    public Buf<T> AttentionProbabilities(int layer) => Analyze(layer).Probs;
+
+    /// <summary>The pre-softmax scores (B,H,T,T) (scaled q.k plus ALiBi bias; 0 above the diagonal) of layer l.</summary>
+    public Buf<T> AttentionScores(int layer) => Analyze(layer).Scores;
+
+    (Buf<T> Probs, Buf<T> Scores) Analyze(int layer)
+    {
+        var a = _acts ?? throw new InvalidOperationException("no forward pass yet");
+        if (layer < 0 || layer >= _layers) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} outside 0..{_layers - 1}");
+        long size = (long)_b * _heads * _t * _t;
+        if (_analysis.Length != 2 * size)
+        {
+            if (!_analysis.IsEmpty) Device.Free(_analysis);
+            _analysis = Device.Allocate<T>(2 * size);
+        }
+        var probs = _analysis.Slice(0, size);
+        var scores = _analysis.Slice(size, size);
+        Ops.AttentionProbabilities(probs, scores, a.Qkv[layer], new AttentionOptions(Config.Position == PositionEncoding.Alibi, DropoutSpec.None),
+            _b, _t, _c, _heads);
+        return (probs, scores);
+    }
 
     public (int B, int T) LastShape => (_b, _t);
 
@@ -71,7 +95,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         if (_acts != null && _b == b && _t == t) return _acts;
         if (_acts != null) Device.Free(_acts.Block);
         long n = (long)b * t, c = _c, l = _layers;
-        long probs = (long)b * _heads * t * t;
+        long probs = Ops.AttentionSavedLength(b, t, _heads);
         long perLayer = n * c /*resid*/ + n * c + 2 * n /*ln1*/ + 3 * n * c + n * c + probs + n * c + n * c + 2 * n + 4 * n * c * 2;
         long total = n * c + l * perLayer + n * c + n * c + 2 * n + n * _v + n * c * 3 + 3 * n * c + 4 * n * c + 1;
         var block = Device.Allocate<T>(total);
@@ -84,7 +108,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Encoded = Take(n * c),
             Residual = Layers(n * c),
             Ln1 = Layers(n * c), Ln1Mean = Layers(n), Ln1Rstd = Layers(n),
-            Qkv = Layers(3 * n * c), Atty = Layers(n * c), Probs = Layers(probs), Mid = Layers(n * c),
+            Qkv = Layers(3 * n * c), Atty = Layers(n * c), Saved = Layers(probs), Mid = Layers(n * c),
             Ln2 = Layers(n * c), Ln2Mean = Layers(n), Ln2Rstd = Layers(n),
             Fch = Layers(4 * n * c), FchGelu = Layers(4 * n * c),
             Scratch = Take(n * c),
@@ -104,6 +128,8 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
     {
         if (_acts != null) Device.Free(_acts.Block);
         if (!_sinusoidTable.IsEmpty) Device.Free(_sinusoidTable);
+        if (!_analysis.IsEmpty) Device.Free(_analysis);
+        _analysis = default;
         _acts = null;
         _sinusoidTable = default;
     }
@@ -149,10 +175,10 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.MatmulForward(a.Qkv[l], a.Ln1[l], p.Wqkv, Buf<T>.Empty, n, c, 3 * c);
             if (pos == PositionEncoding.Rope) Ops.RopeForward(a.Qkv[l], b, t, c, _heads);
             var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, 1 + 2 * l));
-            Ops.AttentionForward(a.Atty[l], a.Probs[l], a.Qkv[l], attn, b, t, c, _heads);
+            Ops.AttentionForward(a.Atty[l], a.Saved[l], a.Qkv[l], attn, b, t, c, _heads);
             if (SharpenLayer(options, l))
             {
-                Ops.AttentionEntropyForward(a.Entropy, a.Probs[l], b, t, _heads);
+                Ops.AttentionEntropyForward(a.Entropy, a.Saved[l], b, t, _heads);
                 Device.Download(a.Entropy, entropyHost);
                 entropy += double.CreateTruncating(entropyHost[0]);
             }
@@ -206,7 +232,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.Fill(a.DAtty, T.Zero);
             Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, a.Atty[l], p.Wo, n, c, c);
             var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, 1 + 2 * l));
-            Ops.AttentionBackward(a.DQkv, a.DAtty, a.Qkv[l], a.Probs[l], SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
+            Ops.AttentionBackward(a.DQkv, a.DAtty, a.Qkv[l], a.Atty[l], a.Saved[l], SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
             if (pos == PositionEncoding.Rope) Ops.RopeBackward(a.DQkv, b, t, c, _heads);
             Ops.Fill(a.DNorm, T.Zero);
             Ops.MatmulBackward(a.DNorm, g.Wqkv, Buf<T>.Empty, a.DQkv, a.Ln1[l], p.Wqkv, n, c, 3 * c);

@@ -15,6 +15,10 @@ public static class CommandLine
     {
         var root = new RootCommand("RawFlipFlop: flip-flop language modeling with hand-written kernels (CPU, CUDA, emulator).");
         root.Add(DataCommands.Build(output));
+        root.Add(ModelCommands.Model(output));
+        root.Add(TrainCommand.Build(output));
+        root.Add(ModelCommands.Eval(output));
+        root.Add(ModelCommands.Grads(output));
         root.Add(KernelCommands.Build(output));
         return root;
     }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Random;
 
@@ -43,18 +44,30 @@ public sealed unsafe partial class CpuOps<T>
         }
     }
 
-    public void AttentionForward(Buf<T> output, Buf<T> probs, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
+    /// <summary>The CPU keeps the probabilities themselves (B,H,T,T): its backward multiplies by them directly.</summary>
+    public long AttentionSavedLength(int b, int t, int heads) => (long)b * heads * t * t;
+
+    public void AttentionProbabilities(Buf<T> probs, Buf<T> scores, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         CheckSize(probs, (long)b * heads * t * t, "probs");
+        Scores(scores.IsEmpty ? probs : scores, qkv, options.Alibi, b, t, c, heads);
+        if (!scores.IsEmpty) Copy(scores, probs);
+        Softmax(probs, b, t, heads);
+    }
+
+    static void Copy(Buf<T> from, Buf<T> to) => from.Span.CopyTo(to.Span);
+
+    /// <summary>scores (B,H,T,T) = q.k / sqrt(dh) - ALiBi, block-causal; 0 above the diagonal.</summary>
+    static void Scores(Buf<T> scores, Buf<T> qkv, bool alibi, int b, int t, int c, int heads)
+    {
         int dh = c / heads;
         T scale = T.One / T.Sqrt(T.CreateTruncating(dh));
-        double[] slopes = options.Alibi ? AlibiSlopes(heads) : [];
+        double[] slopes = alibi ? AlibiSlopes(heads) : [];
         Parallel.For(0, b * heads, bh =>
         {
             int bi = bh / heads, h = bh % heads;
-            T* q = qkv.Ptr + (long)bi * t * 3 * c + h * dh, k = q + c, v = q + 2 * c;
-            T* p = probs.Ptr + (long)bh * t * t;
-            // scores, block-causal: rows [i0, i1) against keys [0, i1)
+            T* q = qkv.Ptr + (long)bi * t * 3 * c + h * dh, k = q + c;
+            T* p = scores.Ptr + (long)bh * t * t;
             for (int i0 = 0; i0 < t; i0 += CausalBlock)
             {
                 int i1 = Math.Min(t, i0 + CausalBlock);
@@ -62,42 +75,65 @@ public sealed unsafe partial class CpuOps<T>
             }
             for (int i = 0; i < t; i++)
             {
-                T* row = p + (long)i * t;
-                T max = T.NegativeInfinity;
-                for (int j = 0; j <= i; j++)
-                {
-                    T s = row[j] * scale;
-                    if (options.Alibi) s -= T.CreateTruncating(slopes[h] * (i - j));
-                    row[j] = s;
-                    if (s > max) max = s;
-                }
-                T sum = T.Zero;
-                for (int j = 0; j <= i; j++) { T e = T.Exp(row[j] - max); row[j] = e; sum += e; }
-                T inv = T.One / sum;
-                for (int j = 0; j <= i; j++) row[j] *= inv;
-                new Span<T>(row + i + 1, t - i - 1).Clear();
-            }
-            T* weights = p;
-            if (options.Dropout.Active)
-            {
-                weights = (T*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref Scratch(ref t_scratch1, (long)t * t)[0]);
-                for (int i = 0; i < t; i++)
-                {
-                    DropoutRow(weights + (long)i * t, p + (long)i * t, i + 1, options.Dropout, ((long)bh * t + i) * t);
-                    new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
-                }
-            }
-            T* y = output.Ptr + (long)bi * t * c + h * dh;
-            for (int i0 = 0; i0 < t; i0 += CausalBlock)
-            {
-                int i1 = Math.Min(t, i0 + CausalBlock);
-                Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, weights + (long)i0 * t, t, v, 3 * c, y + (long)i0 * c, c, false, parallel: false);
+                var row = new Span<T>(p + (long)i * t, i + 1);
+                TensorPrimitives.Multiply(row, scale, row);
+                if (alibi)
+                    for (int j = 0; j <= i; j++) row[j] -= T.CreateTruncating(slopes[h] * (i - j));
+                new Span<T>(p + (long)i * t + i + 1, t - i - 1).Clear();
             }
         });
     }
 
-    public void AttentionBackward(Buf<T> dqkv, Buf<T> doutput, Buf<T> qkv, Buf<T> probs, T entropyScale, AttentionOptions options,
-        int b, int t, int c, int heads)
+    /// <summary>Row-wise causal softmax of (B,H,T,T) in place.</summary>
+    static void Softmax(Buf<T> p, int b, int t, int heads) =>
+        Parallel.For(0, b * heads, bh =>
+        {
+            for (int i = 0; i < t; i++)
+            {
+                var row = new Span<T>(p.Ptr + ((long)bh * t + i) * t, i + 1);
+                TensorPrimitives.Subtract(row, TensorPrimitives.Max<T>(row), row);
+                TensorPrimitives.Exp<T>(row, row);
+                TensorPrimitives.Multiply(row, T.One / TensorPrimitives.Sum<T>(row), row);
+            }
+        });
+
+    public void AttentionForward(Buf<T> output, Buf<T> probs, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
+    {
+        CheckSize(probs, (long)b * heads * t * t, "probs");
+        Scores(probs, qkv, options.Alibi, b, t, c, heads);
+        Softmax(probs, b, t, heads);
+        int dh = c / heads;
+        Parallel.For(0, b * heads, bh =>
+        {
+            int bi = bh / heads, h = bh % heads;
+            T* v = qkv.Ptr + (long)bi * t * 3 * c + h * dh + 2 * c;
+            T* p = probs.Ptr + (long)bh * t * t;
+            var dropped = Scratch(ref t_scratch1, options.Dropout.Active ? (long)t * t : 1);
+            fixed (T* d = dropped)
+            {
+                T* weights = p;
+                if (options.Dropout.Active)
+                {
+                    weights = d;
+                    for (int i = 0; i < t; i++)
+                    {
+                        DropoutRow(weights + (long)i * t, p + (long)i * t, i + 1, options.Dropout, ((long)bh * t + i) * t);
+                        new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
+                    }
+                }
+                // y (T,dh) = weights v, block-causal
+                T* y = output.Ptr + (long)bi * t * c + h * dh;
+                for (int i0 = 0; i0 < t; i0 += CausalBlock)
+                {
+                    int i1 = Math.Min(t, i0 + CausalBlock);
+                    Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, weights + (long)i0 * t, t, v, 3 * c, y + (long)i0 * c, c, false, parallel: false);
+                }
+            }
+        });
+    }
+
+    public void AttentionBackward(Buf<T> dqkv, Buf<T> doutput, Buf<T> qkv, Buf<T> output, Buf<T> probs, T entropyScale,
+        AttentionOptions options, int b, int t, int c, int heads)
     {
         int dh = c / heads;
         T scale = T.One / T.Sqrt(T.CreateTruncating(dh));
@@ -124,8 +160,13 @@ public sealed unsafe partial class CpuOps<T>
                         new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
                     }
                 }
-                // dV (T,dh) = weights^T dY
-                Gemm<T>.Multiply(true, false, t, dh, t, weights, t, dy, c, dv, 3 * c, false, parallel: false);
+                // dV (T,dh) = weights^T dY, block-causal: keys [j0, j1) only receive from queries i >= j0
+                for (int j0 = 0; j0 < t; j0 += CausalBlock)
+                {
+                    int j1 = Math.Min(t, j0 + CausalBlock);
+                    Gemm<T>.Multiply(true, false, j1 - j0, dh, t - j0, weights + (long)j0 * t + j0, t, dy + (long)j0 * c, c,
+                        dv + (long)j0 * 3 * c, 3 * c, false, parallel: false);
+                }
                 // dWeights (T,T) = dY V^T, block-causal
                 for (int i0 = 0; i0 < t; i0 += CausalBlock)
                 {
@@ -144,9 +185,13 @@ public sealed unsafe partial class CpuOps<T>
                     if (entropyScale != T.Zero)
                         for (int j = 0; j <= i; j++)
                             if (prow[j] > T.Zero) drow[j] -= entropyScale * (T.Log(prow[j]) + T.One);
-                    T dot = T.Zero;
-                    for (int j = 0; j <= i; j++) dot += prow[j] * drow[j];
-                    for (int j = 0; j <= i; j++) drow[j] = prow[j] * (drow[j] - dot) * scale;
+                    // dS = P (dP - <P, dP>) scaled by 1/sqrt(dh)
+                    var pr = new ReadOnlySpan<T>(prow, i + 1);
+                    var dr = new Span<T>(drow, i + 1);
+                    T dot = TensorPrimitives.Dot(pr, dr);
+                    TensorPrimitives.Subtract(dr, dot, dr);
+                    TensorPrimitives.Multiply(dr, pr, dr);
+                    TensorPrimitives.Multiply(dr, scale, dr);
                     new Span<T>(drow + i + 1, t - i - 1).Clear();
                 }
                 // dQ = dS K, dK = dS^T Q (dS already holds the 1/sqrt(dh) scale)
@@ -155,7 +200,12 @@ public sealed unsafe partial class CpuOps<T>
                     int i1 = Math.Min(t, i0 + CausalBlock);
                     Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, dp + (long)i0 * t, t, k, 3 * c, dq + (long)i0 * 3 * c, 3 * c, false, parallel: false);
                 }
-                Gemm<T>.Multiply(true, false, t, dh, t, dp, t, q, 3 * c, dk, 3 * c, false, parallel: false);
+                for (int j0 = 0; j0 < t; j0 += CausalBlock)
+                {
+                    int j1 = Math.Min(t, j0 + CausalBlock);
+                    Gemm<T>.Multiply(true, false, j1 - j0, dh, t - j0, dp + (long)j0 * t + j0, t, q + (long)j0 * 3 * c, 3 * c,
+                        dk + (long)j0 * 3 * c, 3 * c, false, parallel: false);
+                }
             }
         });
     }

@@ -48,6 +48,29 @@ public sealed unsafe partial class CpuOps<T>
         });
     }
 
+    public void ReadErrorsForward(Buf<int> errors, Buf<int> perSequence, Buf<int> tokens, Buf<T> logits, int b, int t, int v) =>
+        Parallel.For(0, b, s =>
+        {
+            int reads = 0, wrong = 0;
+            for (int pos = 0; pos < t; pos++)
+            {
+                long row = (long)s * t + pos;
+                int error = 0;
+                if ((pos & 1) == 0 && pos + 1 < t && tokens.Ptr[row] == 1)
+                {
+                    T* z = logits.Ptr + row * v;
+                    int best = 0;
+                    for (int j = 1; j < v; j++) if (z[j] > z[best]) best = j;
+                    error = best != tokens.Ptr[row + 1] ? 1 : 0;
+                    reads++;
+                    wrong += error;
+                }
+                errors.Ptr[row] = error;
+            }
+            perSequence.Ptr[2 * s] = reads;
+            perSequence.Ptr[2 * s + 1] = wrong;
+        });
+
     public void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n)
     {
         // torch.optim.AdamW (single-tensor path): decay, moments, bias corrections, update.

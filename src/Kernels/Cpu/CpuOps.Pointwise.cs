@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Random;
 
@@ -13,14 +14,31 @@ public sealed unsafe partial class CpuOps<T>
         ForChunks(n, ElementChunk, (s, e) =>
         {
             T* x = input.Ptr, y = output.Ptr;
-            for (long i = s; i < e; i++) y[i] = Half * x[i] * (T.One + SpecialFunctions.Erf(x[i] * InvSqrt2));
+            long i = s;
+            if (typeof(T) == typeof(float))
+                for (; i + 8 <= e; i += 8)
+                {
+                    var v = Vector256.Load((float*)x + i);
+                    var cdf = 0.5f * (Vector256<float>.One + SpecialFunctions.Erf(v * 0.70710678f));
+                    (v * cdf).Store((float*)y + i);
+                }
+            for (; i < e; i++) y[i] = Half * x[i] * (T.One + SpecialFunctions.Erf(x[i] * InvSqrt2));
         });
 
     public void GeluBackward(Buf<T> dinput, Buf<T> input, Buf<T> doutput, long n) =>
         ForChunks(n, ElementChunk, (s, e) =>
         {
             T* x = input.Ptr, dy = doutput.Ptr, dx = dinput.Ptr;
-            for (long i = s; i < e; i++)
+            long i = s;
+            if (typeof(T) == typeof(float))
+                for (; i + 8 <= e; i += 8)
+                {
+                    var v = Vector256.Load((float*)x + i);
+                    var cdf = 0.5f * (Vector256<float>.One + SpecialFunctions.Erf(v * 0.70710678f));
+                    var pdf = 0.39894228f * Vector256.Exp(-0.5f * v * v);
+                    ((cdf + v * pdf) * Vector256.Load((float*)dy + i)).Store((float*)dx + i);
+                }
+            for (; i < e; i++)
             {
                 T cdf = Half * (T.One + SpecialFunctions.Erf(x[i] * InvSqrt2));
                 T pdf = InvSqrt2Pi * T.Exp(-Half * x[i] * x[i]);

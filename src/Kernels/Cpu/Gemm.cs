@@ -98,6 +98,14 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             int rows = Math.Min(MR, mc - ip * MR);
             T* panel = dst + ip * MR * kc;
+            if (transA && rows == MR)
+            {
+                // op(A) = A^T: the MR values of one k are contiguous in memory
+                T* src = a + (long)k0 * lda + i0 + ip * MR;
+                for (int p = 0; p < kc; p++, src += lda)
+                    for (int r = 0; r < MR; r++) panel[p * MR + r] = src[r];
+                continue;
+            }
             for (int r = 0; r < MR; r++)
             {
                 if (r >= rows) { for (int p = 0; p < kc; p++) panel[p * MR + r] = T.Zero; continue; }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace RawFlipFlop.Kernels.Cpu;
 
@@ -8,7 +9,7 @@ public static class SpecialFunctions
 {
     const double TwoOverSqrtPi = 1.1283791670955126;
 
-    /// <summary>erf in double precision (|error| below 1e-15).</summary>
+    /// <summary>erf in double precision (within a few ulps).</summary>
     public static double Erf(double x)
     {
         if (double.IsNaN(x)) return x;
@@ -59,6 +60,26 @@ public static class SpecialFunctions
             t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f)))))))));
         float r = 1f - erfc;
         return x < 0 ? -r : r;
+    }
+
+    /// <summary>erf of 8 floats at once: the same fit as <see cref="Erf(float)"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Erf(Vector256<float> x)
+    {
+        var z = Vector256.Abs(x);
+        var t = Vector256<float>.One / (Vector256<float>.One + 0.5f * z);
+        var poly = Vector256.Create(0.17087277f);
+        poly = poly * t + Vector256.Create(-0.82215223f);
+        poly = poly * t + Vector256.Create(1.48851587f);
+        poly = poly * t + Vector256.Create(-1.13520398f);
+        poly = poly * t + Vector256.Create(0.27886807f);
+        poly = poly * t + Vector256.Create(-0.18628806f);
+        poly = poly * t + Vector256.Create(0.09678418f);
+        poly = poly * t + Vector256.Create(0.37409196f);
+        poly = poly * t + Vector256.Create(1.00002368f);
+        var erfc = t * Vector256.Exp(-z * z - Vector256.Create(1.26551223f) + t * poly);
+        var r = Vector256<float>.One - erfc;
+        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), -r, r);
     }
 
     /// <summary>erf at the precision of T.</summary>

@@ -66,21 +66,34 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     // ---- attention ----
     /// <summary>
-    /// Causal multi-head softmax attention. qkv (B,T,3C) holds q, k, v (head h at columns h*C/H..);
-    /// output (B,T,C); probs (B,H,T,T) receives the softmax probabilities (before dropout; zeros above the
-    /// diagonal) so they can be inspected. Scale 1/sqrt(C/H); ALiBi bias and attention dropout per options.
+    /// Elements of the per-layer state the attention forward keeps for its backward: the CPU keeps the
+    /// probabilities (B,H,T,T); a GPU keeps per-row statistics (B,H,T,2) and recomputes (FlashAttention-2 style).
     /// </summary>
-    void AttentionForward(Buf<T> output, Buf<T> probs, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads);
+    long AttentionSavedLength(int b, int t, int heads);
 
     /// <summary>
-    /// dqkv (B,T,3C) (overwritten) from doutput (B,T,C). When entropyScale is not zero it also adds the
-    /// gradient of entropyScale * (sum of the entropies of all attention rows) — the sharpening regularizer.
+    /// Causal multi-head softmax attention. qkv (B,T,3C) holds q, k, v (head h at columns h*C/H..);
+    /// output (B,T,C); saved (AttentionSavedLength) keeps what the backward needs. Scale 1/sqrt(C/H);
+    /// ALiBi bias and attention dropout per options.
     /// </summary>
-    void AttentionBackward(Buf<T> dqkv, Buf<T> doutput, Buf<T> qkv, Buf<T> probs, T entropyScale, AttentionOptions options,
-        int b, int t, int c, int heads);
+    void AttentionForward(Buf<T> output, Buf<T> saved, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads);
 
-    /// <summary>output (1) = sum over the B*H*T rows of probs (B,H,T,T) of -sum_j p log p.</summary>
-    void AttentionEntropyForward(Buf<T> output, Buf<T> probs, int b, int t, int heads);
+    /// <summary>
+    /// dqkv (B,T,3C) (overwritten) from doutput (B,T,C), given the forward's qkv, output and saved state.
+    /// When entropyScale is not zero it also adds the gradient of entropyScale * (sum of the entropies of all
+    /// attention rows) — the sharpening regularizer.
+    /// </summary>
+    void AttentionBackward(Buf<T> dqkv, Buf<T> doutput, Buf<T> qkv, Buf<T> output, Buf<T> saved, T entropyScale,
+        AttentionOptions options, int b, int t, int c, int heads);
+
+    /// <summary>output (1) = sum over the B*H*T attention rows of -sum_j p log p, from the forward's saved state.</summary>
+    void AttentionEntropyForward(Buf<T> output, Buf<T> saved, int b, int t, int heads);
+
+    /// <summary>
+    /// Analysis mode: probs (B,H,T,T) = the softmax probabilities (before dropout) and, when scores is not empty,
+    /// scores (B,H,T,T) = the pre-softmax scores (scaled q.k plus ALiBi bias); entries above the diagonal are 0.
+    /// </summary>
+    void AttentionProbabilities(Buf<T> probs, Buf<T> scores, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads);
 
     // ---- pointwise ----
     /// <summary>output (n) = x Phi(x) with the exact erf.</summary>
@@ -122,6 +135,13 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>predictions (N) = argmax of logits (N,V) (first maximum).</summary>
     void ArgmaxForward(Buf<int> predictions, Buf<T> logits, int n, int v);
+
+    /// <summary>
+    /// On-device read errors: errors (N) = 1 at read positions (input token r) whose argmax of logits (N,V)
+    /// differs from the next token, else 0; perSequence (B,2) = (reads, errors). tokens (B,T).
+    /// Evaluation copies back perSequence, and errors only for batches that have one.
+    /// </summary>
+    void ReadErrorsForward(Buf<int> errors, Buf<int> perSequence, Buf<int> tokens, Buf<T> logits, int b, int t, int v);
 
     // ---- optimizer ----
     /// <summary>AdamW (decoupled weight decay, PyTorch's formula) over n parameters.</summary>

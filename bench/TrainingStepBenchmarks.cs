@@ -1,0 +1,95 @@
+using BenchmarkDotNet.Attributes;
+using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Bench;
+
+/// <summary>
+/// One training step (fresh FFL(0.8) batch, forward, clean loss, backward, AdamW) at B=16, T=512 on the CPU
+/// engine: the 133K LSTM and a 2-layer, 128-wide, 2-head Transformer. bench/compare-pytorch.sh runs the
+/// same steps in PyTorch side by side.
+/// </summary>
+[MemoryDiagnoser]
+public class TrainingStepBenchmarks
+{
+    public static readonly Dictionary<string, ModelConfig> Models = new()
+    {
+        ["lstm"] = ModelConfig.Lstm(),
+        ["transformer-2x128x2"] = ModelConfig.Transformer(layers: 2, dim: 128, heads: 2, maxLength: 512),
+    };
+
+    CpuDevice? _device;
+    ModelBase<float>? _model;
+    TrainingRun<float>? _run;
+
+    [Params("lstm", "transformer-2x128x2")]
+    public string Model { get; set; } = "lstm";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        (_device, _model, _run) = Create(Model);
+        _run.TrainStep();
+    }
+
+    public static (CpuDevice, ModelBase<float>, TrainingRun<float>) Create(string name, IOps<float>? ops = null)
+    {
+        var device = new CpuDevice();
+        var model = ModelFactory.Create(Models[name], ops ?? new CpuOps<float>(device));
+        model.Initialize(1);
+        var run = new TrainingRun<float>(new TrainOptions { Model = Models[name], Steps = int.MaxValue - 1, EvalEvery = 0 }, model);
+        return (device, model, run);
+    }
+
+    [Benchmark(Description = "train step B=16 T=512")]
+    public double Step() => _run!.TrainStep();
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _run?.Dispose();
+        _model?.Dispose();
+        _device?.Dispose();
+    }
+}
+
+/// <summary>
+/// `step-timing [--steps N] [--json] [--profile]`: median ms per training step, the same protocol as
+/// bench/pytorch/step_bench.py; `--profile` adds the time per op (TimedOps decorator).
+/// </summary>
+public static class StepTiming
+{
+    public static int Run(string[] args)
+    {
+        int steps = args.SkipWhile(a => a != "--steps").Skip(1).Select(int.Parse).FirstOrDefault(10);
+        bool json = args.Contains("--json");
+        bool profile = args.Contains("--profile");
+        var results = new Dictionary<string, (double Median, double Min)>();
+        foreach (var name in TrainingStepBenchmarks.Models.Keys)
+        {
+            TimedOps<float>? timed = null;
+            var (device, model, run) = TrainingStepBenchmarks.Create(name, profile ? timed = new TimedOps<float>(new CpuOps<float>(new CpuDevice())) : null);
+            for (int i = 0; i < 3; i++) run.TrainStep();
+            timed?.Reset();
+            var times = new List<double>();
+            for (int i = 0; i < steps; i++)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                run.TrainStep();
+                times.Add(clock.Elapsed.TotalMilliseconds);
+            }
+            times.Sort();
+            results[name] = (times[times.Count / 2], times[0]);
+            if (!json) Console.WriteLine($"{name,-22} median {times[times.Count / 2],8:0.0} ms  min {times[0],8:0.0} ms  ({steps} steps, {model.Layout.Count:N0} parameters)");
+            if (timed != null)
+                foreach (var (op, calls, time) in timed.Report())
+                    Console.WriteLine($"    {op,-32} {calls / steps,4} calls/step {time.TotalMilliseconds / steps,9:0.00} ms/step");
+            run.Dispose(); model.Dispose(); device.Dispose();
+        }
+        if (json)
+            Console.WriteLine($"{{\"lstm_ms\": {results["lstm"].Median:0.00}, \"transformer_ms\": {results["transformer-2x128x2"].Median:0.00}, \"threads\": {Environment.ProcessorCount}}}");
+        return 0;
+    }
+}

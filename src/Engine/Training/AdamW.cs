@@ -1,0 +1,42 @@
+using System.Numerics;
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Engine.Training;
+
+/// <summary>AdamW over a model's flat parameter buffer: torch.optim.AdamW(model.parameters()) with its defaults for eps.</summary>
+public sealed class AdamW<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
+{
+    readonly IOps<T> _ops;
+
+    public AdamW(IOps<T> ops, long count, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.1)
+    {
+        _ops = ops;
+        M = ops.Device.Allocate<T>(count);
+        V = ops.Device.Allocate<T>(count);
+        Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon; WeightDecay = weightDecay;
+    }
+
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Epsilon { get; }
+    public double WeightDecay { get; }
+
+    /// <summary>First moments (P).</summary>
+    public Buf<T> M { get; }
+    /// <summary>Second moments (P).</summary>
+    public Buf<T> V { get; }
+    /// <summary>Updates done so far.</summary>
+    public int Steps { get; set; }
+
+    public void Update(Buf<T> parameters, Buf<T> gradients, double learningRate)
+    {
+        Steps++;
+        _ops.AdamWUpdate(parameters, gradients, M, V, new AdamWStep(learningRate, Beta1, Beta2, Epsilon, WeightDecay, Steps), parameters.Length);
+    }
+
+    public void Dispose()
+    {
+        _ops.Device.Free(M);
+        _ops.Device.Free(V);
+    }
+}

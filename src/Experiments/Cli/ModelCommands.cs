@@ -1,0 +1,168 @@
+using System.CommandLine;
+using System.Diagnostics;
+using RawFlipFlop.Engine.Checkpoints;
+using RawFlipFlop.Engine.Data;
+using RawFlipFlop.Engine.IO;
+using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Experiments.Cli;
+
+/// <summary>`model`, `eval` and `grads`: describe a model, measure read errors, dump gradients.</summary>
+public static class ModelCommands
+{
+    public static Command Model(CliOutput output)
+    {
+        var options = new ModelOptions();
+        var length = new Option<int>("--length") { Description = "sequence length (sizes the learned position table)", DefaultValueFactory = _ => 512 };
+        var json = new Option<bool>("--json") { Description = "print {\"params\": N, \"tensors\": [{\"name\", \"shape\"}...]}" };
+        var cmd = new Command("model", "Parameter count and tensors (names and PyTorch shapes) of a model configuration.") { length, json };
+        options.AddTo(cmd);
+        cmd.SetAction(r =>
+        {
+            var config = options.Read(r, r.GetValue(length));
+            var layout = ParameterLayout.For(config);
+            if (r.GetValue(json))
+            {
+                output.Out.WriteLine(Json.Serialize(new
+                {
+                    model = config.Model,
+                    config,
+                    @params = layout.Count,
+                    tensors = layout.Tensors.Select(t => new { name = t.Name, shape = t.Shape }),
+                }));
+                return 0;
+            }
+            output.Out.WriteLine($"{config}: {layout.Count:N0} parameters");
+            foreach (var t in layout.Tensors) output.Out.WriteLine($"  {t.Name,-32} {t.ShapeText,-12} {t.Count,12:N0}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Command Eval(CliOutput output)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "model.safetensors written by train", Required = true };
+        var split = new Option<string>("--split") { Description = "indist, sparse, dense, online, or a text/Parquet file of flip-flop strings", DefaultValueFactory = _ => "sparse" };
+        var count = new Option<int?>("--count") { Description = "sequences of a named split (default: its paper size)" };
+        var length = new Option<int>("--length") { Description = "sequence length of a named split", DefaultValueFactory = _ => 512 };
+        var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda or emulator", DefaultValueFactory = _ => Backends.Cpu };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var cmd = new Command("eval", "Read errors of a checkpoint on a named evaluation set or a data file.") { checkpoint, split, count, length, batch, backend, json };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(checkpoint)!;
+            if (!File.Exists(path)) throw new CliException($"{path}: no such checkpoint");
+            string splitName = r.GetValue(split)!;
+            FlipFlopDataset data;
+            if (EvaluationSets.TryByName(splitName, out var set)) data = set.Generate(r.GetValue(count), r.GetValue(length));
+            else if (File.Exists(splitName)) data = FlipFlopFiles.Read(splitName);
+            else throw new CliException($"--split {splitName}: not a named set (indist, sparse, dense, online) nor an existing file");
+            using var b = Backends.Open(r.GetValue(backend)!, output);
+            using var model = LoadModel(path, b.Ops);
+            if (data.Length > model.Config.MaxSequenceLength)
+                throw new CliException($"{splitName}: sequences of length {data.Length} exceed the model's max_length {model.Config.MaxLength}");
+            using var evaluator = new Evaluator<float>(model, r.GetValue(batch) ?? Evaluator<float>.DefaultBatch(model.Config), data.Length);
+            var progress = new ProgressLine(output, $"eval {splitName}");
+            var clock = Stopwatch.StartNew();
+            var counter = evaluator.Evaluate(splitName, data, progress: (done, total) => progress.Update($"{done}/{total} sequences", done, total, clock.Elapsed));
+            progress.Done();
+            var report = counter.Report();
+            if (r.GetValue(json))
+            {
+                output.Out.WriteLine(Json.Serialize(new
+                {
+                    checkpoint = path, split = splitName, sequences = report.Sequences, reads = report.Reads, errors = report.Errors,
+                    sequences_with_errors = report.SequencesWithErrors, error_rate = report.ErrorRate, seconds = clock.Elapsed.TotalSeconds,
+                    errors_by_dependency = counter.ByDependency.Where(kv => kv.Value.Errors > 0)
+                        .Select(kv => new { dependency = kv.Key, reads = kv.Value.Reads, errors = kv.Value.Errors }),
+                }));
+                return 0;
+            }
+            output.Out.WriteLine($"{splitName}: {report.Sequences} sequences, {report.Reads} reads, {report.Errors} errors " +
+                                 $"(rate {report.ErrorRate:E3}), {report.SequencesWithErrors} sequences with an error, {clock.Elapsed.TotalSeconds:0.0} s");
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Command Grads(CliOutput output)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "model safetensors (with its config metadata)", Required = true };
+        var data = new Option<string>("--data") { Description = "text or Parquet file: the batch of flip-flop strings", Required = true };
+        var mode = new Option<string>("--mode") { Description = "clean (reads only) or generative (every next token)", DefaultValueFactory = _ => "clean" };
+        var precision = new Option<string>("--precision") { Description = "float (the training precision; F32 output) or double (F64 output)", DefaultValueFactory = _ => "float" };
+        var outFile = new Option<string>("--out") { Description = "output safetensors: `loss` [1] and each parameter's gradient under its name", Required = true };
+        var cmd = new Command("grads", "Loss and gradient of every parameter on a batch, written as safetensors (CPU engine).") { checkpoint, data, mode, precision, outFile };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(checkpoint)!, dataPath = r.GetValue(data)!;
+            if (!File.Exists(path)) throw new CliException($"{path}: no such checkpoint");
+            if (!File.Exists(dataPath)) throw new CliException($"{dataPath}: no such data file");
+            var lossMode = LossTargets.Parse(r.GetValue(mode)!);
+            var batch = FlipFlopFiles.Read(dataPath);
+            using var device = new CpuDevice();
+            GradientDump.Result result;
+            bool asDouble;
+            switch (r.GetValue(precision))
+            {
+                case "float":
+                    using (var model = LoadModel(path, new CpuOps<float>(device))) result = GradientDump.Compute(model, batch, lossMode);
+                    asDouble = false;
+                    break;
+                case "double":
+                    using (var model = LoadModel(path, new CpuOps<double>(device))) result = GradientDump.Compute(model, batch, lossMode);
+                    asDouble = true;
+                    break;
+                default: throw new CliException($"--precision must be float or double, got \"{r.GetValue(precision)}\"");
+            }
+            GradientDump.Write(r.GetValue(outFile)!, result, asDouble);
+            output.Out.WriteLine($"loss {result.Loss:R} over {result.ScoredPositions} scored positions of {batch.Count} sequences; " +
+                                 $"{result.Gradients.Count} gradients written to {r.GetValue(outFile)}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    internal static ModelBase<T> LoadModel<T>(string path, IOps<T> ops) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        try { return Checkpoint.LoadModel(path, ops); }
+        catch (SafeTensorsException e) { throw new CliException(e.Message); }
+    }
+}
+
+/// <summary>A progress line on stderr: redrawn in place on a terminal, a line every few seconds otherwise.</summary>
+public sealed class ProgressLine(CliOutput output, string label)
+{
+    readonly Stopwatch _sinceLast = Stopwatch.StartNew();
+    bool _drawn;
+
+    public void Update(string text, long done, long total, TimeSpan elapsed, bool force = false)
+    {
+        var eta = done == 0 ? TimeSpan.Zero : elapsed / done * (total - done);
+        string line = $"{label}: {text}  elapsed {Format(elapsed)}  ETA {Format(eta)}";
+        if (output.Interactive)
+        {
+            if (!force && _sinceLast.ElapsedMilliseconds < 100 && done != total) return;
+            output.Err.Write("\r" + line + "\u001b[K"); // carriage return, then clear the rest of the line
+            _drawn = true;
+        }
+        else
+        {
+            if (!force && _sinceLast.ElapsedMilliseconds < 5000 && done != total) return;
+            output.Err.WriteLine(line);
+        }
+        _sinceLast.Restart();
+    }
+
+    public void Done()
+    {
+        if (_drawn) output.Err.WriteLine();
+        _drawn = false;
+    }
+
+    public static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}" : $"{t.Minutes:00}:{t.Seconds:00}";
+}
