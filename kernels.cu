@@ -353,6 +353,738 @@ matmul_backward_bias(float* __restrict__ dbias, const float* __restrict__ dout, 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Utility: fill, fixed-order sum
+// ---------------------------------------------------------------------------------------------------------
+
+// x (n) = value
+extern "C" __global__ void __launch_bounds__(256)
+fill_value(float* __restrict__ x, long long n, float value)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) x[i] = value;
+}
+
+#define SUM_THREADS 1024
+// out (1) = sum of inp (n): one block; thread k sums k, k+1024, ... in order, then a fixed tree. Deterministic.
+extern "C" __global__ void __launch_bounds__(SUM_THREADS)
+sum_forward(float* __restrict__ out, const float* __restrict__ inp, long long n)
+{
+    __shared__ float partial[SUM_THREADS / WARP_SIZE];
+    float s = 0.0f;
+    for (long long i = threadIdx.x; i < n; i += SUM_THREADS) s += inp[i];
+    s = warp_sum(s);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x < WARP_SIZE)
+    {
+        float v = partial[threadIdx.x];
+        v = warp_sum(v);
+        if (threadIdx.x == 0) out[0] = v;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Philox4x32-10 (Salmon et al.), identical to src/Kernels/Random/Philox.cs: dropout masks
+// ---------------------------------------------------------------------------------------------------------
+
+#define DROPOUT_DOMAIN 0x46464C4Du
+
+// Word `index` of the stream (seed, stream, domain): lane index % 4 of the block at counter
+// (index / 4, lo(stream), hi(stream), domain) under key (lo(seed), hi(seed)).
+__device__ __forceinline__ unsigned int philox_word(unsigned long long seed, unsigned long long stream, unsigned int domain,
+                                                    unsigned long long index)
+{
+    unsigned int c0 = (unsigned int)(index >> 2), c1 = (unsigned int)stream, c2 = (unsigned int)(stream >> 32), c3 = domain;
+    unsigned int k0 = (unsigned int)seed, k1 = (unsigned int)(seed >> 32);
+    for (int round = 0; round < 10; round++)
+    {
+        if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        unsigned long long p0 = (unsigned long long)0xD2511F53u * c0;
+        unsigned long long p1 = (unsigned long long)0xCD9E8D57u * c2;
+        unsigned int hi0 = (unsigned int)(p0 >> 32), lo0 = (unsigned int)p0;
+        unsigned int hi1 = (unsigned int)(p1 >> 32), lo1 = (unsigned int)p1;
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+    }
+    unsigned int lane = (unsigned int)(index & 3);
+    return lane == 0 ? c0 : lane == 1 ? c1 : lane == 2 ? c2 : c3;
+}
+
+// True when element `index` of the dropout mask (p, seed, stream) is kept: the top 24 bits as a float in [0,1) >= p.
+__device__ __forceinline__ bool dropout_keep(float p, unsigned long long seed, unsigned long long stream, unsigned long long index)
+{
+    return (float)(philox_word(seed, stream, DROPOUT_DOMAIN, index) >> 8) * (1.0f / 16777216.0f) >= p;
+}
+
+// out (n) = inp * keep / (1-p) (forward and backward alike; in place allowed)
+extern "C" __global__ void __launch_bounds__(256)
+dropout_forward(float* out, const float* inp, long long n, float p, unsigned long long seed, unsigned long long stream)
+{
+    const float scale = 1.0f / (1.0f - p);
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        out[i] = dropout_keep(p, seed, stream, (unsigned long long)i) ? inp[i] * scale : 0.0f;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Embeddings and position encodings
+// ---------------------------------------------------------------------------------------------------------
+
+// out (N,C) = table (V,C) [tokens (N)]
+extern "C" __global__ void __launch_bounds__(256)
+embedding_forward(float* __restrict__ out, const int* __restrict__ tokens, const float* __restrict__ table, int n, int c)
+{
+    const long long total = (long long)n * c, stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+        out[i] = table[(long long)tokens[i / c] * c + i % c];
+}
+
+// dtable (V,C) += dout (N,C) scattered by tokens (N): thread (v, j) sums rows in order. No atomics.
+extern "C" __global__ void __launch_bounds__(256)
+embedding_backward(float* __restrict__ dtable, const float* __restrict__ dout, const int* __restrict__ tokens, int n, int v, int c)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= v * c) return;
+    int row = idx / c, j = idx % c;
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] == row) acc += dout[(long long)i * c + j];
+    dtable[idx] += acc;
+}
+
+// x (B,T,C) += scale * table (>=T,C) [t]
+extern "C" __global__ void __launch_bounds__(256)
+position_add_forward(float* __restrict__ x, const float* __restrict__ table, float scale, int b, int t, int c)
+{
+    const long long total = (long long)b * t * c, stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+        x[i] += scale * table[i % ((long long)t * c)];
+}
+
+// dtable (T,C) += scale * sum over b of dx (B,T,C), b in order
+extern "C" __global__ void __launch_bounds__(256)
+position_add_backward(float* __restrict__ dtable, const float* __restrict__ dx, float scale, int b, int t, int c)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= t * c) return;
+    float acc = 0.0f;
+    for (int bi = 0; bi < b; bi++) acc += scale * dx[(long long)bi * t * c + idx];
+    dtable[idx] += acc;
+}
+
+// sin and cos of a position angle in double precision without the library's large-argument path (which
+// needs a stack frame): reduce to [-pi, pi], then Taylor series (terms to x^25: below 1e-16 there).
+__device__ __forceinline__ void angle_sincos(double angle, double* sine, double* cosine)
+{
+    const double two_pi = 6.283185307179586476925;
+    double r = angle - two_pi * rint(angle / two_pi);
+    double r2 = r * r, s = 0.0, c = 0.0;
+    for (int k = 13; k >= 1; k--)
+    {
+        s = 1.0 - r2 / ((2.0 * k) * (2.0 * k + 1.0)) * s;
+        c = 1.0 - r2 / ((2.0 * k - 1.0) * (2.0 * k)) * c;
+    }
+    *sine = r * s;
+    *cosine = c;
+}
+
+// table (T,C): row t = [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(C/2)); angles in double as on the CPU
+extern "C" __global__ void __launch_bounds__(256)
+sinusoidal_table(float* __restrict__ table, int t, int c)
+{
+    int half = c / 2;
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= t * c) return;
+    int pos = idx / c, j = idx % c;
+    if (j >= 2 * half) { table[idx] = 0.0f; return; }
+    int i = j < half ? j : j - half;
+    double sine, cosine;
+    angle_sincos(pos * pow(10000.0, -(double)i / half), &sine, &cosine);
+    table[idx] = (float)(j < half ? sine : cosine);
+}
+
+// x (B,T,C): x[b,t,C-1] += t / divisor
+extern "C" __global__ void __launch_bounds__(256)
+linear_position_forward(float* __restrict__ x, float divisor, int b, int t, int c)
+{
+    int row = blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= b * t) return;
+    x[(long long)row * c + c - 1] += (float)(row % t) / divisor;
+}
+
+// qkv (B,T,3C): rotates q and k of every head in place by angle t*10000^(-2i/dh) (sign -1: the backward)
+extern "C" __global__ void __launch_bounds__(256)
+rope_rotate(float* __restrict__ qkv, int b, int t, int c, int heads, float sign)
+{
+    int dh = c / heads, half = dh / 2;
+    long long total = (long long)b * t * 2 * heads * half;
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    int i = (int)(idx % half);
+    long long rest = idx / half;
+    int h = (int)(rest % heads); rest /= heads;
+    int part = (int)(rest % 2);
+    long long row = rest / 2;
+    int pos = (int)(row % t);
+    double sine, cosine;
+    angle_sincos(pos * pow(10000.0, -2.0 * i / dh), &sine, &cosine);
+    float co = (float)cosine, si = (float)(sign * sine);
+    float* x = qkv + row * 3 * c + part * c + h * dh;
+    float x1 = x[i], x2 = x[i + half];
+    x[i] = x1 * co - x2 * si;
+    x[i + half] = x2 * co + x1 * si;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pointwise: GELU (exact erf), residual
+// ---------------------------------------------------------------------------------------------------------
+
+// out (n) = x Phi(x)
+extern "C" __global__ void __launch_bounds__(256)
+gelu_forward(float* __restrict__ out, const float* __restrict__ inp, long long n)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+    {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    }
+}
+
+// dinp (n) = (Phi(x) + x phi(x)) dout (in place with dout allowed)
+extern "C" __global__ void __launch_bounds__(256)
+gelu_backward(float* dinp, const float* __restrict__ inp, const float* dout, long long n)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+    {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+        dinp[i] = (cdf + x * pdf) * dout[i];
+    }
+}
+
+// out (n) = a + b
+extern "C" __global__ void __launch_bounds__(256)
+residual_forward(float* out, const float* a, const float* b, long long n)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = a[i] + b[i];
+}
+
+// dinp (n) += dout
+extern "C" __global__ void __launch_bounds__(256)
+residual_backward(float* dinp, const float* dout, long long n)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) dinp[i] += dout[i];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Loss and evaluation
+// ---------------------------------------------------------------------------------------------------------
+
+// losses (N), dlogits (N,V) (may be null), logits (N,V), targets (N; -1 = not scored): fused softmax cross-entropy
+// and its gradient dscale * (softmax - onehot); zeros where not scored. One thread per row (V is small).
+extern "C" __global__ void __launch_bounds__(256)
+crossentropy_forward_backward(float* __restrict__ losses, float* __restrict__ dlogits, const float* __restrict__ logits,
+                              const int* __restrict__ targets, float dscale, int n, int v)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float* z = logits + (long long)i * v;
+    float* dz = dlogits ? dlogits + (long long)i * v : 0;
+    int target = targets[i];
+    if (target < 0)
+    {
+        losses[i] = 0.0f;
+        if (dz) for (int j = 0; j < v; j++) dz[j] = 0.0f;
+        return;
+    }
+    float mx = z[0];
+    for (int j = 1; j < v; j++) mx = fmaxf(mx, z[j]);
+    float sum = 0.0f;
+    for (int j = 0; j < v; j++) sum += expf(z[j] - mx);
+    losses[i] = logf(sum) + mx - z[target];
+    if (dz)
+    {
+        float inv = 1.0f / sum;
+        for (int j = 0; j < v; j++) dz[j] = dscale * (expf(z[j] - mx) * inv - (j == target ? 1.0f : 0.0f));
+    }
+}
+
+// predictions (N) = argmax of logits (N,V), the first maximum
+extern "C" __global__ void __launch_bounds__(256)
+argmax_forward(int* __restrict__ predictions, const float* __restrict__ logits, int n, int v)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float* z = logits + (long long)i * v;
+    int best = 0;
+    for (int j = 1; j < v; j++) if (z[j] > z[best]) best = j;
+    predictions[i] = best;
+}
+
+// On-device read errors: errors (N) = 1 at read positions whose argmax differs from the next token, else 0;
+// per_sequence (B,2) = (reads, errors). tokens (B,T), logits (B,T,V). One warp per sequence.
+extern "C" __global__ void __launch_bounds__(256)
+read_errors_forward(int* __restrict__ errors, int* __restrict__ per_sequence, const int* __restrict__ tokens,
+                    const float* __restrict__ logits, int b, int t, int v)
+{
+    int warp = (blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    if (warp >= b) return;
+    const int* seq = tokens + (long long)warp * t;
+    int reads = 0, wrong = 0;
+    for (int pos = lane; pos < t; pos += WARP_SIZE)
+    {
+        long long row = (long long)warp * t + pos;
+        int error = 0;
+        if ((pos & 1) == 0 && pos + 1 < t && seq[pos] == 1)
+        {
+            const float* z = logits + row * v;
+            int best = 0;
+            for (int j = 1; j < v; j++) if (z[j] > z[best]) best = j;
+            error = best != seq[pos + 1];
+            reads++;
+            wrong += error;
+        }
+        errors[row] = error;
+    }
+    for (int offset = 16; offset > 0; offset >>= 1)
+    {
+        reads += __shfl_xor_sync(FULL_MASK, reads, offset);
+        wrong += __shfl_xor_sync(FULL_MASK, wrong, offset);
+    }
+    if (lane == 0) { per_sequence[2 * warp] = reads; per_sequence[2 * warp + 1] = wrong; }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Causal multi-head attention, FlashAttention-2 style: online softmax over key tiles, O(T) extra memory,
+// no T x T matrix. One warp per query row; the lanes of a warp split a key tile for the scores and the head
+// dimension for the output. The backward recomputes the probabilities from the saved row statistics.
+// saved (B,H,T,3) per row: logsumexp of the scores, mean score E[s] under the softmax (for the entropy),
+// and D = dO . O (written by attention_backward_preprocess).
+// ---------------------------------------------------------------------------------------------------------
+
+#define ATT_ROWS 4          // query (or key) rows per block: one warp each
+#define ATT_THREADS 128          // ATT_ROWS warps
+static_assert(ATT_THREADS == ATT_ROWS * WARP_SIZE, "one warp per attention row");
+#define ATT_MAX_DH_PER_LANE 16  // head dimension up to 512
+
+// score of query i against key j: q.k / sqrt(dh) - slope_h (i - j); alibi_slopes (H) is null without ALiBi.
+// Shared memory layout of the forward: K tile (kt, dh+1), V tile (kt, dh+1), q rows (ATT_ROWS, dh).
+// out (B,T,C), saved (B,H,T,3), qkv (B,T,3C); kt = keys per tile (<= 32), chosen by the host for shared memory.
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+attention_forward(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv,
+                  int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                  float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    extern __shared__ float smem[];
+    const int dh = c / heads, ld = dh + 1;
+    float* ks = smem;
+    float* vs = ks + kt * ld;
+    float* qs = vs + kt * ld;
+    const int bh = blockIdx.y, bi = bh / heads, h = bh % heads;
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    const int i = (int)blockIdx.x * ATT_ROWS + warp;                  // this warp's query row
+    const int last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
+    const float scale = rsqrtf((float)dh);
+    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
+    const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    const long long row_stride = 3LL * c;
+    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
+    float* q = qs + warp * dh;
+    if (i < t)
+        for (int d = lane; d < dh; d += WARP_SIZE) q[d] = base[(long long)i * row_stride + d];
+    float acc[ATT_MAX_DH_PER_LANE];
+    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++) acc[r] = 0.0f;
+    float m = -3.0e38f, l = 0.0f, es = 0.0f;   // running max ("-inf"), sum of exp, sum of p*s
+    for (int j0 = 0; j0 <= last_row; j0 += kt)
+    {
+        __syncthreads();
+        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
+        {
+            int jj = e / dh, d = e % dh, j = j0 + jj;
+            ks[jj * ld + d] = j < t ? base[(long long)j * row_stride + c + d] : 0.0f;
+            vs[jj * ld + d] = j < t ? base[(long long)j * row_stride + 2 * c + d] : 0.0f;
+        }
+        __syncthreads();
+        if (i >= t || j0 > i) continue;
+        const int j = j0 + lane;
+        const bool valid = lane < kt && j <= i;
+        float s = -3.0e38f;
+        if (valid)
+        {
+            float dot = 0.0f;
+            for (int d = 0; d < dh; d++) dot += q[d] * ks[lane * ld + d];
+            s = dot * scale - slope * (float)(i - j);
+        }
+        float tile_max = s;
+        for (int offset = 16; offset > 0; offset >>= 1) tile_max = fmaxf(tile_max, __shfl_xor_sync(FULL_MASK, tile_max, offset));
+        const float m_new = fmaxf(m, tile_max);
+        const float correction = expf(m - m_new);             // 0 on the first tile (m = -inf)
+        const float p = valid ? expf(s - m_new) : 0.0f;
+        l = l * correction + warp_sum(p);
+        es = es * correction + warp_sum(valid ? p * s : 0.0f);
+        float pd = p;
+        if (p_drop > 0.0f && valid)
+            pd = dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? p * keep_scale : 0.0f;
+        for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++) acc[r] *= correction;
+        const int tile = min(kt, i - j0 + 1);
+        for (int jj = 0; jj < tile; jj++)
+        {
+            float pj = __shfl_sync(FULL_MASK, pd, jj);
+            for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
+            {
+                int d = lane + r * WARP_SIZE;
+                if (d < dh) acc[r] += pj * vs[jj * ld + d];
+            }
+        }
+        m = m_new;
+    }
+    if (i >= t) return;
+    const float inv = 1.0f / l;
+    float* o = out + ((long long)bi * t + i) * c + h * dh;
+    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
+    {
+        int d = lane + r * WARP_SIZE;
+        if (d < dh) o[d] = acc[r] * inv;
+    }
+    if (lane == 0)
+    {
+        float* st = saved + ((long long)bh * t + i) * 3;
+        st[0] = m + logf(l);
+        st[1] = es * inv;
+    }
+}
+
+// saved[...,2] = D_i = dO_i . O_i for every (b,h,i): one warp per row.
+// saved (B,H,T,3), dout (B,T,C), out (B,T,C)
+extern "C" __global__ void __launch_bounds__(256)
+attention_backward_preprocess(float* __restrict__ saved, const float* __restrict__ dout, const float* __restrict__ out,
+                              int b, int t, int c, int heads)
+{
+    int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    if (row >= b * heads * t) return;
+    int i = row % t, bh = row / t, bi = bh / heads, h = bh % heads, dh = c / heads;
+    long long offset = ((long long)bi * t + i) * c + h * dh;
+    float s = 0.0f;
+    for (int d = lane; d < dh; d += WARP_SIZE) s += dout[offset + d] * out[offset + d];
+    s = warp_sum(s);
+    if (lane == 0) saved[(long long)row * 3 + 2] = s;
+}
+
+// Recomputed probability p_ij = exp(s_ij - logsumexp_i) and dS_ij = p_ij (dP_ij - D_i) - entropy_scale p_ij (s_ij - E_i)
+// with dP_ij = kept_ij dO_i . v_j, kept_ij = keep/(1-p) or 0 (without the 1/sqrt(dh) of the scores).
+__device__ __forceinline__ float attention_ds(float p, float mean_s, float s, float d_row, float dov, float kept, float entropy_scale)
+{
+    return p * (dov * kept - d_row) - entropy_scale * p * (s - mean_s);
+}
+
+// dq part of dqkv (B,T,3C) (overwritten): one warp per query row, loops over key tiles like the forward.
+// Shared memory: K tile (kt, dh+1), V tile (kt, dh+1), q and dO rows (ATT_ROWS, 2*dh).
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                      const float* __restrict__ saved, float entropy_scale, int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                      float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    extern __shared__ float smem[];
+    const int dh = c / heads, ld = dh + 1;
+    float* ks = smem;
+    float* vs = ks + kt * ld;
+    float* rows = vs + kt * ld;
+    const int bh = blockIdx.y, bi = bh / heads, h = bh % heads;
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    const int i = (int)blockIdx.x * ATT_ROWS + warp;
+    const int last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
+    const float scale = rsqrtf((float)dh);
+    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
+    const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    const long long row_stride = 3LL * c;
+    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
+    float* q = rows + warp * 2 * dh;
+    float* dov = q + dh;
+    float lse = 0.0f, mean_s = 0.0f, d_row = 0.0f;
+    if (i < t)
+    {
+        for (int d = lane; d < dh; d += WARP_SIZE)
+        {
+            q[d] = base[(long long)i * row_stride + d];
+            dov[d] = dout[((long long)bi * t + i) * c + h * dh + d];
+        }
+        const float* st = saved + ((long long)bh * t + i) * 3;
+        lse = st[0]; mean_s = st[1]; d_row = st[2];
+    }
+    float acc[ATT_MAX_DH_PER_LANE];
+    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++) acc[r] = 0.0f;
+    for (int j0 = 0; j0 <= last_row; j0 += kt)
+    {
+        __syncthreads();
+        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
+        {
+            int jj = e / dh, d = e % dh, j = j0 + jj;
+            ks[jj * ld + d] = j < t ? base[(long long)j * row_stride + c + d] : 0.0f;
+            vs[jj * ld + d] = j < t ? base[(long long)j * row_stride + 2 * c + d] : 0.0f;
+        }
+        __syncthreads();
+        if (i >= t || j0 > i) continue;
+        const int j = j0 + lane;
+        float ds = 0.0f;
+        if (lane < kt && j <= i)
+        {
+            float dot = 0.0f, dv = 0.0f;
+            for (int d = 0; d < dh; d++) { dot += q[d] * ks[lane * ld + d]; dv += dov[d] * vs[lane * ld + d]; }
+            float s = dot * scale - slope * (float)(i - j);
+            float kept = p_drop <= 0.0f || dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? keep_scale : 0.0f;
+            ds = attention_ds(expf(s - lse), mean_s, s, d_row, dv, kept, entropy_scale) * scale;
+        }
+        const int tile = min(kt, i - j0 + 1);
+        for (int jj = 0; jj < tile; jj++)
+        {
+            float dsj = __shfl_sync(FULL_MASK, ds, jj);
+            for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
+            {
+                int d = lane + r * WARP_SIZE;
+                if (d < dh) acc[r] += dsj * ks[jj * ld + d];
+            }
+        }
+    }
+    if (i >= t) return;
+    float* dq = dqkv + ((long long)bi * t + i) * row_stride + h * dh;
+    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
+    {
+        int d = lane + r * WARP_SIZE;
+        if (d < dh) dq[d] = acc[r];
+    }
+}
+
+// dk and dv parts of dqkv (B,T,3C) (overwritten): one warp per key row j, looping over query tiles i >= j.
+// Shared memory: Q tile (kt, dh+1), dO tile (kt, dh+1), k and v rows (ATT_ROWS, 2*dh), row stats (kt, 3).
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                       const float* __restrict__ saved, float entropy_scale, int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                       float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    extern __shared__ float smem[];
+    const int dh = c / heads, ld = dh + 1;
+    float* qt = smem;
+    float* dot_ = qt + kt * ld;
+    float* rows = dot_ + kt * ld;
+    float* stats = rows + ATT_ROWS * 2 * dh;
+    const int bh = blockIdx.y, bi = bh / heads, h = bh % heads;
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    const int j = (int)blockIdx.x * ATT_ROWS + warp;                 // this warp's key row
+    const int first_key = (int)blockIdx.x * ATT_ROWS;
+    const float scale = rsqrtf((float)dh);
+    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
+    const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    const long long row_stride = 3LL * c;
+    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
+    float* kr = rows + warp * 2 * dh;
+    float* vr = kr + dh;
+    if (j < t)
+        for (int d = lane; d < dh; d += WARP_SIZE)
+        {
+            kr[d] = base[(long long)j * row_stride + c + d];
+            vr[d] = base[(long long)j * row_stride + 2 * c + d];
+        }
+    float dk[ATT_MAX_DH_PER_LANE], dv[ATT_MAX_DH_PER_LANE];
+    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++) { dk[r] = 0.0f; dv[r] = 0.0f; }
+    for (int i0 = first_key; i0 < t; i0 += kt)
+    {
+        __syncthreads();
+        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
+        {
+            int ii = e / dh, d = e % dh, i = i0 + ii;
+            qt[ii * ld + d] = i < t ? base[(long long)i * row_stride + d] : 0.0f;
+            dot_[ii * ld + d] = i < t ? dout[((long long)bi * t + i) * c + h * dh + d] : 0.0f;
+        }
+        for (int e = threadIdx.x; e < kt * 3; e += ATT_THREADS)
+        {
+            int ii = e / 3, i = i0 + ii;
+            stats[e] = i < t ? saved[((long long)bh * t + i) * 3 + e % 3] : 0.0f;
+        }
+        __syncthreads();
+        if (j >= t) continue;
+        const int i = i0 + lane;
+        float ds = 0.0f, pd = 0.0f;
+        if (lane < kt && i < t && i >= j)
+        {
+            float dot = 0.0f, dvv = 0.0f;
+            for (int d = 0; d < dh; d++) { dot += qt[lane * ld + d] * kr[d]; dvv += dot_[lane * ld + d] * vr[d]; }
+            float s = dot * scale - slope * (float)(i - j);
+            float kept = p_drop <= 0.0f || dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? keep_scale : 0.0f;
+            float p = expf(s - stats[lane * 3]);
+            pd = p * kept;
+            ds = attention_ds(p, stats[lane * 3 + 1], s, stats[lane * 3 + 2], dvv, kept, entropy_scale) * scale;
+        }
+        const int tile = min(kt, t - i0);
+        for (int ii = 0; ii < tile; ii++)
+        {
+            float dsi = __shfl_sync(FULL_MASK, ds, ii);
+            float pdi = __shfl_sync(FULL_MASK, pd, ii);
+            for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
+            {
+                int d = lane + r * WARP_SIZE;
+                if (d < dh) { dk[r] += dsi * qt[ii * ld + d]; dv[r] += pdi * dot_[ii * ld + d]; }
+            }
+        }
+    }
+    if (j >= t) return;
+    float* dkp = dqkv + ((long long)bi * t + j) * row_stride + c + h * dh;
+    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
+    {
+        int d = lane + r * WARP_SIZE;
+        if (d < dh) { dkp[d] = dk[r]; dkp[c + d] = dv[r]; }
+    }
+}
+
+// output (1) = sum over the B*H*T rows of the entropy logsumexp - E[s]: one block, fixed order.
+extern "C" __global__ void __launch_bounds__(SUM_THREADS)
+attention_entropy_forward(float* __restrict__ out, const float* __restrict__ saved, long long rows)
+{
+    __shared__ float partial[SUM_THREADS / WARP_SIZE];
+    float s = 0.0f;
+    for (long long r = threadIdx.x; r < rows; r += SUM_THREADS) s += saved[r * 3] - saved[r * 3 + 1];
+    s = warp_sum(s);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x < WARP_SIZE)
+    {
+        float v = warp_sum(partial[threadIdx.x]);
+        if (threadIdx.x == 0) out[0] = v;
+    }
+}
+
+// Analysis mode: probs (B,H,T,T) and, when scores is not null, scores (B,H,T,T); 0 above the diagonal.
+// One warp per query row: scores, then the row softmax.
+extern "C" __global__ void __launch_bounds__(256)
+attention_probabilities(float* __restrict__ probs, float* __restrict__ scores, const float* __restrict__ qkv,
+                        int b, int t, int c, int heads, const float* __restrict__ alibi_slopes)
+{
+    int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    if (row >= b * heads * t) return;
+    int i = row % t, bh = row / t, bi = bh / heads, h = bh % heads, dh = c / heads;
+    const long long row_stride = 3LL * c;
+    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
+    const float scale = rsqrtf((float)dh);
+    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
+    float* p = probs + (long long)row * t;
+    float mx = -3.0e38f;
+    for (int j = lane; j < t; j += WARP_SIZE)
+    {
+        float s = 0.0f;
+        if (j <= i)
+        {
+            for (int d = 0; d < dh; d++) s += base[(long long)i * row_stride + d] * base[(long long)j * row_stride + c + d];
+            s = s * scale - slope * (float)(i - j);
+            mx = fmaxf(mx, s);
+        }
+        p[j] = s;
+        if (scores) scores[(long long)row * t + j] = s;
+    }
+    for (int offset = 16; offset > 0; offset >>= 1) mx = fmaxf(mx, __shfl_xor_sync(FULL_MASK, mx, offset));
+    float sum = 0.0f;
+    for (int j = lane; j <= i; j += WARP_SIZE) { float e = expf(p[j] - mx); p[j] = e; sum += e; }
+    sum = warp_sum(sum);
+    float inv = 1.0f / sum;
+    for (int j = lane; j < t; j += WARP_SIZE) p[j] = j <= i ? p[j] * inv : 0.0f;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// LSTM (PyTorch gate order i, f, g, o): one launch per time step fuses the recurrent GEMM with the gates.
+// ---------------------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// Step `step` of the forward. One warp per (b, j): the lanes split k for the four dot products h_{t-1} . W_hh rows.
+// h, cell (B,T,H), gates (B,T,4H) (after their nonlinearities), xproj (B,T,4H) = x W_ih^T + b_ih, whh (4H,H), bhh (4H)
+extern "C" __global__ void __launch_bounds__(256)
+lstm_step_forward(float* __restrict__ h, float* __restrict__ cell, float* __restrict__ gates, const float* __restrict__ xproj,
+                  const float* __restrict__ whh, const float* __restrict__ bhh, int b, int t, int hidden, int step)
+{
+    int warp = (blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    if (warp >= b * hidden) return;
+    int bi = warp / hidden, j = warp % hidden;
+    long long row = (long long)bi * t + step;
+    const float* hprev = h + (row - 1) * hidden;
+    float z[4];
+    for (int g = 0; g < 4; g++)
+    {
+        float s = 0.0f;
+        if (step > 0)
+        {
+            const float* w = whh + (long long)(g * hidden + j) * hidden;
+            for (int k = lane; k < hidden; k += WARP_SIZE) s += hprev[k] * w[k];
+        }
+        s = warp_sum(s);
+        z[g] = s + xproj[row * 4 * hidden + g * hidden + j] + bhh[g * hidden + j];
+    }
+    if (lane != 0) return;
+    float ig = sigmoidf_(z[0]), fg = sigmoidf_(z[1]), gg = tanhf(z[2]), og = sigmoidf_(z[3]);
+    float* gate = gates + row * 4 * hidden;
+    gate[j] = ig; gate[hidden + j] = fg; gate[2 * hidden + j] = gg; gate[3 * hidden + j] = og;
+    float cv = ig * gg + (step > 0 ? fg * cell[(row - 1) * hidden + j] : 0.0f);
+    cell[row * hidden + j] = cv;
+    h[row * hidden + j] = og * tanhf(cv);
+}
+
+// Step `step` of the backward, gates part: dxproj (B,T,4H) (this step's rows, overwritten) from dh (B,T,H) plus
+// dh_next (B,H) (from step+1) and dc_next (B,H) (updated in place to the gradient reaching c_{t-1}).
+extern "C" __global__ void __launch_bounds__(256)
+lstm_step_backward(float* __restrict__ dxproj, float* __restrict__ dc_next, const float* __restrict__ dh_next,
+                   const float* __restrict__ dh, const float* __restrict__ cell, const float* __restrict__ gates,
+                   int b, int t, int hidden, int step)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= b * hidden) return;
+    int bi = idx / hidden, j = idx % hidden;
+    long long row = (long long)bi * t + step;
+    const float* gate = gates + row * 4 * hidden;
+    float ig = gate[j], fg = gate[hidden + j], gg = gate[2 * hidden + j], og = gate[3 * hidden + j];
+    float tc = tanhf(cell[row * hidden + j]);
+    float dh_total = dh[row * hidden + j] + dh_next[idx];
+    float dc = dc_next[idx] + dh_total * og * (1.0f - tc * tc);
+    float cp = step > 0 ? cell[(row - 1) * hidden + j] : 0.0f;
+    float* dz = dxproj + row * 4 * hidden;
+    dz[j] = dc * gg * ig * (1.0f - ig);
+    dz[hidden + j] = dc * cp * fg * (1.0f - fg);
+    dz[2 * hidden + j] = dc * ig * (1.0f - gg * gg);
+    dz[3 * hidden + j] = dh_total * tc * og * (1.0f - og);
+    dc_next[idx] = dc * fg;
+}
+
+// Step `step` of the backward, recurrent part: dh_prev (B,H) = dz_t (B,4H) W_hh (4H,H); thread per (b, k),
+// consecutive k read consecutive W_hh columns (coalesced), m summed in order.
+extern "C" __global__ void __launch_bounds__(256)
+lstm_step_backward_dh(float* __restrict__ dh_prev, const float* __restrict__ dxproj, const float* __restrict__ whh,
+                      int b, int t, int hidden, int step)
+{
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= b * hidden) return;
+    int bi = idx / hidden, k = idx % hidden;
+    const float* dz = dxproj + ((long long)bi * t + step) * 4 * hidden;
+    float s = 0.0f;
+    for (int m = 0; m < 4 * hidden; m++) s += dz[m] * whh[(long long)m * hidden + k];
+    dh_prev[idx] = s;
+}
+
+// hprev (B,T,H): h shifted one step later in time (zero at t = 0), the input of the W_hh gradient GEMM.
+extern "C" __global__ void __launch_bounds__(256)
+lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b, int t, int hidden)
+{
+    long long total = (long long)b * t * hidden, stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+    {
+        long long row = i / hidden;
+        hprev[i] = row % t == 0 ? 0.0f : h[i - hidden];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Kernel table: every extern "C" __global__ entry point, once, as X(name, threads per block it is launched
 // with). The emulator registers kernels from it, the kernel report computes occupancy at that block size, and
 // a test checks it against the definitions above.
@@ -365,4 +1097,31 @@ matmul_backward_bias(float* __restrict__ dbias, const float* __restrict__ dout, 
     X(matmul_forward, GEMM_THREADS)        \
     X(matmul_backward_input, GEMM_THREADS) \
     X(matmul_backward_weight, GEMM_THREADS) \
-    X(matmul_backward_bias, 256)
+    X(matmul_backward_bias, 256)           \
+    X(fill_value, 256)                     \
+    X(sum_forward, SUM_THREADS)            \
+    X(dropout_forward, 256)                \
+    X(embedding_forward, 256)              \
+    X(embedding_backward, 256)             \
+    X(position_add_forward, 256)           \
+    X(position_add_backward, 256)          \
+    X(sinusoidal_table, 256)               \
+    X(linear_position_forward, 256)        \
+    X(rope_rotate, 256)                    \
+    X(gelu_forward, 256)                   \
+    X(gelu_backward, 256)                  \
+    X(residual_forward, 256)               \
+    X(residual_backward, 256)              \
+    X(crossentropy_forward_backward, 256)  \
+    X(argmax_forward, 256)                 \
+    X(read_errors_forward, 256)            \
+    X(attention_forward, ATT_THREADS)      \
+    X(attention_backward_preprocess, 256)  \
+    X(attention_backward_dq, ATT_THREADS)  \
+    X(attention_backward_dkv, ATT_THREADS) \
+    X(attention_entropy_forward, SUM_THREADS) \
+    X(attention_probabilities, 256)        \
+    X(lstm_step_forward, 256)              \
+    X(lstm_step_backward, 256)             \
+    X(lstm_step_backward_dh, 256)          \
+    X(lstm_shift_hidden, 256)

@@ -6,9 +6,9 @@ namespace RawFlipFlop.Kernels.Gpu;
 /// The ops of <see cref="IOps{T}"/> as kernel launches over an <see cref="IKernelDevice"/> (the GPU or the
 /// emulator), with exactly the interface's semantics; the CPU twins in <see cref="Cpu.CpuOps{T}"/> are their
 /// reference. Block sizes come from kernels.cu's kernel table and tile sizes from its #defines, so the launch
-/// geometry has one source. So far the ops of the first kernels: AdamW, layer norm, matmul.
+/// geometry has one source. Every op of the interface; this file holds AdamW, layer norm and matmul, GpuOps.Ops.cs the rest.
 /// </summary>
-public sealed class GpuOps : IDisposable
+public sealed partial class GpuOps : IOps<float>, IDisposable
 {
     readonly KernelSource _source;
     readonly int _gemmRows, _gemmCols, _lnBackwardRows;
@@ -124,5 +124,6 @@ public sealed class GpuOps : IDisposable
     {
         if (!_scratch.IsEmpty) Device.Free(_scratch);
         _scratch = default;
+        FreeOpBuffers();
     }
 }
