@@ -36,7 +36,7 @@ public static class TrainCommand
         var evalCount = new Option<int>("--eval-count") { Description = "sequences of the online set", DefaultValueFactory = _ => 1000 };
         var offline = new Option<string>("--offline") { Description = "final evaluation splits with sizes, e.g. sparse:100000,dense:100000 ('none' to skip)", DefaultValueFactory = _ => "sparse:100000,dense:100000,indist:10000" };
         var evalBatch = new Option<int?>("--eval-batch") { Description = "sequences per evaluation forward" };
-        var backend = new Option<string>("--backend") { Description = "cpu, cuda or emulator", DefaultValueFactory = _ => Backends.Cpu };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator, or auto (CUDA when a GPU is usable, else the CPU)", DefaultValueFactory = _ => Backends.Cpu };
         var outDir = new Option<string>("--out") { Description = "output directory (summary.json, model.safetensors, best.safetensors)", Required = true };
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
         var cmd = new Command("train", "Train a model on freshly sampled flip-flop batches; evaluate online and offline.")
