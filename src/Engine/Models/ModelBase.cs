@@ -24,7 +24,7 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     public IDevice Device => Ops.Device;
     public Buf<T> Parameters { get; }
     public Buf<T> Gradients { get; }
-    public double RegularizerLoss { get; protected set; }
+    public virtual double RegularizerLoss { get; protected set; }
 
     public Buf<T> Parameter(string name) { var s = Layout[name]; return Parameters.Slice(s.Offset, s.Count); }
     public Buf<T> Gradient(string name) { var s = Layout[name]; return Gradients.Slice(s.Offset, s.Count); }

@@ -57,7 +57,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         public required Buf<T> DAtty;                   // (N,C)
         public required Buf<T> DQkv;                    // (N,3C)
         public required Buf<T> DHidden;                 // (N,4C)
-        public required Buf<T> Entropy;                 // (1)
+        public required Buf<T> Entropy;                 // (L) summed row entropies per layer (sharpened layers only)
     }
 
     Buf<T> _analysis;                    // (2,B,H,T,T) probabilities and scores for inspection, allocated on first use
@@ -97,7 +97,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         long n = (long)b * t, c = _c, l = _layers;
         long probs = Ops.AttentionSavedLength(b, t, _heads);
         long perLayer = n * c /*resid*/ + n * c + 2 * n /*ln1*/ + 3 * n * c + n * c + probs + n * c + n * c + 2 * n + 4 * n * c * 2;
-        long total = n * c + l * perLayer + n * c + n * c + 2 * n + n * _v + n * c * 3 + 3 * n * c + 4 * n * c + 1;
+        long total = n * c + l * perLayer + n * c + n * c + 2 * n + n * _v + n * c * 3 + 3 * n * c + 4 * n * c + l;
         var block = Device.Allocate<T>(total);
         long offset = 0;
         Buf<T> Take(long count) { var s = block.Slice(offset, count); offset += count; return s; }
@@ -115,7 +115,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             LnF = Take(n * c), LnFMean = Take(n), LnFRstd = Take(n),
             Logits = Take(n * _v),
             DResidual = Take(n * c), DNorm = Take(n * c), DAtty = Take(n * c),
-            DQkv = Take(3 * n * c), DHidden = Take(4 * n * c), Entropy = Take(1),
+            DQkv = Take(3 * n * c), DHidden = Take(4 * n * c), Entropy = Take(_layers),
         };
         if (offset != total) throw new InvalidOperationException($"activation layout mismatch: {offset} != {total}");
         _b = b; _t = t;
@@ -148,6 +148,27 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
 
     int SharpenedLayerCount(PassOptions options) => Enumerable.Range(0, _layers).Count(l => SharpenLayer(options, l));
 
+    PassOptions? _regularizerOptions;
+
+    /// <summary>
+    /// lambda * mean entropy of the attention rows of the sharpened layers in the last forward. Read lazily: the
+    /// entropies stay on the device until asked for, so the forward itself never waits for the device.
+    /// </summary>
+    public override double RegularizerLoss
+    {
+        get
+        {
+            var options = _regularizerOptions;
+            if (options == null || _acts == null) return 0;
+            int sharpened = SharpenedLayerCount(options);
+            if (sharpened == 0) return 0;
+            var entropies = Device.ToArray(_acts.Entropy);
+            double sum = 0;
+            for (int l = 0; l < _layers; l++) if (SharpenLayer(options, l)) sum += double.CreateTruncating(entropies[l]);
+            return options.Sharpen * sum / ((double)sharpened * _b * _heads * _t);
+        }
+    }
+
     public override Buf<T> Forward(Buf<int> tokens, int b, int t, PassOptions options)
     {
         if (t > Config.MaxSequenceLength)
@@ -165,8 +186,6 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         else if (pos == PositionEncoding.Linear) Ops.LinearPositionForward(a.Encoded, T.CreateTruncating(Config.LinearPosDivisor!.Value), b, t, c);
         Ops.DropoutForward(a.Encoded, a.Encoded, options.DropoutAt(options.DropoutEmbedding, 0), (long)n * c);
 
-        double entropy = 0;
-        var entropyHost = new T[1];
         for (int l = 0; l < _layers; l++)
         {
             var p = LayerView(Parameters, l);
@@ -176,12 +195,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             if (pos == PositionEncoding.Rope) Ops.RopeForward(a.Qkv[l], b, t, c, _heads);
             var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, 1 + 2 * l));
             Ops.AttentionForward(a.Atty[l], a.Saved[l], a.Qkv[l], attn, b, t, c, _heads);
-            if (SharpenLayer(options, l))
-            {
-                Ops.AttentionEntropyForward(a.Entropy, a.Saved[l], b, t, _heads);
-                Device.Download(a.Entropy, entropyHost);
-                entropy += double.CreateTruncating(entropyHost[0]);
-            }
+            if (SharpenLayer(options, l)) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), a.Saved[l], b, t, _heads);
             Ops.MatmulForward(a.Scratch, a.Atty[l], p.Wo, Buf<T>.Empty, n, c, c);
             Ops.ResidualForward(a.Mid[l], input, a.Scratch, (long)n * c);
             Ops.LayerNormForward(a.Ln2[l], a.Ln2Mean[l], a.Ln2Rstd[l], a.Mid[l], p.FfNormW, p.FfNormB, n, c);
@@ -191,8 +205,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.MatmulForward(a.Scratch, a.FchGelu[l], p.W2, p.B2, n, 4 * c, c);
             Ops.ResidualForward(a.Residual[l], a.Mid[l], a.Scratch, (long)n * c);
         }
-        int sharpened = SharpenedLayerCount(options);
-        RegularizerLoss = sharpened == 0 ? 0 : options.Sharpen * entropy / ((double)sharpened * b * _heads * t);
+        _regularizerOptions = options;
         Ops.LayerNormForward(a.LnF, a.LnFMean, a.LnFRstd, a.Residual[_layers - 1], View(Parameters, "final_norm.weight"),
             View(Parameters, "final_norm.bias"), n, c);
         Ops.MatmulForward(a.Logits, a.LnF, View(Parameters, "head.weight"), View(Parameters, "head.bias"), n, c, _v);
