@@ -3,10 +3,26 @@ using RawFlipFlop.Engine.Models;
 
 namespace RawFlipFlop.Engine.Training;
 
+/// <summary>What the model learns.</summary>
+public enum TrainingTask
+{
+    /// <summary>Flip-flop language modeling (next-token prediction on flip-flop strings).</summary>
+    FlipFlop,
+    /// <summary>
+    /// The flip-flop automaton (paper Definition 1, Appendix B.5): inputs bottom/sigma0/sigma1 (ids 0/1/2, so
+    /// vocab_size 3), target at every position the state after that input (class 0 or 1 of the head);
+    /// non-autoregressive. Sequence k of a batch is automaton sequence (step-1)*B + k of the data seed.
+    /// </summary>
+    Automaton,
+}
+
 /// <summary>Everything that defines a training run (defaults: the paper's Appendix B.2).</summary>
 public sealed record TrainOptions
 {
     public required ModelConfig Model { get; init; }
+    public TrainingTask Task { get; init; } = TrainingTask.FlipFlop;
+    /// <summary>Automaton task: P(input is sigma0 or sigma1) (Figure 11: 0.5).</summary>
+    public double AutomatonPWrite { get; init; } = 0.5;
     public int Steps { get; init; } = 10_000;
     public int Batch { get; init; } = 16;
     public int Length { get; init; } = 512;
@@ -43,9 +59,12 @@ public sealed record TrainOptions
     public TrainOptions Validate()
     {
         Model.Validate();
+        if (Task == TrainingTask.Automaton && Model.VocabSize != RawFlipFlop.Engine.Data.Automaton.InputVocabulary)
+            throw new ArgumentException($"the automaton task needs vocab_size {RawFlipFlop.Engine.Data.Automaton.InputVocabulary}, got {Model.VocabSize}");
         if (Steps < 1) throw new ArgumentException($"steps must be at least 1, got {Steps}");
         if (Batch < 1) throw new ArgumentException($"batch must be at least 1, got {Batch}");
-        FlipFlopSampler.CheckLength(Length);
+        if (Task == TrainingTask.FlipFlop) FlipFlopSampler.CheckLength(Length);
+        else if (Length < 1) throw new ArgumentException($"length must be positive, got {Length}");
         if (Length > Model.MaxSequenceLength) throw new ArgumentException($"length {Length} exceeds the model's max_length {Model.MaxLength}");
         if (!(LearningRate >= 0)) throw new ArgumentException($"lr must be non-negative, got {LearningRate}");
         if (!(WeightDecay >= 0)) throw new ArgumentException($"weight decay must be non-negative, got {WeightDecay}");

@@ -31,6 +31,9 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
     readonly int[] _hostInts, _hostTargets;
     readonly FlipFlopDataset? _online;
     readonly Evaluator<T>? _onlineEvaluator;
+    readonly AutomatonSampler? _automaton;
+    readonly AutomatonDataset? _automatonOnline;
+    byte[] _states = [];
 
     public TrainingRun(TrainOptions options, ModelBase<T> model)
     {
@@ -49,7 +52,14 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         _batchTokens = new byte[n];
         _hostInts = new int[n];
         _hostTargets = new int[n];
-        if (options.EvalEvery > 0 && options.EvalCount > 0)
+        if (options.Task == TrainingTask.Automaton)
+        {
+            _automaton = new AutomatonSampler(options.AutomatonPWrite);
+            _states = new byte[n];
+            if (options.EvalEvery > 0 && options.EvalCount > 0)
+                _automatonOnline = _automaton.SampleMany(AutomatonOnlineSeed, 0, options.EvalCount, options.Length);
+        }
+        else if (options.EvalEvery > 0 && options.EvalCount > 0)
         {
             _online = EvaluationSets.Online.Generate(options.EvalCount, options.Length);
             _onlineEvaluator = new Evaluator<T>(model, options.EvalBatch ?? Evaluator<T>.DefaultBatch(model.Config), options.Length);
@@ -84,7 +94,7 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         {
             cancel.ThrowIfCancellationRequested();
             double loss = TrainStep();
-            if (Options.EvalEvery > 0 && _onlineEvaluator != null && (Step % Options.EvalEvery == 0 || Step == Options.Steps))
+            if (Options.EvalEvery > 0 && (_onlineEvaluator != null || _automatonOnline != null) && (Step % Options.EvalEvery == 0 || Step == Options.Steps))
                 EvaluateOnline();
             TrainTime = before + clock.Elapsed;
             progress?.Invoke(new TrainProgress(Step, Options.Steps, loss, LastOnlineReport, TrainTime));
@@ -101,9 +111,20 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         int b = Options.Batch, t = Options.Length, n = b * t;
         var ops = Model.Ops;
         var device = ops.Device;
-        SampleBatch(step, _batchTokens);
+        int scored;
+        if (_automaton != null)
+        {
+            for (int s = 0; s < b; s++)
+                _automaton.Sample(Options.DataSeed, (long)(step - 1) * b + s, _batchTokens.AsSpan(s * t, t), _states.AsSpan(s * t, t));
+            for (int i = 0; i < n; i++) _hostTargets[i] = _states[i];
+            scored = n;
+        }
+        else
+        {
+            SampleBatch(step, _batchTokens);
+            scored = LossTargets.Build(_batchTokens, b, t, Options.Mode, _hostTargets);
+        }
         for (int i = 0; i < n; i++) _hostInts[i] = _batchTokens[i];
-        int scored = LossTargets.Build(_batchTokens, b, t, Options.Mode, _hostTargets);
         device.Upload<int>(_hostInts, _tokens);
         device.Upload<int>(_hostTargets, _targets);
         var pass = Options.PassAt(step);
@@ -123,10 +144,22 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         return loss;
     }
 
+    /// <summary>Seed of the fixed automaton evaluation set (online and offline).</summary>
+    public const ulong AutomatonOnlineSeed = 1_000_005;
+
     public OnlineEvaluation EvaluateOnline()
     {
-        var counter = _onlineEvaluator!.Evaluate("online", _online!, Step);
-        var result = new OnlineEvaluation(Step, counter.Reads, counter.Errors, counter.SequencesWithErrors);
+        OnlineEvaluation result;
+        if (_automatonOnline != null)
+        {
+            var (positions, errors, sequences) = AutomatonErrors(Model, _automatonOnline, Options.Batch);
+            result = new OnlineEvaluation(Step, positions, errors, sequences);
+        }
+        else
+        {
+            var counter = _onlineEvaluator!.Evaluate("online", _online!, Step);
+            result = new OnlineEvaluation(Step, counter.Reads, counter.Errors, counter.SequencesWithErrors);
+        }
         Online.Add(result);
         if (Best == null || result.Errors < Best.Errors)
         {
@@ -134,6 +167,42 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
             BestParameters = Model.Ops.Device.ToArray(Model.Parameters);
         }
         return result;
+    }
+
+    /// <summary>Automaton task: (positions, positions whose argmax is not the state, sequences with an error).</summary>
+    public static (long Positions, long Errors, long Sequences) AutomatonErrors(IModel<T> model, AutomatonDataset data, int batch)
+    {
+        var device = model.Ops.Device;
+        int t = data.Length;
+        long positions = 0, errors = 0, sequences = 0;
+        var tokens = device.Allocate<int>((long)batch * t);
+        var predictions = device.Allocate<int>((long)batch * t);
+        try
+        {
+            var host = new int[batch * t];
+            var pred = new int[batch * t];
+            for (int first = 0; first < data.Count; first += batch)
+            {
+                int b = Math.Min(batch, data.Count - first), n = b * t;
+                for (int i = 0; i < n; i++) host[i] = data.Inputs[first * t + i];
+                device.Upload<int>(host.AsSpan(0, n), tokens.Slice(0, n));
+                var logits = model.Forward(tokens.Slice(0, n), b, t, PassOptions.Evaluation);
+                model.Ops.ArgmaxForward(predictions, logits, n, model.Config.VocabSize);
+                device.Download(predictions.Slice(0, n), pred.AsSpan(0, n));
+                for (int s = 0; s < b; s++)
+                {
+                    bool any = false;
+                    for (int i = 0; i < t; i++)
+                    {
+                        positions++;
+                        if (pred[s * t + i] != data.States[(first + s) * t + i]) { errors++; any = true; }
+                    }
+                    if (any) sequences++;
+                }
+            }
+        }
+        finally { device.Free(tokens); device.Free(predictions); }
+        return (positions, errors, sequences);
     }
 
     /// <summary>Restores state saved by a checkpoint of this run (issue 6's resume uses it).</summary>

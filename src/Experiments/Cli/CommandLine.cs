@@ -19,6 +19,7 @@ public static class CommandLine
         root.Add(TrainCommand.Build(output));
         root.Add(ModelCommands.Eval(output));
         root.Add(ModelCommands.Grads(output));
+        root.Add(ExperimentCommands.Build(output));
         root.Add(KernelCommands.Build(output));
         return root;
     }

@@ -112,33 +112,15 @@ public static class TrainCommand
         progress?.Done();
 
         var evalClock = Stopwatch.StartNew();
-        var records = new List<EvaluationRecord>();
-        var finalParameters = backend.Device.ToArray(model.Parameters);
-        using (var evaluator = new Evaluator<float>(model, options.EvalBatch ?? Evaluator<float>.DefaultBatch(options.Model), options.Length))
+        ProgressLine? line = null;
+        string? current = null;
+        var records = OfflineEvaluation.Run(run, (label, done, total) =>
         {
-            var iterates = new List<(string Name, float[] Parameters, long Step)> { ("final", finalParameters, run.Step) };
-            if (run.Best is { } best && run.BestParameters != null) iterates.Add(("best", run.BestParameters, best.Step));
-            foreach (var (split, count) in options.Offline)
-            {
-                var data = EvaluationSets.ByName(split).Generate(count, options.Length);
-                foreach (var (name, parameters, step) in iterates)
-                {
-                    if (name == "best" && step == run.Step)
-                    {
-                        // the best-so-far iterate is the final one: same weights, same evaluation
-                        records.Add(records[^1] with { Iterate = "best" });
-                        continue;
-                    }
-                    backend.Device.Upload<float>(parameters, model.Parameters);
-                    var line = output == null ? null : new ProgressLine(output, $"eval {name} on {split}");
-                    var clock = Stopwatch.StartNew();
-                    var counter = evaluator.Evaluate(split, data, step, (done, total) => line?.Update($"{done}/{total} sequences", done, total, clock.Elapsed));
-                    line?.Done();
-                    records.Add(EvaluationRecord.From(counter, name, step));
-                }
-            }
-        }
-        backend.Device.Upload<float>(finalParameters, model.Parameters);
+            if (output == null) return;
+            if (label != current) { line?.Done(); line = new ProgressLine(output, label); current = label; }
+            line!.Update($"{done}/{total} sequences", done, total, evalClock.Elapsed);
+        });
+        line?.Done();
         var summary = TrainingSummary.Create(run, backend.Name, records, evalClock.Elapsed.TotalSeconds);
         Checkpoint.Save(model, Path.Combine(dir, "model.safetensors"), new Dictionary<string, string> { ["step"] = run.Step.ToString(CultureInfo.InvariantCulture) });
         if (run.BestParameters != null)

@@ -1,0 +1,170 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using RawFlipFlop.Engine.Experiments;
+using RawFlipFlop.Engine.IO;
+using RawFlipFlop.Experiments.Reports;
+
+namespace RawFlipFlop.Experiments.Cli;
+
+/// <summary>`experiment list | run | merge | export | report`: the paper's fixed experiment programs.</summary>
+public static class ExperimentCommands
+{
+    public static Command Build(CliOutput output)
+    {
+        var cmd = new Command("experiment", "The paper's fixed experiments: run (resumable, shardable), merge, export, report.");
+        cmd.Add(List(output));
+        cmd.Add(Run(output));
+        cmd.Add(Merge(output));
+        cmd.Add(Export(output));
+        cmd.Add(Report(output));
+        return cmd;
+    }
+
+    static Scale ParseScale(string text) => text switch
+    {
+        "paper" => Scale.Paper,
+        "quick" => Scale.Quick,
+        _ => throw new CliException($"--scale must be paper or quick, got \"{text}\""),
+    };
+
+    static Command List(CliOutput output)
+    {
+        var json = new Option<bool>("--json") { Description = "print a JSON list" };
+        var cmd = new Command("list", "The experiments, what they reproduce and their size at each scale.") { json };
+        cmd.SetAction(r =>
+        {
+            var rows = ExperimentCatalog.All.Select(e => new
+            {
+                name = e.Name, reproduces = e.Reproduces, description = e.Description,
+                paper_runs = e.Runs(Scale.Paper).Count, quick_runs = e.Runs(Scale.Quick).Count,
+            }).ToList();
+            if (r.GetValue(json)) { output.Out.WriteLine(Json.Serialize(rows)); return 0; }
+            foreach (var e in rows)
+                output.Out.WriteLine($"{e.name,-13} {e.reproduces,-38} paper {e.paper_runs,4} runs, quick {e.quick_runs,3} runs: {e.description}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Run(CliOutput output)
+    {
+        var name = new Argument<string>("NAME") { Description = "experiment name (see `experiment list`)" };
+        var scale = new Option<string>("--scale") { Description = "paper (the paper's settings) or quick (a CPU-sized reduction)", DefaultValueFactory = _ => "paper" };
+        var replicates = new Option<int?>("--replicates") { Description = "replicates per setting (default: the experiment's)" };
+        var shard = new Option<string?>("--shard") { Description = "i/n: run every n-th run starting at the i-th (1-based); each shard writes its own store" };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backends.Cpu };
+        var outDir = new Option<string?>("--out") { Description = "output directory (default runs/NAME-SCALE[-shard-i-of-n])" };
+        var cmd = new Command("run", "Run an experiment; on an existing output, resume unfinished runs and skip finished ones.") { name, scale, replicates, shard, backend, outDir };
+        cmd.SetAction(r =>
+        {
+            ExperimentDefinition definition;
+            try { definition = ExperimentCatalog.ByName(r.GetValue(name)!); }
+            catch (ArgumentException e) { throw new CliException(e.Message); }
+            var s = ParseScale(r.GetValue(scale)!);
+            IReadOnlyList<RunSpec> runs;
+            try { runs = definition.Runs(s, r.GetValue(replicates)); }
+            catch (ArgumentException e) { throw new CliException(e.Message); }
+            string suffix = "";
+            if (r.GetValue(shard) is { } text)
+            {
+                var parts = text.Split('/');
+                if (parts.Length != 2 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out int i) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out int n))
+                    throw new CliException($"--shard must look like i/n, got \"{text}\"");
+                try { runs = ExperimentRunner.Shard(runs, i, n); }
+                catch (ArgumentException e) { throw new CliException(e.Message); }
+                suffix = $"-shard-{i}-of-{n}";
+            }
+            string dir = r.GetValue(outDir) ?? Path.Combine("runs", $"{definition.Name}-{s.ToString().ToLowerInvariant()}{suffix}");
+            using var b = Backends.Open(r.GetValue(backend)!, output);
+            var runner = new ExperimentRunner(dir, s, b.Name, b.Ops);
+            var clock = Stopwatch.StartNew();
+            ProgressLine? line = null;
+            runner.Run(runs, e => Report(output, e, ref line, clock));
+            line?.Done();
+            output.Out.WriteLine($"{definition.Name} ({s.ToString().ToLowerInvariant()}): {runs.Count} runs in {dir}; results in {runner.StorePath} " +
+                                 $"({clock.Elapsed.TotalSeconds:0.0} s)");
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>The live line of the active run with an overall bar; plain log lines when stderr is not a terminal.</summary>
+    static void Report(CliOutput output, RunnerEvent e, ref ProgressLine? line, Stopwatch clock)
+    {
+        int done = e.Index + (e.Phase is "done" or "skipped" ? 1 : 0);
+        const int width = 20;
+        int filled = e.Total == 0 ? width : width * done / e.Total;
+        string bar = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{e.Total}";
+        switch (e.Phase)
+        {
+            case "start":
+                line?.Done();
+                line = new ProgressLine(output, $"{bar} {e.Spec.Id}");
+                if (e.Note != null) output.Err.WriteLine($"{e.Spec.Id}: {e.Note}");
+                break;
+            case "train" when e.Progress is { } p:
+                line?.Update($"step {p.Step}/{p.Steps} loss {p.Loss:0.0000}" + (p.LastOnline is { } o ? $" online {o.Errors}/{o.Reads}" : ""),
+                    p.Step, p.Steps, p.Elapsed);
+                break;
+            case "eval":
+                line?.Update("offline evaluation", 1, 1, clock.Elapsed, force: true);
+                break;
+            case "done":
+            case "skipped":
+                line?.Done();
+                line = null;
+                output.Err.WriteLine($"{bar} {e.Spec.Id}: {e.Phase}{(e.Note != null ? $" ({e.Note})" : "")}");
+                break;
+        }
+    }
+
+    static Command Merge(CliOutput output)
+    {
+        var into = new Option<string>("--into") { Description = "the store to merge into (created if missing)", Required = true };
+        var stores = new Argument<string[]>("STORES") { Description = "shard stores (results.db files)", Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command("merge", "Combine shard stores into one.") { into, stores };
+        cmd.SetAction(r =>
+        {
+            using var store = new ResultsStore(r.GetValue(into)!);
+            try { store.Merge(r.GetValue(stores)!); }
+            catch (FileNotFoundException e) { throw new CliException(e.Message); }
+            output.Out.WriteLine($"merged {r.GetValue(stores)!.Length} stores into {store.Path}: {store.Runs().Count} runs");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Export(CliOutput output)
+    {
+        var db = new Option<string>("--db") { Description = "results store", Required = true };
+        var csv = new Option<bool>("--csv") { Description = "write flat CSV tables (runs, evals, online, losses)" };
+        var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "export" };
+        var cmd = new Command("export", "Export a results store as flat tables.") { db, csv, outDir };
+        cmd.SetAction(r =>
+        {
+            if (!r.GetValue(csv)) throw new CliException("choose a format: --csv");
+            if (!File.Exists(r.GetValue(db)!)) throw new CliException($"{r.GetValue(db)}: no such results store");
+            using var store = new ResultsStore(r.GetValue(db)!);
+            foreach (var file in store.ExportCsv(r.GetValue(outDir)!)) output.Out.WriteLine($"wrote {file}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Report(CliOutput output)
+    {
+        var db = new Option<string>("--db") { Description = "results store", Required = true };
+        var outDir = new Option<string>("--out") { Description = "output directory for report.md and the figures", Required = true };
+        var cmd = new Command("report", "Figures (PNG, SVG) and a Markdown summary of a results store.") { db, outDir };
+        cmd.SetAction(r =>
+        {
+            ExperimentReport.Result result;
+            try { result = ExperimentReport.Write(r.GetValue(db)!, r.GetValue(outDir)!); }
+            catch (FileNotFoundException e) { throw new CliException(e.Message); }
+            output.Out.WriteLine($"wrote {result.Markdown} and {result.Figures.Count} figures");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,175 @@
+using System.Globalization;
+using System.Text;
+using RawFlipFlop.Engine.Checkpoints;
+using RawFlipFlop.Engine.Experiments;
+using RawFlipFlop.Engine.IO;
+using RawFlipFlop.Engine.Training;
+using ScottPlot;
+
+namespace RawFlipFlop.Experiments.Reports;
+
+/// <summary>
+/// `experiment report`: figures (PNG and SVG) and a Markdown summary from a results store: training curves with the
+/// best-so-far line (Figures 2, 5), per-setting distributions of out-of-distribution errors across replicates on a
+/// log scale (Figures 3, 4), a table of median / mean / best errors and zero-error runs, and the mechanistic
+/// attention heatmaps (Figures 10, 11, 13) when the store has them.
+/// </summary>
+public static class ExperimentReport
+{
+    public sealed record Result(string Markdown, IReadOnlyList<string> Figures);
+
+    public static Result Write(string dbPath, string outDir)
+    {
+        if (!File.Exists(dbPath)) throw new FileNotFoundException($"{dbPath}: no such results store");
+        Directory.CreateDirectory(outDir);
+        using var store = new ResultsStore(dbPath);
+        var runs = store.Runs();
+        var figures = new List<string>();
+        var md = new StringBuilder();
+        md.AppendLine("# RawFlipFlop experiment report").AppendLine();
+        md.AppendLine($"Store `{Path.GetFileName(dbPath)}`: {runs.Count} runs, {runs.Count(r => r.Status == "finished")} finished; " +
+                      $"engine {string.Join(", ", runs.Select(r => r.EngineVersion).Distinct())}; backends {string.Join(", ", runs.Select(r => r.Backend).Distinct())}.").AppendLine();
+        foreach (var experiment in runs.GroupBy(r => r.Experiment))
+        {
+            var list = experiment.ToList();
+            md.AppendLine($"## {experiment.Key}").AppendLine();
+            figures.AddRange(Curves(store, list, outDir, experiment.Key));
+            md.AppendLine($"![training curves]({experiment.Key}-curves.png)").AppendLine();
+            var evals = list.SelectMany(r => store.Evals(r.Id).Select(e => (Run: r, Eval: e))).ToList();
+            if (evals.Count > 0)
+            {
+                figures.AddRange(Distributions(evals, outDir, experiment.Key));
+                md.AppendLine($"![error distributions]({experiment.Key}-errors.png)").AppendLine();
+                md.AppendLine("| setting | iterate | split | runs | median errors | mean errors | best | zero-error runs | reads per run |");
+                md.AppendLine("|---|---|---|---|---|---|---|---|---|");
+                foreach (var g in evals.GroupBy(x => (x.Run.Setting, x.Eval.Iterate, x.Eval.Split)).OrderBy(g => g.Key.Setting).ThenBy(g => g.Key.Iterate).ThenBy(g => g.Key.Split))
+                {
+                    var errors = g.Select(x => (double)x.Eval.Errors).OrderBy(x => x).ToList();
+                    double median = errors.Count % 2 == 1 ? errors[errors.Count / 2] : (errors[errors.Count / 2 - 1] + errors[errors.Count / 2]) / 2;
+                    md.AppendLine($"| {g.Key.Setting} | {g.Key.Iterate} | {g.Key.Split} | {errors.Count} | {median:0.#} | {errors.Average():0.##} | {errors[0]:0} | " +
+                                  $"{errors.Count(e => e == 0)} | {g.Average(x => x.Eval.Reads):0} |");
+                }
+                md.AppendLine();
+            }
+            foreach (var run in list)
+            {
+                string maps = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dbPath))!, "runs", run.Experiment, run.Setting,
+                    run.Replicate.ToString(CultureInfo.InvariantCulture), AttentionMaps.FileName);
+                if (!File.Exists(maps)) continue;
+                foreach (var figure in Heatmaps(maps, outDir, $"{run.Experiment}-{run.Setting}-{run.Replicate}"))
+                {
+                    figures.Add(figure);
+                    if (figure.EndsWith(".png", StringComparison.Ordinal))
+                        md.AppendLine($"![{Path.GetFileNameWithoutExtension(figure)}]({Path.GetFileName(figure)})").AppendLine();
+                }
+            }
+        }
+        string mdPath = Path.Combine(outDir, "report.md");
+        AtomicFile.WriteAllText(mdPath, md.ToString());
+        return new Result(mdPath, figures);
+    }
+
+    static IEnumerable<string> Save(Plot plot, string outDir, string name, int width = 900, int height = 500)
+    {
+        string png = Path.Combine(outDir, name + ".png"), svg = Path.Combine(outDir, name + ".svg");
+        plot.SavePng(png, width, height);
+        plot.SaveSvg(svg, width, height);
+        return [png, svg];
+    }
+
+    /// <summary>Loss per step (top) and online read errors with the best-so-far line (bottom), one colour per run.</summary>
+    static IEnumerable<string> Curves(ResultsStore store, IReadOnlyList<RunRecord> runs, string outDir, string name)
+    {
+        var files = new List<string>();
+        var loss = new Plot();
+        var online = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int k = 0;
+        foreach (var run in runs)
+        {
+            var color = palette.GetColor(k++);
+            var losses = store.Losses(run.Id);
+            if (losses.Count > 0)
+            {
+                var line = loss.Add.SignalXY(Enumerable.Range(1, losses.Count).Select(x => (double)x).ToArray(), losses.ToArray());
+                line.Color = color;
+                line.LegendText = $"{run.Setting}/{run.Replicate}";
+            }
+            var curve = store.Online(run.Id);
+            if (curve.Count > 0)
+            {
+                double[] steps = curve.Select(o => (double)o.Step).ToArray();
+                double[] errors = curve.Select(o => Math.Log10(o.Errors + 1)).ToArray();
+                var s = online.Add.Scatter(steps, errors);
+                s.Color = color;
+                s.LegendText = $"{run.Setting}/{run.Replicate}";
+                double best = double.MaxValue;
+                double[] bestSoFar = curve.Select(o => Math.Log10((best = Math.Min(best, o.Errors)) + 1)).ToArray();
+                var b = online.Add.Scatter(steps, bestSoFar);
+                b.Color = color;
+                b.LinePattern = LinePattern.Dashed;
+                b.MarkerSize = 0;
+            }
+        }
+        loss.Title($"{name}: training loss");
+        loss.XLabel("step");
+        loss.YLabel("cross-entropy");
+        loss.ShowLegend(Edge.Right);
+        files.AddRange(Save(loss, outDir, name + "-curves-loss"));
+        online.Title($"{name}: online read errors (dashed: best so far)");
+        online.XLabel("step");
+        online.YLabel("log10(errors + 1)");
+        online.ShowLegend(Edge.Right);
+        files.AddRange(Save(online, outDir, name + "-curves"));
+        return files;
+    }
+
+    /// <summary>Errors of every run per setting and split (final and best), log scale: a strip plot.</summary>
+    static IEnumerable<string> Distributions(List<(RunRecord Run, EvaluationRecord Eval)> evals, string outDir, string name)
+    {
+        var plot = new Plot();
+        var groups = evals.GroupBy(x => $"{x.Run.Setting} {x.Eval.Split} {x.Eval.Iterate}").OrderBy(g => g.Key).ToList();
+        var ticks = new List<Tick>();
+        var random = new Random(0);
+        for (int i = 0; i < groups.Count; i++)
+        {
+            double[] ys = groups[i].Select(x => Math.Log10(x.Eval.Errors + 1)).ToArray();
+            double[] xs = ys.Select(_ => i + (random.NextDouble() - 0.5) * 0.3).ToArray();
+            var s = plot.Add.ScatterPoints(xs, ys);
+            s.MarkerSize = 7;
+            ticks.Add(new Tick(i, groups[i].Key));
+        }
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 160;
+        plot.Title($"{name}: read errors per run (log10(errors + 1))");
+        plot.YLabel("log10(errors + 1)");
+        return Save(plot, outDir, name + "-errors", Math.Max(700, 60 * groups.Count), 600);
+    }
+
+    static IEnumerable<string> Heatmaps(string path, string outDir, string prefix)
+    {
+        var files = new List<string>();
+        var contents = SafeTensors.Read(path);
+        foreach (var tensor in contents.Tensors)
+        {
+            int n = tensor.Shape[0], stride = tensor.Name.StartsWith("drift", StringComparison.Ordinal) ? 32 : 1;
+            var values = tensor.ToDoubles();
+            int m = (n + stride - 1) / stride;
+            var grid = new double[m, n];
+            // ScottPlot draws grid row r at y = rows - 1 - r: fill reversed so query row i sits at y = i
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) grid[m - 1 - i, j] = values[(long)i * stride * n + j];
+            var plot = new Plot();
+            var heatmap = plot.Add.Heatmap(grid);
+            heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
+            plot.Add.ColorBar(heatmap);
+            plot.Title($"{prefix}: {tensor.Name} (query rows{(stride > 1 ? $" every {stride}" : "")} x keys)");
+            plot.XLabel("key position");
+            plot.YLabel(stride > 1 ? $"query position / {stride}" : "query position");
+            files.AddRange(Save(plot, outDir, $"{prefix}-{tensor.Name}", 800, stride > 1 ? 450 : 700));
+        }
+        return files;
+    }
+}
