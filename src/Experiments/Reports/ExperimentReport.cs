@@ -124,28 +124,37 @@ public static class ExperimentReport
         return files;
     }
 
-    /// <summary>Errors of every run per setting and split (final and best), log scale: a strip plot.</summary>
+    /// <summary>
+    /// Errors of every run (log scale), a strip plot: one column per setting, one coloured series per split and
+    /// iterate (final, best-so-far), points of the replicates jittered within the series' slot.
+    /// </summary>
     static IEnumerable<string> Distributions(List<(RunRecord Run, EvaluationRecord Eval)> evals, string outDir, string name)
     {
         var plot = new Plot();
-        var groups = evals.GroupBy(x => $"{x.Run.Setting} {x.Eval.Split} {x.Eval.Iterate}").OrderBy(g => g.Key).ToList();
-        var ticks = new List<Tick>();
+        var settings = evals.Select(x => x.Run.Setting).Distinct().ToList();
+        var series = evals.Select(x => (x.Eval.Split, x.Eval.Iterate)).Distinct().OrderBy(x => x.Split).ThenBy(x => x.Iterate).ToList();
+        var palette = new ScottPlot.Palettes.Category10();
         var random = new Random(0);
-        for (int i = 0; i < groups.Count; i++)
+        double slot = 0.8 / series.Count;
+        for (int k = 0; k < series.Count; k++)
         {
-            double[] ys = groups[i].Select(x => Math.Log10(x.Eval.Errors + 1)).ToArray();
-            double[] xs = ys.Select(_ => i + (random.NextDouble() - 0.5) * 0.3).ToArray();
+            var points = evals.Where(x => (x.Eval.Split, x.Eval.Iterate) == series[k]).ToList();
+            double[] xs = points.Select(x => settings.IndexOf(x.Run.Setting) - 0.4 + slot * (k + 0.5) + (random.NextDouble() - 0.5) * slot * 0.6).ToArray();
+            double[] ys = points.Select(x => Math.Log10(x.Eval.Errors + 1)).ToArray();
             var s = plot.Add.ScatterPoints(xs, ys);
             s.MarkerSize = 7;
-            ticks.Add(new Tick(i, groups[i].Key));
+            s.Color = palette.GetColor(k);
+            s.LegendText = $"{series[k].Split} ({series[k].Iterate})";
         }
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            settings.Select((setting, i) => new Tick(i, setting)).ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-        plot.Axes.Bottom.MinimumSize = 160;
-        plot.Title($"{name}: read errors per run (log10(errors + 1))");
+        plot.Axes.Bottom.MinimumSize = 150;
+        plot.ShowLegend(Edge.Right);
+        plot.Title($"{name}: read errors of each run");
         plot.YLabel("log10(errors + 1)");
-        return Save(plot, outDir, name + "-errors", Math.Max(700, 60 * groups.Count), 600);
+        return Save(plot, outDir, name + "-errors", Math.Max(800, 70 * settings.Count + 250), 600);
     }
 
     static IEnumerable<string> Heatmaps(string path, string outDir, string prefix)
