@@ -3,7 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RawFlipFlop.Engine.Checkpoints;
-using RawFlipFlop.Tests.Cuda;
+
+using RawFlipFlop.Tests.Kernels;
+using RawFlipFlop.Tests.Kernels.Gpu;
 
 namespace RawFlipFlop.Tests.Engine.Training;
 

@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using RawFlipFlop.Engine.Data;
+using RawFlipFlop.Engine.Experiments;
+using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Tests.Engine.Experiments;
+
+[Trait("Category", "Cpu")]
+public sealed class ExperimentConfigurationTests
+{
+    static RunSpec Single(string experiment, string setting) =>
+        ExperimentCatalog.ByName(experiment).Runs(Scale.Paper).First(r => r.Setting == setting);
+
+    [Fact]
+    public void Lstm_is_the_papers_R2()
+    {
+        var runs = ExperimentCatalog.ByName("lstm").Runs(Scale.Paper);
+        Assert.Equal(100, runs.Count);
+        var o = runs[0].Options;
+        Assert.Equal(133_381, ParameterLayout.For(o.Model).Count);
+        Assert.Equal((500, 16, 512, 3e-4, 0.1, 50), (o.Steps, o.Batch, o.Length, o.LearningRate, o.WeightDecay, o.Warmup));
+        Assert.Equal(501, o.ScheduleTotal);
+        Assert.Equal([("sparse", 100_000), ("dense", 100_000)], o.Offline);
+        Assert.Equal(FlipFlopDistribution.Train, Assert.Single(o.Data.Components));
+        Assert.Equal(100, runs.Select(r => (r.Options.Seed, r.Options.DataSeed)).Distinct().Count());
+    }
+
+    [Fact]
+    public void Baseline_is_the_papers_R1()
+    {
+        var o = Single("baseline", "baseline").Options;
+        Assert.Equal(19_170_309, ParameterLayout.For(o.Model).Count);
+        Assert.Equal((6, 512, 8, PositionEncoding.Learned), (o.Model.Layers, o.Model.Dim, o.Model.Heads, o.Model.Position));
+        Assert.Equal((10_000, 16, 512, 3e-4, 0.1, 50, 10_001), (o.Steps, o.Batch, o.Length, o.LearningRate, o.WeightDecay, o.Warmup, o.ScheduleTotal));
+        Assert.Equal((0.9, 0.999), (o.Beta1, o.Beta2));
+        Assert.Equal((100, 1_000), (o.EvalEvery, o.EvalCount));
+        Assert.Equal([("sparse", 100_000), ("dense", 100_000), ("indist", 10_000)], o.Offline);
+        Assert.Equal((LossMode.Clean, 0f, 0f, 0f, 0.0), (o.Mode, o.DropoutEmbedding, o.DropoutAttention, o.DropoutFeedForward, o.Sharpen));
+    }
+
+    [Fact]
+    public void Sweeps_seeds_mixture_scaling_mitigations_and_generative()
+    {
+        var sweep = ExperimentCatalog.ByName("size-sweep").Runs(Scale.Paper);
+        Assert.Equal(4 * 4 * 4 * 3, sweep.Count);
+        Assert.Equal([2, 4, 6, 8], sweep.Select(r => r.Options.Model.Layers).Distinct().Order());
+        Assert.Equal([128, 256, 512, 1024], sweep.Select(r => r.Options.Model.Dim).Distinct().Order());
+        Assert.Equal([2, 4, 8, 16], sweep.Select(r => r.Options.Model.Heads).Distinct().Order());
+
+        var seeds = ExperimentCatalog.ByName("seeds").Runs(Scale.Paper);
+        Assert.Equal(25, seeds.Count);
+        Assert.Equal(5, seeds.Select(r => r.Options.DataSeed).Distinct().Count());
+        Assert.Equal(5, seeds.Select(r => r.Options.Seed).Distinct().Count());
+        Assert.Equal(25, seeds.Select(r => (r.Options.Seed, r.Options.DataSeed)).Distinct().Count());
+
+        var mixture = Single("rare-mixture", "mixture-0.9-0.98-0.1").Options.Data;
+        Assert.Equal([0.9, 0.98, 0.1], mixture.Components.Select(c => Math.Round(c.PIgnore, 12)));
+
+        var scaling = ExperimentCatalog.ByName("scaling").Runs(Scale.Paper).GroupBy(r => r.Setting).ToDictionary(g => g.Key, g => g.First().Options);
+        Assert.Equal(64, scaling["batch-x4"].Batch);
+        Assert.Equal((30_000, 30_001), (scaling["steps-x3"].Steps, scaling["steps-x3"].ScheduleTotal));
+        Assert.Equal(1024, scaling["width-x2"].Model.Dim);
+        Assert.Equal(12, scaling["depth-x2"].Model.Layers);
+
+        var m = ExperimentCatalog.ByName("mitigations").Runs(Scale.Paper).GroupBy(r => r.Setting).ToDictionary(g => g.Key, g => g.First().Options);
+        Assert.Equal(1.0, m["weight-decay-1.0"].WeightDecay);
+        Assert.Equal(0.5f, m["dropout-attn-0.5"].DropoutAttention);
+        Assert.Equal(0.1f, m["dropout-ff-0.1"].DropoutFeedForward);
+        Assert.Equal(0.5f, m["dropout-emb-0.5"].DropoutEmbedding);
+        foreach (var pos in new[] { "sinusoidal", "rope", "alibi", "none", "linear" })
+            Assert.Equal(pos, m[$"pos-{pos}"].Model.Position.ToString().ToLowerInvariant());
+        Assert.Equal((0.1, null), (m["sharpen-all-0.1"].Sharpen, m["sharpen-all-0.1"].SharpenLayers));
+        Assert.Equal([0], m["sharpen-first-0.01"].SharpenLayers!);
+        Assert.All(m.Values, o => Assert.Equal(10_000, o.Steps));
+
+        Assert.Equal(LossMode.Generative, Single("generative", "generative").Options.Mode);
+    }
+
+    [Fact]
+    public void Mechanistic_is_the_automaton_with_one_layer_one_head_and_the_834_drift()
+    {
+        var runs = ExperimentCatalog.ByName("mechanistic").Runs(Scale.Paper).ToDictionary(r => r.Setting, r => r.Options);
+        Assert.All(runs.Values, o =>
+        {
+            Assert.Equal(TrainingTask.Automaton, o.Task);
+            Assert.Equal((1, 1, 3), (o.Model.Layers, o.Model.Heads, o.Model.VocabSize));
+            Assert.Equal(0.5, o.AutomatonPWrite);
+        });
+        Assert.Equal(0.0, runs["learned"].Sharpen);
+        Assert.True(runs["learned-sharpen"].Sharpen > 0);
+        Assert.Equal((PositionEncoding.Linear, 500), (runs["linear-drift"].Model.Position, runs["linear-drift"].Length));
+        Assert.Equal(834, ExperimentCatalog.DriftLength(500));
+        Assert.Equal<byte>(AttentionMaps.PaperInput, (byte[])[Automaton.Sigma1, Automaton.Bottom, Automaton.Sigma0, Automaton.Bottom, Automaton.Bottom, Automaton.Sigma0, Automaton.Sigma1, Automaton.Bottom]);
+    }
+
+    [Fact]
+    public void Every_experiment_has_a_quick_scale_that_keeps_its_settings()
+    {
+        foreach (var e in ExperimentCatalog.All)
+        {
+            var quick = e.Runs(Scale.Quick, 1);
+            Assert.NotEmpty(quick);
+            Assert.All(quick, r => r.Options.Validate());
+            if (e.Name is not ("size-sweep" or "seeds"))
+                Assert.Equal(e.Runs(Scale.Paper, 1).Select(r => r.Setting), quick.Select(r => r.Setting));
+        }
+    }
+}
+
+[Trait("Category", "Cpu")]
+public sealed class ExperimentRunTests
+{
+    static ExperimentRunner Runner(string dir, CpuDevice device) => new(dir, Scale.Quick, "cpu", new CpuOps<float>(device));
+
+    [Fact]
+    public void Quick_lstm_with_two_replicates_makes_a_store_and_a_report_with_zero_errors()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--out", dir.File("lstm"));
+        Assert.True(r.ExitCode == 0, r.Err);
+        using (var store = new ResultsStore(dir.File("lstm/results.db")))
+        {
+            var runs = store.Runs();
+            Assert.Equal(2, runs.Count);
+            Assert.All(runs, run => Assert.Equal("finished", run.Status));
+            Assert.All(runs, run =>
+            {
+                var evals = store.Evals(run.Id);
+                Assert.Equal(4, evals.Count);
+                Assert.All(evals, e => Assert.True(e.Reads > 1000 && e.Errors == 0, $"{run.Id} {e.Split} {e.Iterate}: {e.Errors}/{e.Reads}"));
+                Assert.Equal(300, store.Losses(run.Id).Count);
+                Assert.Equal(3, store.Online(run.Id).Count);
+            });
+        }
+        var rep = CliRunner.Run("experiment", "report", "--db", dir.File("lstm/results.db"), "--out", dir.File("report"));
+        Assert.True(rep.ExitCode == 0, rep.Err);
+        foreach (var f in new[] { "lstm-curves.png", "lstm-curves.svg", "lstm-errors.png", "lstm-curves-loss.png" })
+            Assert.True(new FileInfo(dir.File("report/" + f)).Length > 1000, f);
+        var md = File.ReadAllText(dir.File("report/report.md"));
+        Assert.Contains("| lstm | final | sparse | 2 | 0 | 0 | 0 | 2 |", md);
+        // a second run on the same output skips both finished runs
+        var again = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--out", dir.File("lstm"));
+        Assert.Equal(2, again.Err.Split('\n').Count(l => l.Contains("skipped")));
+        var csv = CliRunner.Run("experiment", "export", "--db", dir.File("lstm/results.db"), "--csv", "--out", dir.File("csv"));
+        Assert.True(csv.ExitCode == 0, csv.Err);
+        Assert.Equal(1 + 2 * 4, File.ReadAllLines(dir.File("csv/evals.csv")).Length);
+    }
+
+    [Fact]
+    public void An_interrupted_run_resumes_to_bit_identical_weights()
+    {
+        using var dir = new TempDir();
+        using var device = new CpuDevice();
+        var spec = ExperimentCatalog.ByName("baseline").Runs(Scale.Quick, 1)[0];
+        spec = spec with { Options = spec.Options with { Steps = 120, EvalEvery = 40, DropoutAttention = 0.1f } };
+        Runner(dir.File("whole"), device).Run([spec], cancel: TestContext.Current.CancellationToken);
+
+        // abandon the run right after its first checkpoint (nothing after it is written), then resume
+        using var cancel = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => Runner(dir.File("cut"), device).Run([spec], e =>
+        {
+            if (e.Progress is { Step: 41 }) cancel.Cancel();
+        }, cancel.Token));
+        using (var store = new ResultsStore(dir.File("cut/results.db")))
+            Assert.Equal(("running", 40), (store.Runs()[0].Status, store.Runs()[0].StepsDone));
+        string? resumed = null;
+        Runner(dir.File("cut"), device).Run([spec], e => resumed ??= e.Note, TestContext.Current.CancellationToken);
+        Assert.Equal("resumed at step 40", resumed);
+        string Model(string d) => Path.Combine(d, "runs/baseline/baseline/0/model.safetensors");
+        Assert.Equal(File.ReadAllBytes(Model(dir.File("whole"))), File.ReadAllBytes(Model(dir.File("cut"))));
+        using var a = new ResultsStore(dir.File("whole/results.db"));
+        using var b = new ResultsStore(dir.File("cut/results.db"));
+        Assert.Equal(a.Losses(spec.Id), b.Losses(spec.Id));
+        Assert.Equal(a.Evals(spec.Id), b.Evals(spec.Id));
+    }
+
+    [Fact]
+    public void A_run_killed_with_sigkill_resumes_to_bit_identical_weights()
+    {
+        using var dir = new TempDir();
+        string exe = Path.Combine(AppContext.BaseDirectory, "rawflipflop.dll");
+        string[] args = ["experiment", "run", "mechanistic", "--scale", "quick", "--out"];
+        Process Start(string outDir)
+        {
+            var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            info.ArgumentList.Add(exe);
+            foreach (var a in args) info.ArgumentList.Add(a);
+            info.ArgumentList.Add(outDir);
+            return Process.Start(info)!;
+        }
+        using (var whole = Start(dir.File("whole"))) { whole.StandardError.ReadToEnd(); whole.WaitForExit(); Assert.Equal(0, whole.ExitCode); }
+        string state = dir.File("cut/runs/mechanistic/learned/0/state.safetensors");
+        using (var cut = Start(dir.File("cut")))
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(state) && !cut.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(5);
+            cut.Kill(); // SIGKILL
+            cut.WaitForExit();
+        }
+        using (var store = new ResultsStore(dir.File("cut/results.db")))
+            Assert.DoesNotContain(store.Runs(), r => r.Id == "mechanistic/linear-drift/0" && r.Status == "finished"); // killed mid-experiment
+        using (var resume = Start(dir.File("cut"))) { resume.StandardError.ReadToEnd(); resume.WaitForExit(); Assert.Equal(0, resume.ExitCode); }
+        foreach (var setting in new[] { "learned", "learned-sharpen", "linear-drift" })
+        {
+            string model = $"runs/mechanistic/{setting}/0/model.safetensors";
+            Assert.Equal(File.ReadAllBytes(Path.Combine(dir.File("whole"), model)), File.ReadAllBytes(Path.Combine(dir.File("cut"), model)));
+        }
+    }
+
+    [Fact]
+    public void Two_shards_merged_equal_one_unsharded_run()
+    {
+        using var dir = new TempDir();
+        foreach (var (shard, outDir) in new[] { ("1/2", "s1"), ("2/2", "s2") })
+            Assert.Equal(0, CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--shard", shard, "--out", dir.File(outDir)).ExitCode);
+        Assert.Equal(0, CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--out", dir.File("all")).ExitCode);
+        var m = CliRunner.Run("experiment", "merge", "--into", dir.File("merged.db"), dir.File("s1/results.db"), dir.File("s2/results.db"));
+        Assert.True(m.ExitCode == 0, m.Err);
+        using var merged = new ResultsStore(dir.File("merged.db"));
+        using var all = new ResultsStore(dir.File("all/results.db"));
+        Assert.Equal(all.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.ConfigJson, r.OptionsJson)), merged.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.ConfigJson, r.OptionsJson)));
+        foreach (var run in all.Runs())
+        {
+            Assert.Equal(all.Losses(run.Id), merged.Losses(run.Id));
+            Assert.Equal(all.Online(run.Id), merged.Online(run.Id));
+            Assert.Equal(all.Evals(run.Id), merged.Evals(run.Id));
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using RawFlipFlop.Engine.Checkpoints;
+using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Devices;
+
+using RawFlipFlop.Tests.Kernels.Cpu;
+
+namespace RawFlipFlop.Tests.Engine.Models;
+
+[Trait("Category", "Cpu")]
+public sealed class ModelTests
+{
+    [Fact]
+    public void ParameterCountsAreThePapers()
+    {
+        Assert.Equal(19_170_309, ParameterLayout.For(ModelConfig.Transformer()).Count);
+        Assert.Equal(133_381, ParameterLayout.For(ModelConfig.Lstm()).Count);
+        // without the learned table the baseline loses T*d parameters
+        Assert.Equal(19_170_309 - 512 * 512, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.Rope)).Count);
+    }
+
+    [Fact]
+    public void LayoutNamesAndShapesFollowTheBrief()
+    {
+        var layout = ParameterLayout.For(ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 32));
+        Assert.Equal(["tok_emb.weight", "pos_emb.weight", "layers.0.attn_norm.weight"], layout.Tensors.Take(3).Select(t => t.Name));
+        Assert.Equal([64, 16], layout["layers.1.ff.w1.weight"].Shape);
+        Assert.Equal([16, 64], layout["layers.1.ff.w2.weight"].Shape);
+        Assert.Equal([32, 16], layout["pos_emb.weight"].Shape);
+        Assert.Equal(["head.weight", "head.bias"], layout.Tensors.TakeLast(2).Select(t => t.Name));
+        // wq, wk, wv are adjacent so they form one (3d, d) matrix
+        Assert.Equal(layout["layers.0.attn.wq.weight"].Offset + 256, layout["layers.0.attn.wk.weight"].Offset);
+        Assert.Equal(layout["layers.0.attn.wk.weight"].Offset + 256, layout["layers.0.attn.wv.weight"].Offset);
+        var lstm = ParameterLayout.For(ModelConfig.Lstm());
+        Assert.Equal(["emb.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0", "head.weight", "head.bias"],
+            lstm.Tensors.Select(t => t.Name));
+    }
+
+    [Fact]
+    public void InitialisationFollowsPyTorchDefaults()
+    {
+        using var device = new CpuDevice();
+        using var model = ModelFactory.Create(ModelConfig.Transformer(layers: 1, dim: 64, heads: 2, maxLength: 64), new CpuOps<double>(device));
+        model.Initialize(1);
+        double[] Values(string name) => device.ToArray(model.Parameter(name));
+        static double Std(double[] v) { double m = v.Average(); return Math.Sqrt(v.Sum(x => (x - m) * (x - m)) / v.Length); }
+        Assert.InRange(Std(Values("pos_emb.weight")), 0.97, 1.03);                                  // N(0, 1)
+        Assert.InRange(Std(Values("tok_emb.weight")), Math.Sqrt(2.0 / 64) * 0.8, Math.Sqrt(2.0 / 64) * 1.2); // kaiming normal
+        var w1 = Values("layers.0.ff.w1.weight");
+        Assert.True(w1.Max() <= 1 / 8.0 && w1.Min() >= -1 / 8.0 && w1.Max() > 0.12);                  // U(-1/sqrt(64), 1/sqrt(64))
+        Assert.All(Values("layers.0.attn_norm.weight"), v => Assert.Equal(1.0, v));
+        Assert.All(Values("final_norm.bias"), v => Assert.Equal(0.0, v));
+    }
+
+    [Fact]
+    public void FloatAndDoublePathsAgree()
+    {
+        foreach (var config in new[] { ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 16, pos: PositionEncoding.Rope), ModelConfig.Lstm(8, 8) })
+        {
+            using var device = new CpuDevice();
+            using var md = ModelFactory.Create(config, new CpuOps<double>(device));
+            using var mf = ModelFactory.Create(config, new CpuOps<float>(device));
+            md.Initialize(7);
+            mf.Initialize(7);
+            var (tokens, targets, scored) = ModelGradientTests.Batch(3, 16, LossMode.Clean);
+            double lossD = ModelGradientTests.LossAndGradient(md, tokens, targets, scored, 3, 16, PassOptions.Evaluation, true);
+            var tb = device.AllocateFrom<int>(tokens); var gb = device.AllocateFrom<int>(targets);
+            var losses = device.Allocate<float>(48); var dl = device.Allocate<float>(48 * 5);
+            var logits = mf.Forward(tb, 3, 16, PassOptions.Evaluation);
+            mf.Ops.CrossEntropyForwardBackward(losses, dl, logits, gb, 1f / scored, 48, 5);
+            mf.ZeroGradients();
+            mf.Backward(dl, PassOptions.Evaluation);
+            double lossF = device.ToArray(losses).Sum(v => (double)v) / scored;
+            Assert.Equal(lossD, lossF, tolerance: 2e-6);
+            var gd = device.ToArray(md.Gradients);
+            var gf = device.ToArray(mf.Gradients).Select(v => (double)v).ToArray();
+            double scale = gd.Max(Math.Abs);
+            GradCheck.AssertClose(gd, gf, 1e-5 * scale, 1e-3, $"{config} float vs double gradients");
+        }
+    }
+
+    [Fact]
+    public void CheckpointRoundTripIsExactAndValidated()
+    {
+        using var dir = new TempDir();
+        using var device = new CpuDevice();
+        var config = ModelConfig.Transformer(layers: 1, dim: 8, heads: 2, maxLength: 8, pos: PositionEncoding.Linear);
+        using var model = ModelFactory.Create(config, new CpuOps<float>(device));
+        model.Initialize(11);
+        string path = dir.File("m.safetensors");
+        Checkpoint.Save(model, path);
+        using var loaded = Checkpoint.LoadModel(path, new CpuOps<float>(device));
+        Assert.Equal(config, loaded.Config);
+        Assert.Equal(device.ToArray(model.Parameters), device.ToArray(loaded.Parameters));
+
+        // a checkpoint whose tensor shape does not match its config is rejected with the name and both shapes
+        var contents = SafeTensors.Read(path);
+        var broken = contents.Tensors.Select(t => t.Name == "head.weight" ? t with { Shape = [8, 5] } : t);
+        SafeTensors.Write(dir.File("bad.safetensors"), broken, contents.Metadata);
+        var e = Assert.Throws<SafeTensorsException>(() => Checkpoint.Load(dir.File("bad.safetensors")));
+        Assert.Contains("head.weight has shape [8,5], the configuration needs [5,8]", e.Message);
+        Assert.Contains("bad.safetensors", e.Message);
+        SafeTensors.Write(dir.File("missing.safetensors"), contents.Tensors.Where(t => t.Name != "final_norm.bias"), contents.Metadata);
+        Assert.Contains("missing tensor final_norm.bias [8]", Assert.Throws<SafeTensorsException>(() => Checkpoint.Load(dir.File("missing.safetensors"))).Message);
+        SafeTensors.Write(dir.File("noconfig.safetensors"), contents.Tensors);
+        Assert.Contains("not a RawFlipFlop checkpoint", Assert.Throws<SafeTensorsException>(() => Checkpoint.Load(dir.File("noconfig.safetensors"))).Message);
+        File.WriteAllBytes(dir.File("truncated.safetensors"), File.ReadAllBytes(path)[..100]);
+        Assert.Throws<SafeTensorsException>(() => Checkpoint.Load(dir.File("truncated.safetensors")));
+    }
+}
+
+[Trait("Category", "Cpu")]
+public sealed class TimedOpsTests
+{
+    [Fact]
+    public void TimedOpsForwardsEveryOpAndCountsCalls()
+    {
+        using var device = new CpuDevice();
+        var config = ModelConfig.Transformer(layers: 2, dim: 8, heads: 2, maxLength: 16);
+        var timed = new TimedOps<double>(new CpuOps<double>(device));
+        using var plain = ModelFactory.Create(config, new CpuOps<double>(device));
+        using var wrapped = ModelFactory.Create(config, timed);
+        plain.Initialize(2); wrapped.Initialize(2);
+        var (tokens, targets, scored) = ModelGradientTests.Batch(2, 16, LossMode.Clean);
+        double a = ModelGradientTests.LossAndGradient(plain, tokens, targets, scored, 2, 16, PassOptions.Evaluation, true);
+        double b = ModelGradientTests.LossAndGradient(wrapped, tokens, targets, scored, 2, 16, PassOptions.Evaluation, true);
+        Assert.Equal(a, b);
+        Assert.Equal(device.ToArray(plain.Gradients), device.ToArray(wrapped.Gradients));
+        var report = timed.Report().ToDictionary(r => r.Op);
+        Assert.Equal(2, report["AttentionForward"].Calls);
+        Assert.Equal(2, report["AttentionBackward"].Calls);
+        Assert.Equal(5, report["LayerNormForward"].Calls); // 2 per layer + the final norm
+        Assert.Equal(1, report["CrossEntropyForwardBackward"].Calls);
+    }
+}

@@ -1,0 +1,94 @@
+using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Tests.Engine.Training;
+
+[Trait("Category", "Cpu")]
+public sealed class TrainingTests
+{
+    static TrainingRun<float> Run(CpuDevice device, TrainOptions options)
+    {
+        var model = ModelFactory.Create(options.Model, new CpuOps<float>(device));
+        model.Initialize(options.Seed);
+        return new TrainingRun<float>(options, model);
+    }
+
+    [Fact]
+    public void SmallLstmLearnsShortFlipFlopToZeroReadErrors()
+    {
+        using var device = new CpuDevice();
+        var options = new TrainOptions
+        {
+            Model = ModelConfig.Lstm(32, 32), Length = 64, Steps = 300, LearningRate = 1e-2, Warmup = 10,
+            EvalEvery = 100, EvalCount = 200, Seed = 3, DataSeed = 4,
+        };
+        using var run = Run(device, options);
+        run.Run(cancel: TestContext.Current.CancellationToken);
+        Assert.True(run.Losses[^1] < 0.02, $"final loss {run.Losses[^1]}");
+        Assert.True(run.Losses[0] > 1.0);
+        using var evaluator = new Evaluator<float>(run.Model, 64, 64);
+        foreach (var set in new[] { RawFlipFlop.Engine.Data.EvaluationSets.Sparse, RawFlipFlop.Engine.Data.EvaluationSets.Dense })
+        {
+            var counter = evaluator.Evaluate(set.Name, set.Generate(1000, 64));
+            Assert.True(counter.Reads > 1000);
+            Assert.Equal(0, counter.Errors);
+        }
+        Assert.Equal(0, run.Best!.Errors);
+        run.Model.Dispose();
+    }
+
+    [Fact]
+    public void SameSeedsGiveBitIdenticalLossesAndWeights()
+    {
+        var options = new TrainOptions
+        {
+            Model = ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 32, pos: PositionEncoding.Rope), Length = 32, Steps = 6,
+            Batch = 4, LearningRate = 1e-2, Warmup = 2, EvalEvery = 0, DropoutAttention = 0.1f, DropoutFeedForward = 0.1f, DropoutEmbedding = 0.1f,
+            Sharpen = 0.01,
+        };
+        using var device = new CpuDevice();
+        using var a = Run(device, options);
+        using var b = Run(device, options);
+        using var c = Run(device, options with { DataSeed = 2 });
+        var ct = TestContext.Current.CancellationToken; a.Run(cancel: ct); b.Run(cancel: ct); c.Run(cancel: ct);
+        Assert.Equal(a.Losses, b.Losses);
+        Assert.Equal(a.Regularizer, b.Regularizer);
+        Assert.Equal(device.ToArray(a.Model.Parameters), device.ToArray(b.Model.Parameters));
+        Assert.NotEqual(a.Losses, c.Losses);
+        Assert.Equal(6, a.Regularizer.Count);
+        Assert.All(a.Regularizer, r => Assert.True(r > 0));
+        a.Model.Dispose(); b.Model.Dispose(); c.Model.Dispose();
+    }
+
+    [Fact]
+    public void TinyTransformerLossFallsOnEveryPositionEncoding()
+    {
+        using var device = new CpuDevice();
+        foreach (PositionEncoding pos in Enum.GetValues<PositionEncoding>())
+        {
+            var options = new TrainOptions
+            {
+                Model = ModelConfig.Transformer(layers: 1, dim: 16, heads: 2, maxLength: 32, pos: pos), Length = 32, Steps = 40, Batch = 8,
+                LearningRate = 1e-2, Warmup = 5, EvalEvery = 0, Mode = LossMode.Generative,
+            };
+            using var run = Run(device, options);
+            run.Run(cancel: TestContext.Current.CancellationToken);
+            Assert.True(run.Losses.TakeLast(5).Average() < run.Losses.Take(5).Average() * 0.8, $"{pos}: {run.Losses[0]} -> {run.Losses[^1]}");
+            run.Model.Dispose();
+        }
+    }
+
+    [Fact]
+    public void OptionsAreValidated()
+    {
+        var lstm = ModelConfig.Lstm(8, 8);
+        Assert.Contains("apply to the transformer only", Assert.Throws<ArgumentException>(() => new TrainOptions { Model = lstm, DropoutAttention = 0.1f }.Validate()).Message);
+        Assert.Contains("exceeds the model's max_length", Assert.Throws<ArgumentException>(() =>
+            new TrainOptions { Model = ModelConfig.Transformer(1, 8, 2, 16), Length = 32 }.Validate()).Message);
+        Assert.Contains("sharpen layer 3", Assert.Throws<ArgumentException>(() =>
+            new TrainOptions { Model = ModelConfig.Transformer(2, 8, 2, 512), SharpenLayers = [3], Sharpen = 1 }.Validate()).Message);
+        Assert.Contains("heads (3) must divide dim (8)", Assert.Throws<ArgumentException>(() => ModelConfig.Transformer(1, 8, 3, 16).Validate()).Message);
+    }
+}
