@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 
 namespace RawFlipFlop.Engine.Data;
 
@@ -12,6 +13,7 @@ public readonly record struct FlipFlopDistribution
     public double PRead { get; }
     public double PIgnore { get; }
 
+    [JsonConstructor]
     public FlipFlopDistribution(double pWrite, double pRead, double pIgnore)
     {
         foreach (var (name, p) in new[] { ("p_write", pWrite), ("p_read", pRead), ("p_ignore", pIgnore) })

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Models;
 using RawFlipFlop.Engine.Training;
@@ -5,7 +6,12 @@ using RawFlipFlop.Engine.Training;
 namespace RawFlipFlop.Engine.Experiments;
 
 /// <summary>Paper settings, or a CPU-friendly reduction that keeps each experiment's shape (same settings and evaluations, smaller sizes).</summary>
-public enum Scale { Paper, Quick }
+[JsonConverter(typeof(JsonStringEnumConverter<Scale>))]
+public enum Scale
+{
+    [JsonStringEnumMemberName("paper")] Paper,
+    [JsonStringEnumMemberName("quick")] Quick,
+}
 
 /// <summary>
 /// One run of an experiment: setting s, replicate r, fully specified. Its id (experiment/setting/r) is its key in
@@ -48,7 +54,7 @@ public static class ExperimentCatalog
     {
         Model = ModelConfig.Transformer(6, 512, 8, 512),
         Steps = 10_000, Batch = 16, Length = 512, LearningRate = 3e-4, WeightDecay = 0.1, Warmup = 50,
-        EvalEvery = 100, EvalCount = 1_000, Offline = [("sparse", 100_000), ("dense", 100_000), ("indist", 10_000)],
+        EvalEvery = 100, EvalCount = 1_000, Offline = [new("sparse", 100_000), new("dense", 100_000), new("indist", 10_000)],
     };
 
     /// <summary>
@@ -59,7 +65,7 @@ public static class ExperimentCatalog
     {
         Model = ModelConfig.Transformer(2, 32, 2, 64),
         Steps = 300, Batch = 16, Length = 64, LearningRate = 3e-3, WeightDecay = 0.1, Warmup = 10,
-        EvalEvery = 50, EvalCount = 200, Offline = [("sparse", 1_000), ("dense", 1_000), ("indist", 500)],
+        EvalEvery = 50, EvalCount = 200, Offline = [new("sparse", 1_000), new("dense", 1_000), new("indist", 500)],
     };
 
     static TrainOptions Baseline(Scale s) => s == Scale.Paper ? PaperBaseline : QuickBaseline;
@@ -72,12 +78,12 @@ public static class ExperimentCatalog
         ? new TrainOptions
         {
             Model = ModelConfig.Lstm(128, 128), Steps = 500, Batch = 16, Length = 512, LearningRate = 3e-4, WeightDecay = 0.1, Warmup = 50,
-            EvalEvery = 100, EvalCount = 1_000, Offline = [("sparse", 100_000), ("dense", 100_000)],
+            EvalEvery = 100, EvalCount = 1_000, Offline = [new("sparse", 100_000), new("dense", 100_000)],
         }
         : new TrainOptions
         {
             Model = ModelConfig.Lstm(32, 32), Steps = 300, Batch = 16, Length = 64, LearningRate = 1e-2, WeightDecay = 0.1, Warmup = 10,
-            EvalEvery = 100, EvalCount = 200, Offline = [("sparse", 1_000), ("dense", 1_000)],
+            EvalEvery = 100, EvalCount = 200, Offline = [new("sparse", 1_000), new("dense", 1_000)],
         };
 
     public static IReadOnlyList<ExperimentDefinition> All { get; } =
@@ -152,7 +158,7 @@ public static class ExperimentCatalog
                 int dim = s == Scale.Paper ? 64 : 16, length = s == Scale.Paper ? 500 : 64, steps = s == Scale.Paper ? 10_000 : 400;
                 TrainOptions Make(PositionEncoding pos, double sharpen) => new()
                 {
-                    Task = TrainingTask.Automaton, AutomatonPWrite = 0.5,
+                    Task = TaskKind.Automaton, AutomatonPWrite = 0.5,
                     Model = ModelConfig.Transformer(1, dim, 1, length, pos) with { VocabSize = Automaton.InputVocabulary },
                     Steps = steps, Batch = 16, Length = length, LearningRate = s == Scale.Paper ? 3e-4 : 3e-3, WeightDecay = 0.1,
                     Warmup = s == Scale.Paper ? 50 : 10, Sharpen = sharpen, EvalEvery = s == Scale.Paper ? 500 : 100,
@@ -169,7 +175,4 @@ public static class ExperimentCatalog
 
     public static ExperimentDefinition ByName(string name) =>
         All.FirstOrDefault(e => e.Name == name) ?? throw new ArgumentException($"unknown experiment \"{name}\" (known: {string.Join(", ", All.Select(e => e.Name))})");
-
-    /// <summary>The test length of the drift study (Figure 11): 834 at paper scale, 834/500 of the training length at quick scale.</summary>
-    public static int DriftLength(int trainLength) => trainLength == 500 ? 834 : (int)Math.Round(trainLength * 834.0 / 500);
 }

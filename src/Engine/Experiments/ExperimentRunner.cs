@@ -1,21 +1,18 @@
 using System.Globalization;
-using RawFlipFlop.Engine.Checkpoints;
-using RawFlipFlop.Engine.IO;
-using RawFlipFlop.Engine.Models;
 using RawFlipFlop.Engine.Training;
-using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Engine.Experiments;
 
-/// <summary>What the runner reports while it works.</summary>
-public sealed record RunnerEvent(RunSpec Spec, int Index, int Total, string Phase, TrainProgress? Progress, string? Note);
+/// <summary>What the runner reports while it works: a job's event, or a run it skipped.</summary>
+public sealed record RunnerEvent(RunSpec Spec, int Index, int Total, JobEvent? Job, bool Skipped = false);
 
 /// <summary>
-/// Runs the specs of an experiment into an output directory: results.db (the store) and runs/ID/ (resumable
-/// state, model.safetensors, best.safetensors, summary.json). Finished runs are skipped; unfinished runs resume
-/// from their last state.
+/// Runs the specs of an experiment into an output directory: results.db (the store) and runs/EXPERIMENT/SETTING/R/
+/// (each run's directory, see <see cref="RunDirectory"/>), one <see cref="TrainingJob"/> per run. A run is identified
+/// by its id and the hash of its options: a finished run with the same options is skipped, an unfinished one resumes
+/// from its saved state, and a run stored with other options is refused, naming the fields that differ.
 /// </summary>
-public sealed class ExperimentRunner(string outDir, Scale scale, string backend, IOps<float> ops)
+public sealed class ExperimentRunner(string outDir, Scale scale, Backend backend)
 {
     public const string StoreName = "results.db";
 
@@ -34,52 +31,29 @@ public sealed class ExperimentRunner(string outDir, Scale scale, string backend,
     {
         Directory.CreateDirectory(outDir);
         using var store = new ResultsStore(StorePath);
+        // Refuse before any work when the store holds one of these runs with other options.
+        foreach (var spec in runs)
+            if (store.Run(spec.Id) is { } stored && stored.OptionsHash != OptionsSchema.Hash(spec.Options))
+                throw new OptionsMismatchException($"run {spec.Id} in {StorePath}", OptionsSchema.Differences(
+                    System.Text.Json.Nodes.JsonNode.Parse(stored.OptionsJson), OptionsSchema.ToJson(spec.Options)));
         for (int k = 0; k < runs.Count; k++)
         {
             cancel.ThrowIfCancellationRequested();
             var spec = runs[k];
-            if (store.Run(spec.Id)?.Status == "finished")
+            if (store.Run(spec.Id)?.Status is RunStatus.Finished or RunStatus.Diverged)
             {
-                report?.Invoke(new RunnerEvent(spec, k, runs.Count, "skipped", null, "finished already"));
+                report?.Invoke(new RunnerEvent(spec, k, runs.Count, null, Skipped: true));
                 continue;
             }
-            RunOne(spec, k, runs.Count, store, report, cancel);
-        }
-    }
-
-    void RunOne(RunSpec spec, int index, int total, ResultsStore store, Action<RunnerEvent>? report, CancellationToken cancel)
-    {
-        string dir = RunDir(spec);
-        Directory.CreateDirectory(dir);
-        store.Begin(spec, scale.ToString().ToLowerInvariant(), backend);
-        using var model = ModelFactory.Create(spec.Options.Model, ops);
-        model.Initialize(spec.Options.Seed);
-        using var run = new TrainingRun<float>(spec.Options, model);
-        bool resumed = RunState.TryRestore(dir, run);
-        report?.Invoke(new RunnerEvent(spec, index, total, "start", null, resumed ? $"resumed at step {run.Step}" : null));
-        int every = spec.Options.EvalEvery;
-        run.Run(p =>
-        {
-            if (every > 0 && (p.Step % every == 0 || p.Step == p.Steps))
+            store.Begin(spec, scale, backend.Name);
+            int index = k;
+            var job = new TrainingJob(spec.Options, backend, new RunDirectory(RunDir(spec)));
+            job.Run(new SyncProgress<JobEvent>(e =>
             {
-                RunState.Save(dir, run);
-                store.Progress(spec.Id, run.Step, run.TrainTime.TotalSeconds, run.Losses, run.Online);
-            }
-            report?.Invoke(new RunnerEvent(spec, index, total, "train", p, null));
-        }, cancel: cancel);
-        store.Progress(spec.Id, run.Step, run.TrainTime.TotalSeconds, run.Losses, run.Online);
-        report?.Invoke(new RunnerEvent(spec, index, total, "eval", null, null));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var evals = OfflineEvaluation.Run(run);
-        Checkpoint.Save(model, Path.Combine(dir, "model.safetensors"), new Dictionary<string, string> { ["step"] = run.Step.ToString(CultureInfo.InvariantCulture) });
-        if (run.BestParameters != null)
-            SafeTensors.Write(Path.Combine(dir, "best.safetensors"), Checkpoint.Tensors<float>(model.Layout, run.BestParameters),
-                Checkpoint.Metadata(spec.Options.Model, new Dictionary<string, string> { ["step"] = run.Best!.Step.ToString(CultureInfo.InvariantCulture) }));
-        if (spec.Options.Task == TrainingTask.Automaton && model is TransformerModel<float> transformer)
-            AttentionMaps.Save(Path.Combine(dir, AttentionMaps.FileName), transformer, spec.Options);
-        AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), Json.Serialize(TrainingSummary.Create(run, backend, evals, clock.Elapsed.TotalSeconds)));
-        store.Finish(spec.Id, evals);
-        report?.Invoke(new RunnerEvent(spec, index, total, "done", null, string.Join(", ",
-            evals.Where(e => e.Iterate == "final").Select(e => $"{e.Split} {e.Errors}/{e.Reads}"))));
+                if (e.Phase == JobPhase.Checkpoint) store.Progress(spec.Id, e.Run.Step, e.Run.TrainTime.TotalSeconds, e.Run.Losses, e.Run.Online);
+                if (e.Phase == JobPhase.Done) store.Finish(spec.Id, e.Summary!);
+                report?.Invoke(new RunnerEvent(spec, index, runs.Count, e));
+            }), cancel);
+        }
     }
 }

@@ -5,9 +5,12 @@ using RawFlipFlop.Engine.Training;
 
 namespace RawFlipFlop.Engine.Experiments;
 
-/// <summary>One run's row in the results store.</summary>
-public sealed record RunRecord(string Id, string Experiment, string Setting, int Replicate, string Scale, string ConfigJson, string OptionsJson,
-    ulong ModelSeed, ulong DataSeed, string Backend, string EngineVersion, string Status, int StepsDone, double TrainSeconds, string Updated);
+/// <summary>One run's row in the results store; <see cref="OptionsJson"/> is the canonical JSON of its <see cref="TrainOptions"/>.</summary>
+public sealed record RunRecord(string Id, string Experiment, string Setting, int Replicate, string Scale, string OptionsJson, string OptionsHash,
+    ulong ModelSeed, ulong DataSeed, string Backend, string EngineVersion, RunStatus Status, int StepsDone, double TrainSeconds, string Updated)
+{
+    public TrainOptions Options(string source) => OptionsSchema.FromJson(OptionsJson, source);
+}
 
 /// <summary>
 /// The results store: one SQLite file with every run (configuration, seeds, backend, engine version, status),
@@ -29,7 +32,7 @@ public sealed class ResultsStore : IDisposable
             PRAGMA journal_mode = DELETE;
             CREATE TABLE IF NOT EXISTS runs (
               id TEXT PRIMARY KEY, experiment TEXT NOT NULL, setting TEXT NOT NULL, replicate INTEGER NOT NULL, scale TEXT NOT NULL,
-              config_json TEXT NOT NULL, options_json TEXT NOT NULL, model_seed TEXT NOT NULL, data_seed TEXT NOT NULL,
+              options_json TEXT NOT NULL, options_hash TEXT NOT NULL, model_seed TEXT NOT NULL, data_seed TEXT NOT NULL,
               backend TEXT NOT NULL, engine_version TEXT NOT NULL, status TEXT NOT NULL, steps_done INTEGER NOT NULL,
               train_seconds REAL NOT NULL, updated TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS losses (run_id TEXT NOT NULL, step INTEGER NOT NULL, loss REAL NOT NULL, PRIMARY KEY (run_id, step));
@@ -53,32 +56,31 @@ public sealed class ResultsStore : IDisposable
 
     static string Now => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
 
-    /// <summary>Registers (or updates) a run as started/running.</summary>
-    public void Begin(RunSpec spec, string scale, string backend)
+    static string Text(RunStatus status) => EnumText<RunStatus>.Of(status);
+
+    /// <summary>Registers (or updates) a run as running.</summary>
+    public void Begin(RunSpec spec, Scale scale, string backend)
     {
         Execute("""
-            INSERT INTO runs VALUES ($id, $e, $s, $r, $scale, $config, $options, $ms, $ds, $backend, $version, 'running', 0, 0, $now)
-            ON CONFLICT(id) DO UPDATE SET status = 'running', backend = $backend, engine_version = $version, updated = $now
+            INSERT INTO runs VALUES ($id, $e, $s, $r, $scale, $options, $hash, $ms, $ds, $backend, $version, $status, 0, 0, $now)
+            ON CONFLICT(id) DO UPDATE SET status = $status, backend = $backend, engine_version = $version, updated = $now
             """,
-            ("$id", spec.Id), ("$e", spec.Experiment), ("$s", spec.Setting), ("$r", spec.Replicate), ("$scale", scale),
-            ("$config", Json.Serialize(spec.Options.Model)), ("$options", OptionsJson(spec.Options)),
+            ("$id", spec.Id), ("$e", spec.Experiment), ("$s", spec.Setting), ("$r", spec.Replicate), ("$scale", EnumText<Scale>.Of(scale)),
+            ("$options", OptionsSchema.Canonical(spec.Options)), ("$hash", OptionsSchema.Hash(spec.Options)),
             ("$ms", spec.Options.Seed.ToString(CultureInfo.InvariantCulture)), ("$ds", spec.Options.DataSeed.ToString(CultureInfo.InvariantCulture)),
-            ("$backend", backend), ("$version", EngineInfo.Version), ("$now", Now));
+            ("$backend", backend), ("$version", EngineInfo.Version), ("$status", Text(RunStatus.Running)), ("$now", Now));
     }
-
-    public static string OptionsJson(TrainOptions o) => Json.Serialize(new
-    {
-        task = o.Task.ToString().ToLowerInvariant(), steps = o.Steps, batch = o.Batch, length = o.Length, lr = o.LearningRate,
-        weight_decay = o.WeightDecay, warmup = o.Warmup, decay_steps = o.ScheduleTotal, mode = o.Mode.ToString().ToLowerInvariant(),
-        data = o.Data.ToString(), dropout_emb = o.DropoutEmbedding, dropout_attn = o.DropoutAttention, dropout_ff = o.DropoutFeedForward,
-        sharpen = o.Sharpen, sharpen_layers = o.SharpenLayers, eval_every = o.EvalEvery, eval_count = o.EvalCount,
-        offline = o.Offline.Select(x => new { split = x.Split, count = x.Count }), seed = o.Seed, data_seed = o.DataSeed,
-    });
 
     /// <summary>Records the progress of a run (at each checkpoint): its curves so far.</summary>
     public void Progress(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online)
     {
         using var tx = _db.BeginTransaction();
+        WriteCurves(id, steps, trainSeconds, losses, online);
+        tx.Commit();
+    }
+
+    void WriteCurves(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online)
+    {
         Execute("UPDATE runs SET steps_done = $steps, train_seconds = $sec, updated = $now WHERE id = $id",
             ("$id", id), ("$steps", steps), ("$sec", trainSeconds), ("$now", Now));
         Execute("DELETE FROM losses WHERE run_id = $id", ("$id", id));
@@ -94,19 +96,19 @@ public sealed class ResultsStore : IDisposable
         foreach (var o in online)
             Execute("INSERT INTO online VALUES ($id, $step, $reads, $errors, $seq)",
                 ("$id", id), ("$step", o.Step), ("$reads", o.Reads), ("$errors", o.Errors), ("$seq", o.SequencesWithErrors));
-        tx.Commit();
     }
 
-    /// <summary>Records the offline evaluations and marks the run finished.</summary>
-    public void Finish(string id, IReadOnlyList<EvaluationRecord> evals)
+    /// <summary>Records a run's final curves and offline evaluations and its status (finished or diverged).</summary>
+    public void Finish(string id, TrainingSummary summary)
     {
         using var tx = _db.BeginTransaction();
+        WriteCurves(id, summary.Steps, summary.TrainSeconds, summary.Losses, summary.Online);
         Execute("DELETE FROM evals WHERE run_id = $id", ("$id", id));
-        foreach (var e in evals)
+        foreach (var e in summary.Eval)
             Execute("INSERT INTO evals VALUES ($id, $it, $split, $step, $seqs, $reads, $errors, $swe)",
-                ("$id", id), ("$it", e.Iterate), ("$split", e.Split), ("$step", e.Step), ("$seqs", e.Sequences), ("$reads", e.Reads),
-                ("$errors", e.Errors), ("$swe", e.SequencesWithErrors));
-        Execute("UPDATE runs SET status = 'finished', updated = $now WHERE id = $id", ("$id", id), ("$now", Now));
+                ("$id", id), ("$it", EnumText<Iterate>.Of(e.Iterate)), ("$split", e.Split), ("$step", e.Step), ("$seqs", e.Sequences),
+                ("$reads", e.Reads), ("$errors", e.Errors), ("$swe", e.SequencesWithErrors));
+        Execute("UPDATE runs SET status = $status, updated = $now WHERE id = $id", ("$id", id), ("$status", Text(summary.Status)), ("$now", Now));
         tx.Commit();
     }
 
@@ -121,7 +123,8 @@ public sealed class ResultsStore : IDisposable
         while (reader.Read())
             list.Add(new RunRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetString(4),
                 reader.GetString(5), reader.GetString(6), ulong.Parse(reader.GetString(7), CultureInfo.InvariantCulture),
-                ulong.Parse(reader.GetString(8), CultureInfo.InvariantCulture), reader.GetString(9), reader.GetString(10), reader.GetString(11),
+                ulong.Parse(reader.GetString(8), CultureInfo.InvariantCulture), reader.GetString(9), reader.GetString(10),
+                EnumText<RunStatus>.Parse(reader.GetString(11), $"{Path}: status of run {reader.GetString(0)}"),
                 reader.GetInt32(12), reader.GetDouble(13), reader.GetString(14)));
         return list;
     }
@@ -147,9 +150,12 @@ public sealed class ResultsStore : IDisposable
 
     public IReadOnlyList<EvaluationRecord> Evals(string id) =>
         Query("SELECT split, iterate, sequences, reads, errors, sequences_with_errors, step FROM evals WHERE run_id = $id ORDER BY iterate, split", id,
-            r => new EvaluationRecord(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6)));
+            r => new EvaluationRecord(r.GetString(0), EnumText<Iterate>.Parse(r.GetString(1), $"{Path}: iterate"), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6)));
 
-    /// <summary>Copies every run of the other stores into this one (a run present in several: the finished one, else the most advanced).</summary>
+    /// <summary>
+    /// Copies every run of the other stores into this one. A run present in several: the one that ended (finished or
+    /// diverged), else the most advanced. The same run id with other options in two stores is refused.
+    /// </summary>
     public void Merge(IEnumerable<string> others)
     {
         foreach (var other in others)
@@ -158,10 +164,21 @@ public sealed class ResultsStore : IDisposable
             Execute("ATTACH DATABASE $path AS other", ("$path", other));
             try
             {
+                var conflicts = new List<string>();
+                using (var cmd = _db.CreateCommand())
+                {
+                    cmd.CommandText = "SELECT r.id FROM runs r JOIN other.runs o ON o.id = r.id WHERE o.options_hash <> r.options_hash ORDER BY r.id";
+                    using var reader = cmd.ExecuteReader();
+                    while (reader.Read()) conflicts.Add(reader.GetString(0));
+                }
+                if (conflicts.Count > 0)
+                    throw new InvalidDataException($"{other}: run {string.Join(", ", conflicts.Take(5))}{(conflicts.Count > 5 ? $" and {conflicts.Count - 5} more" : "")} " +
+                                                   $"has other options than in {Path}; these stores are not shards of one experiment");
                 using var tx = _db.BeginTransaction();
                 Execute("""
                     DELETE FROM runs WHERE id IN (SELECT o.id FROM other.runs o JOIN runs r ON r.id = o.id
-                      WHERE (o.status = 'finished' AND r.status <> 'finished') OR (o.status = r.status AND o.steps_done > r.steps_done));
+                      WHERE (o.status IN ('finished', 'diverged') AND r.status NOT IN ('finished', 'diverged'))
+                         OR (o.status = r.status AND o.steps_done > r.steps_done));
                     DELETE FROM losses WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
                     DELETE FROM online WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
                     DELETE FROM evals WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);

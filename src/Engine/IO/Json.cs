@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -13,5 +14,37 @@ public static class Json
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
+    /// <summary>The same settings on one line: the canonical form that hashes are taken of.</summary>
+    public static readonly JsonSerializerOptions Compact = new(Options) { WriteIndented = false };
+
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Options);
+}
+
+/// <summary>
+/// The text of an enum value, as its <see cref="JsonStringEnumMemberNameAttribute"/> gives it: one spelling for
+/// JSON, the results store, the command line and messages.
+/// </summary>
+public static class EnumText<TEnum> where TEnum : struct, Enum
+{
+    static readonly (TEnum Value, string Text)[] s_names = Enum.GetValues<TEnum>()
+        .Select(v => (v, typeof(TEnum).GetField(v.ToString())!.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name
+                         ?? v.ToString().ToLowerInvariant()))
+        .ToArray();
+
+    public static IReadOnlyList<string> Names { get; } = s_names.Select(n => n.Text).ToArray();
+
+    public static string Of(TEnum value) => s_names.First(n => n.Value.Equals(value)).Text;
+
+    public static bool TryParse(string text, out TEnum value)
+    {
+        foreach (var (v, t) in s_names)
+            if (t == text) { value = v; return true; }
+        value = default;
+        return false;
+    }
+
+    /// <summary>The value named <paramref name="text"/>; an unknown name is an error naming <paramref name="what"/> and the choices.</summary>
+    public static TEnum Parse(string text, string what) =>
+        TryParse(text, out var value) ? value
+            : throw new ArgumentException($"{what} must be {string.Join(", ", Names.SkipLast(1))} or {Names[^1]}, got \"{text}\"");
 }

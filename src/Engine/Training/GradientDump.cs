@@ -23,7 +23,7 @@ public static class GradientDump
             throw new ArgumentException($"sequences of length {t} exceed the model's max_length {model.Config.MaxLength}");
         var targets = new int[n];
         int scored = LossTargets.Build(batch.Tokens, b, t, mode, targets);
-        if (scored == 0) throw new ArgumentException($"the batch has no scored position in {mode.ToString().ToLowerInvariant()} mode (no reads)");
+        if (scored == 0) throw new ArgumentException($"the batch has no scored position in {EnumText<LossMode>.Of(mode)} mode (no reads)");
         var ops = model.Ops;
         var device = ops.Device;
         var tokens = device.AllocateFrom<int>(batch.Tokens.Select(x => (int)x).ToArray());
@@ -63,7 +63,7 @@ public static class GradientDump
         SafeTensors.Write(path, tensors, new Dictionary<string, string>
         {
             [Checkpoint.ConfigKey] = Json.Serialize(result.Config),
-            ["mode"] = result.Mode == LossMode.Clean ? "clean" : "generative",
+            ["mode"] = EnumText<LossMode>.Of(result.Mode),
             ["scored_positions"] = result.ScoredPositions.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["dtype"] = asDouble ? "float64" : "float32",
         });

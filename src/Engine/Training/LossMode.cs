@@ -3,7 +3,7 @@ using RawFlipFlop.Engine.Data;
 
 namespace RawFlipFlop.Engine.Training;
 
-/// <summary>Which next-token predictions the loss scores (brief section 3).</summary>
+/// <summary>Which next-token predictions the loss scores.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<LossMode>))]
 public enum LossMode
 {
@@ -32,11 +32,4 @@ public static class LossTargets
             }
         return scored;
     }
-
-    public static LossMode Parse(string text) => text switch
-    {
-        "clean" => LossMode.Clean,
-        "generative" => LossMode.Generative,
-        _ => throw new ArgumentException($"mode must be clean or generative, got \"{text}\""),
-    };
 }

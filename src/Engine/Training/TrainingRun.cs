@@ -1,14 +1,13 @@
 using System.Diagnostics;
 using System.Numerics;
-using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Engine.Training.Tasks;
 using RawFlipFlop.Kernels.Devices;
-using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Engine.Training;
 
 /// <summary>Progress of a run, reported after every step.</summary>
-public sealed record TrainProgress(int Step, int Steps, double Loss, ReadErrorReport? LastOnline, TimeSpan Elapsed)
+public sealed record TrainProgress(int Step, int Steps, double Loss, OnlineEvaluation? LastOnline, TimeSpan Elapsed)
 {
     public TimeSpan Eta => Step == 0 ? TimeSpan.Zero : Elapsed / Step * (Steps - Step);
 }
@@ -17,30 +16,26 @@ public sealed record TrainProgress(int Step, int Steps, double Loss, ReadErrorRe
 public sealed record OnlineEvaluation(int Step, long Reads, long Errors, long SequencesWithErrors);
 
 /// <summary>
-/// A training run: fresh batches from the data seed, AdamW with the warm-up/linear-decay schedule, online
-/// evaluation every N steps on the fixed online set with best-so-far tracking. Steps are 1-based; the state
-/// after step k depends only on the options, so a run can be checkpointed and resumed bit-identically.
+/// The training loop: the task's batch for each step, forward, fused cross-entropy, backward, AdamW with the
+/// warm-up/linear-decay schedule, and online evaluation on the task's fixed set with best-so-far tracking. Steps are
+/// 1-based; the state after step k depends only on the options, so a run can be saved and resumed bit-identically.
 /// </summary>
 public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
 {
-    readonly FlipFlopSampler _sampler;
     readonly LearningRateSchedule _schedule;
+    // (B,T) token ids and targets (-1 = not scored) on the device; (B,T) losses; (B,T,V) logit gradients; (1) loss sum
     readonly Buf<int> _tokens, _targets;
     readonly Buf<T> _losses, _dlogits, _lossSum;
+    // host staging of one batch
     readonly byte[] _batchTokens;
-    readonly int[] _hostInts, _hostTargets;
-    readonly FlipFlopDataset? _online;
-    readonly Evaluator<T>? _onlineEvaluator;
-    readonly AutomatonSampler? _automaton;
-    readonly AutomatonDataset? _automatonOnline;
-    byte[] _states = [];
+    readonly int[] _hostTokens, _hostTargets;
 
     public TrainingRun(TrainOptions options, ModelBase<T> model)
     {
         Options = options.Validate();
         Model = model;
-        Optimizer = new AdamW<T>(model.Ops, model.Layout.Count, options.Beta1, options.Beta2, 1e-8, options.WeightDecay);
-        _sampler = new FlipFlopSampler(options.Data);
+        Task = TrainingTasks.For(options);
+        Optimizer = new AdamW<T>(model.Ops, model.Layout.Count, options.AdamBeta1, options.AdamBeta2, options.AdamEpsilon, options.WeightDecay);
         _schedule = new LearningRateSchedule(options.LearningRate, options.Warmup, options.ScheduleTotal);
         long n = (long)options.Batch * options.Length;
         var device = model.Ops.Device;
@@ -50,24 +45,13 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         _dlogits = device.Allocate<T>(n * model.Config.VocabSize);
         _lossSum = device.Allocate<T>(1);
         _batchTokens = new byte[n];
-        _hostInts = new int[n];
+        _hostTokens = new int[n];
         _hostTargets = new int[n];
-        if (options.Task == TrainingTask.Automaton)
-        {
-            _automaton = new AutomatonSampler(options.AutomatonPWrite);
-            _states = new byte[n];
-            if (options.EvalEvery > 0 && options.EvalCount > 0)
-                _automatonOnline = _automaton.SampleMany(AutomatonOnlineSeed, 0, options.EvalCount, options.Length);
-        }
-        else if (options.EvalEvery > 0 && options.EvalCount > 0)
-        {
-            _online = EvaluationSets.Online.Generate(options.EvalCount, options.Length);
-            _onlineEvaluator = new Evaluator<T>(model, options.EvalBatch ?? Evaluator<T>.DefaultBatch(model.Config), options.Length);
-        }
     }
 
     public TrainOptions Options { get; }
     public ModelBase<T> Model { get; }
+    public ITrainingTask Task { get; }
     public AdamW<T> Optimizer { get; }
     /// <summary>Steps done.</summary>
     public int Step { get; private set; }
@@ -80,11 +64,7 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
     public T[]? BestParameters { get; private set; }
     public TimeSpan TrainTime { get; private set; }
 
-    /// <summary>The tokens (B,T) of training batch <paramref name="step"/> (1-based): sequences (step-1)*B.. of the data stream.</summary>
-    public void SampleBatch(int step, byte[] tokens) =>
-        _sampler.SampleInto(Options.DataSeed, RandomDomain.Training, (long)(step - 1) * Options.Batch, tokens, Options.Length);
-
-    /// <summary>Runs steps until <paramref name="untilStep"/> (default: all), reporting progress.</summary>
+    /// <summary>Runs steps until <paramref name="untilStep"/> (default: all), reporting progress after each.</summary>
     public void Run(Action<TrainProgress>? progress = null, int? untilStep = null, CancellationToken cancel = default)
     {
         int last = Math.Min(untilStep ?? Options.Steps, Options.Steps);
@@ -94,15 +74,11 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         {
             cancel.ThrowIfCancellationRequested();
             double loss = TrainStep();
-            if (Options.EvalEvery > 0 && (_onlineEvaluator != null || _automatonOnline != null) && (Step % Options.EvalEvery == 0 || Step == Options.Steps))
-                EvaluateOnline();
+            if (Task.Online != null && Options.EvaluatesOnlineAt(Step)) EvaluateOnline();
             TrainTime = before + clock.Elapsed;
-            progress?.Invoke(new TrainProgress(Step, Options.Steps, loss, LastOnlineReport, TrainTime));
+            progress?.Invoke(new TrainProgress(Step, Options.Steps, loss, Online.Count == 0 ? null : Online[^1], TrainTime));
         }
     }
-
-    ReadErrorReport? LastOnlineReport => Online.Count == 0 ? null
-        : new ReadErrorReport("online", Options.EvalCount, Online[^1].Reads, Online[^1].Errors, Online[^1].SequencesWithErrors, Online[^1].Step);
 
     /// <summary>One optimisation step; returns the cross-entropy loss of the batch.</summary>
     public double TrainStep()
@@ -111,21 +87,9 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         int b = Options.Batch, t = Options.Length, n = b * t;
         var ops = Model.Ops;
         var device = ops.Device;
-        int scored;
-        if (_automaton != null)
-        {
-            for (int s = 0; s < b; s++)
-                _automaton.Sample(Options.DataSeed, (long)(step - 1) * b + s, _batchTokens.AsSpan(s * t, t), _states.AsSpan(s * t, t));
-            for (int i = 0; i < n; i++) _hostTargets[i] = _states[i];
-            scored = n;
-        }
-        else
-        {
-            SampleBatch(step, _batchTokens);
-            scored = LossTargets.Build(_batchTokens, b, t, Options.Mode, _hostTargets);
-        }
-        for (int i = 0; i < n; i++) _hostInts[i] = _batchTokens[i];
-        device.Upload<int>(_hostInts, _tokens);
+        int scored = Task.SampleBatch(step, _batchTokens, _hostTargets);
+        for (int i = 0; i < n; i++) _hostTokens[i] = _batchTokens[i];
+        device.Upload<int>(_hostTokens, _tokens);
         device.Upload<int>(_hostTargets, _targets);
         var pass = Options.PassAt(step);
         Model.ZeroGradients();
@@ -144,22 +108,11 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         return loss;
     }
 
-    /// <summary>Seed of the fixed automaton evaluation set (online and offline).</summary>
-    public const ulong AutomatonOnlineSeed = 1_000_005;
-
     public OnlineEvaluation EvaluateOnline()
     {
-        OnlineEvaluation result;
-        if (_automatonOnline != null)
-        {
-            var (positions, errors, sequences) = AutomatonErrors(Model, _automatonOnline, Options.Batch);
-            result = new OnlineEvaluation(Step, positions, errors, sequences);
-        }
-        else
-        {
-            var counter = _onlineEvaluator!.Evaluate("online", _online!, Step);
-            result = new OnlineEvaluation(Step, counter.Reads, counter.Errors, counter.SequencesWithErrors);
-        }
+        var split = Task.Online ?? throw new InvalidOperationException("online evaluation is off for this run");
+        var r = split.Evaluate(Model);
+        var result = new OnlineEvaluation(Step, r.Positions, r.Errors, r.SequencesWithErrors);
         Online.Add(result);
         if (Best == null || result.Errors < Best.Errors)
         {
@@ -169,43 +122,7 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         return result;
     }
 
-    /// <summary>Automaton task: (positions, positions whose argmax is not the state, sequences with an error).</summary>
-    public static (long Positions, long Errors, long Sequences) AutomatonErrors(IModel<T> model, AutomatonDataset data, int batch)
-    {
-        var device = model.Ops.Device;
-        int t = data.Length;
-        long positions = 0, errors = 0, sequences = 0;
-        var tokens = device.Allocate<int>((long)batch * t);
-        var predictions = device.Allocate<int>((long)batch * t);
-        try
-        {
-            var host = new int[batch * t];
-            var pred = new int[batch * t];
-            for (int first = 0; first < data.Count; first += batch)
-            {
-                int b = Math.Min(batch, data.Count - first), n = b * t;
-                for (int i = 0; i < n; i++) host[i] = data.Inputs[first * t + i];
-                device.Upload<int>(host.AsSpan(0, n), tokens.Slice(0, n));
-                var logits = model.Forward(tokens.Slice(0, n), b, t, PassOptions.Evaluation);
-                model.Ops.ArgmaxForward(predictions, logits, n, model.Config.VocabSize);
-                device.Download(predictions.Slice(0, n), pred.AsSpan(0, n));
-                for (int s = 0; s < b; s++)
-                {
-                    bool any = false;
-                    for (int i = 0; i < t; i++)
-                    {
-                        positions++;
-                        if (pred[s * t + i] != data.States[(first + s) * t + i]) { errors++; any = true; }
-                    }
-                    if (any) sequences++;
-                }
-            }
-        }
-        finally { device.Free(tokens); device.Free(predictions); }
-        return (positions, errors, sequences);
-    }
-
-    /// <summary>Restores state saved by a checkpoint of this run (issue 6's resume uses it).</summary>
+    /// <summary>Restores what a saved state of this run holds (the parameters and moments are uploaded by the caller).</summary>
     public void Restore(int step, IEnumerable<double> losses, IEnumerable<double> regularizer, IEnumerable<OnlineEvaluation> online,
         OnlineEvaluation? best, T[]? bestParameters, TimeSpan trainTime)
     {
@@ -224,6 +141,5 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         var device = Model.Ops.Device;
         device.Free(_tokens); device.Free(_targets); device.Free(_losses); device.Free(_dlogits); device.Free(_lossSum);
         Optimizer.Dispose();
-        _onlineEvaluator?.Dispose();
     }
 }

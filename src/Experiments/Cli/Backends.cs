@@ -1,38 +1,30 @@
-using RawFlipFlop.Kernels.Cpu;
-using RawFlipFlop.Kernels.Devices;
-using RawFlipFlop.Kernels.Gpu;
+using RawFlipFlop.Engine.IO;
+using RawFlipFlop.Engine.Training;
 
 namespace RawFlipFlop.Experiments.Cli;
 
-/// <summary>Turns `--backend` into a device and its float ops: the CPU twins, or the kernels on a GPU or the emulator.</summary>
+/// <summary>`--backend`: opens a <see cref="Backend"/>, saying on stderr why `auto` fell back to the CPU.</summary>
 public static class Backends
 {
-    public const string Cpu = "cpu";
-    public static readonly string[] Names = ["cpu", "cuda", "emulator", "auto"];
-
-    public sealed record Backend(string Name, IDevice Device, IOps<float> Ops) : IDisposable
-    {
-        public void Dispose()
-        {
-            (Ops as IDisposable)?.Dispose();
-            Device.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// Opens a backend: cpu, cuda, emulator, or auto (CUDA when a GPU is usable, else the CPU, saying why on stderr).
-    /// An explicit cuda or emulator that cannot be opened is an error naming the reason.
-    /// </summary>
     public static Backend Open(string name, CliOutput output)
     {
-        if (!Names.Contains(name)) throw new CliException($"--backend must be one of {string.Join(", ", Names)}, got \"{name}\"");
-        IDevice device;
-        try { device = DeviceSelection.Open(name, out var note); if (note != null) output.Err.WriteLine($"note: {note}"); }
-        catch (InvalidOperationException e) { throw new CliException(e.Message); }
-        return device switch
+        if (!Backend.Names.Contains(name)) throw new CliException($"--backend must be one of {string.Join(", ", Backend.Names)}, got \"{name}\"");
+        try
         {
-            IKernelDevice kernels => new Backend(kernels.Name, device, new GpuOps(kernels)),
-            _ => new Backend(Cpu, device, new CpuOps<float>(device)),
-        };
+            var backend = Backend.Open(name, out var note);
+            if (note != null) output.Err.WriteLine($"note: {note}");
+            return backend;
+        }
+        catch (InvalidOperationException e) { throw new CliException(e.Message); }
+    }
+}
+
+/// <summary>Parsing of option values that name enum members (one spelling: the JSON one).</summary>
+public static class CliParse
+{
+    public static TEnum Enum<TEnum>(string text, string option) where TEnum : struct, System.Enum
+    {
+        try { return EnumText<TEnum>.Parse(text, option); }
+        catch (ArgumentException e) { throw new CliException(e.Message); }
     }
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using RawFlipFlop.Engine.Experiments;
 using RawFlipFlop.Engine.IO;
+using RawFlipFlop.Engine.Training;
 using RawFlipFlop.Experiments.Reports;
 
 namespace RawFlipFlop.Experiments.Cli;
@@ -21,12 +22,7 @@ public static class ExperimentCommands
         return cmd;
     }
 
-    static Scale ParseScale(string text) => text switch
-    {
-        "paper" => Scale.Paper,
-        "quick" => Scale.Quick,
-        _ => throw new CliException($"--scale must be paper or quick, got \"{text}\""),
-    };
+    static Scale ParseScale(string text) => CliParse.Enum<Scale>(text, "--scale");
 
     static Command List(CliOutput output)
     {
@@ -53,7 +49,7 @@ public static class ExperimentCommands
         var scale = new Option<string>("--scale") { Description = "paper (the paper's settings) or quick (a CPU-sized reduction)", DefaultValueFactory = _ => "paper" };
         var replicates = new Option<int?>("--replicates") { Description = "replicates per setting (default: the experiment's)" };
         var shard = new Option<string?>("--shard") { Description = "i/n: run every n-th run starting at the i-th (1-based); each shard writes its own store" };
-        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backends.Cpu };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
         var outDir = new Option<string?>("--out") { Description = "output directory (default runs/NAME-SCALE[-shard-i-of-n])" };
         var cmd = new Command("run", "Run an experiment; on an existing output, resume unfinished runs and skip finished ones.") { name, scale, replicates, shard, backend, outDir };
         cmd.SetAction(r =>
@@ -75,14 +71,15 @@ public static class ExperimentCommands
                 catch (ArgumentException e) { throw new CliException(e.Message); }
                 suffix = $"-shard-{i}-of-{n}";
             }
-            string dir = r.GetValue(outDir) ?? Path.Combine("runs", $"{definition.Name}-{s.ToString().ToLowerInvariant()}{suffix}");
+            string dir = r.GetValue(outDir) ?? Path.Combine("runs", $"{definition.Name}-{EnumText<Scale>.Of(s)}{suffix}");
             using var b = Backends.Open(r.GetValue(backend)!, output);
-            var runner = new ExperimentRunner(dir, s, b.Name, b.Ops);
+            var runner = new ExperimentRunner(dir, s, b);
             var clock = Stopwatch.StartNew();
-            ProgressLine? line = null;
-            runner.Run(runs, e => Report(output, e, ref line, clock));
-            line?.Done();
-            output.Out.WriteLine($"{definition.Name} ({s.ToString().ToLowerInvariant()}): {runs.Count} runs in {dir}; results in {runner.StorePath} " +
+            var view = new ExperimentView(output);
+            try { runner.Run(runs, view.Show); }
+            catch (OptionsMismatchException e) { throw new CliException($"--out {dir}: {e.Message}; run into another directory"); }
+            view.Done();
+            output.Out.WriteLine($"{definition.Name} ({EnumText<Scale>.Of(s)}): {runs.Count} runs in {dir}; results in {runner.StorePath} " +
                                  $"({clock.Elapsed.TotalSeconds:0.0} s)");
             return 0;
         });
@@ -90,32 +87,52 @@ public static class ExperimentCommands
     }
 
     /// <summary>The live line of the active run with an overall bar; plain log lines when stderr is not a terminal.</summary>
-    static void Report(CliOutput output, RunnerEvent e, ref ProgressLine? line, Stopwatch clock)
+    sealed class ExperimentView(CliOutput output)
     {
-        int done = e.Index + (e.Phase is "done" or "skipped" ? 1 : 0);
-        const int width = 20;
-        int filled = e.Total == 0 ? width : width * done / e.Total;
-        string bar = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{e.Total}";
-        switch (e.Phase)
+        ProgressLine? _line;
+        readonly Stopwatch _evalClock = new();
+
+        public void Show(RunnerEvent e)
         {
-            case "start":
-                line?.Done();
-                line = new ProgressLine(output, $"{bar} {e.Spec.Id}");
-                if (e.Note != null) output.Err.WriteLine($"{e.Spec.Id}: {e.Note}");
-                break;
-            case "train" when e.Progress is { } p:
-                line?.Update($"step {p.Step}/{p.Steps} loss {p.Loss:0.0000}" + (p.LastOnline is { } o ? $" online {o.Errors}/{o.Reads}" : ""),
-                    p.Step, p.Steps, p.Elapsed);
-                break;
-            case "eval":
-                line?.Update("offline evaluation", 1, 1, clock.Elapsed, force: true);
-                break;
-            case "done":
-            case "skipped":
-                line?.Done();
-                line = null;
-                output.Err.WriteLine($"{bar} {e.Spec.Id}: {e.Phase}{(e.Note != null ? $" ({e.Note})" : "")}");
-                break;
+            int done = e.Index + (e.Skipped || e.Job?.Phase == JobPhase.Done ? 1 : 0);
+            const int width = 20;
+            int filled = e.Total == 0 ? width : width * done / e.Total;
+            string bar = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{e.Total}";
+            if (e.Skipped)
+            {
+                output.Err.WriteLine($"{bar} {e.Spec.Id}: skipped (finished already)");
+                return;
+            }
+            var job = e.Job!;
+            switch (job.Phase)
+            {
+                case JobPhase.Start:
+                    Done();
+                    _evalClock.Reset();
+                    _line = new ProgressLine(output, $"{bar} {e.Spec.Id}");
+                    if (job.ResumedAt is { } step) output.Err.WriteLine($"{e.Spec.Id}: resumed at step {step}");
+                    break;
+                case JobPhase.Train when job.Training is { } p:
+                    _line?.Update($"step {p.Step}/{p.Steps} loss {p.Loss:0.0000}" + (p.LastOnline is { } o ? $" online {o.Errors}/{o.Reads}" : ""),
+                        p.Step, p.Steps, p.Elapsed);
+                    break;
+                case JobPhase.Evaluate when job.Evaluation is { } v:
+                    if (!_evalClock.IsRunning) _evalClock.Start();
+                    _line?.Update($"offline evaluation: {EnumText<Iterate>.Of(v.Iterate)} on {v.Split}, {v.Done}/{v.Total} sequences", v.Done, v.Total,
+                        _evalClock.Elapsed);
+                    break;
+                case JobPhase.Done:
+                    Done();
+                    var finals = job.Summary!.Eval.Where(x => x.Iterate == Iterate.Final).Select(x => $"{x.Split} {x.Errors}/{x.Reads}");
+                    output.Err.WriteLine($"{bar} {e.Spec.Id}: {EnumText<RunStatus>.Of(job.Summary.Status)} ({string.Join(", ", finals)})");
+                    break;
+            }
+        }
+
+        public void Done()
+        {
+            _line?.Done();
+            _line = null;
         }
     }
 

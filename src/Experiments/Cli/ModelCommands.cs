@@ -49,7 +49,7 @@ public static class ModelCommands
         var count = new Option<int?>("--count") { Description = "sequences of a named split (default: its paper size)" };
         var length = new Option<int>("--length") { Description = "sequence length of a named split", DefaultValueFactory = _ => 512 };
         var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" };
-        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backends.Cpu };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var cmd = new Command("eval", "Read errors of a checkpoint on a named evaluation set or a data file.") { checkpoint, split, count, length, batch, backend, json };
         cmd.SetAction(r =>
@@ -96,14 +96,14 @@ public static class ModelCommands
         var mode = new Option<string>("--mode") { Description = "clean (reads only) or generative (every next token)", DefaultValueFactory = _ => "clean" };
         var precision = new Option<string>("--precision") { Description = "float (the training precision; F32 output) or double (F64 output)", DefaultValueFactory = _ => "float" };
         var outFile = new Option<string>("--out") { Description = "output safetensors: `loss` [1] and each parameter's gradient under its name", Required = true };
-        var backend = new Option<string>("--backend") { Description = "cpu, cuda or emulator (double precision: cpu only)", DefaultValueFactory = _ => Backends.Cpu };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda or emulator (double precision: cpu only)", DefaultValueFactory = _ => Backend.Cpu };
         var cmd = new Command("grads", "Loss and gradient of every parameter on a batch, written as safetensors.") { checkpoint, data, mode, precision, outFile, backend };
         cmd.SetAction(r =>
         {
             string path = r.GetValue(checkpoint)!, dataPath = r.GetValue(data)!;
             if (!File.Exists(path)) throw new CliException($"{path}: no such checkpoint");
             if (!File.Exists(dataPath)) throw new CliException($"{dataPath}: no such data file");
-            var lossMode = LossTargets.Parse(r.GetValue(mode)!);
+            var lossMode = CliParse.Enum<LossMode>(r.GetValue(mode)!, "--mode");
             var batch = FlipFlopFiles.Read(dataPath);
             GradientDump.Result result;
             bool asDouble;
@@ -115,7 +115,7 @@ public static class ModelCommands
                     asDouble = false;
                     break;
                 case "double":
-                    if (r.GetValue(backend) != Backends.Cpu) throw new CliException("--precision double runs on the CPU engine only (the kernels are float32)");
+                    if (r.GetValue(backend) != Backend.Cpu) throw new CliException("--precision double runs on the CPU engine only (the kernels are float32)");
                     using (var device = new CpuDevice())
                     using (var model = LoadModel(path, new CpuOps<double>(device))) result = GradientDump.Compute(model, batch, lossMode);
                     asDouble = true;

@@ -21,16 +21,7 @@ public sealed class ModelOptions
         foreach (var o in new Option[] { Model, Layers, Dim, Heads, Pos, MaxLength, LinearDivisor, EmbedDim, Hidden }) command.Add(o);
     }
 
-    public static PositionEncoding ParsePosition(string text) => text switch
-    {
-        "learned" => PositionEncoding.Learned,
-        "sinusoidal" => PositionEncoding.Sinusoidal,
-        "rope" => PositionEncoding.Rope,
-        "alibi" => PositionEncoding.Alibi,
-        "none" => PositionEncoding.None,
-        "linear" => PositionEncoding.Linear,
-        _ => throw new CliException($"--pos must be learned, sinusoidal, rope, alibi, none or linear, got \"{text}\""),
-    };
+    public static PositionEncoding ParsePosition(string text) => CliParse.Enum<PositionEncoding>(text, "--pos");
 
     public ModelConfig Read(ParseResult r, int defaultLength)
     {

@@ -1,25 +1,27 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
-using RawFlipFlop.Engine.Checkpoints;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.IO;
 using RawFlipFlop.Engine.Training;
-using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Experiments.Cli;
 
-/// <summary>`train`: one training run with online evaluation, final offline evaluation, summary and checkpoints.</summary>
+/// <summary>`train`: parses the options of one run and hands it to <see cref="TrainingJob"/>, rendering its progress.</summary>
 public static class TrainCommand
 {
     public static Command Build(CliOutput output)
     {
         var m = new ModelOptions();
+        var task = new Option<string>("--task") { Description = "flipflop (language modelling) or automaton (the flip-flop automaton, vocab 3)", DefaultValueFactory = _ => "flipflop" };
+        var pWrite = new Option<double>("--automaton-p-write") { Description = "automaton task: probability that an input is a write", DefaultValueFactory = _ => 0.5 };
         var length = new Option<int>("--length") { Description = "sequence length T", DefaultValueFactory = _ => 512 };
         var steps = new Option<int>("--steps") { Description = "optimisation steps", DefaultValueFactory = _ => 10_000 };
         var batch = new Option<int>("--batch") { Description = "sequences per step", DefaultValueFactory = _ => 16 };
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 3e-4 };
         var wd = new Option<double>("--weight-decay") { Description = "AdamW decoupled weight decay", DefaultValueFactory = _ => 0.1 };
+        var beta1 = new Option<double>("--adam-beta1") { Description = "AdamW beta1", DefaultValueFactory = _ => 0.9 };
+        var beta2 = new Option<double>("--adam-beta2") { Description = "AdamW beta2", DefaultValueFactory = _ => 0.999 };
+        var eps = new Option<double>("--adam-eps") { Description = "AdamW epsilon", DefaultValueFactory = _ => 1e-8 };
         var warmup = new Option<int>("--warmup") { Description = "linear warm-up steps", DefaultValueFactory = _ => 50 };
         var decay = new Option<int?>("--decay-steps") { Description = "step where the linear decay reaches 0 (default steps + 1)" };
         var seed = new Option<ulong>("--seed") { Description = "model seed (initialisation, dropout masks)", DefaultValueFactory = _ => 1 };
@@ -32,47 +34,50 @@ public static class TrainCommand
         var dFf = new Option<float>("--dropout-ff") { Description = "dropout on the feed-forward hidden activations (GELU output)" };
         var sharpen = new Option<double>("--sharpen") { Description = "lambda of the attention-sharpening regularizer (mean attention-row entropy)" };
         var sharpenLayers = new Option<string?>("--sharpen-layers") { Description = "comma-separated layers the regularizer averages over (default all)" };
-        var evalEvery = new Option<int>("--eval-every") { Description = "online evaluation period in steps (0: none)", DefaultValueFactory = _ => 100 };
+        var evalEvery = new Option<int>("--eval-every") { Description = "online evaluation (and resumable state) every N steps (0: none)", DefaultValueFactory = _ => 100 };
         var evalCount = new Option<int>("--eval-count") { Description = "sequences of the online set", DefaultValueFactory = _ => 1000 };
-        var offline = new Option<string>("--offline") { Description = "final evaluation splits with sizes, e.g. sparse:100000,dense:100000 ('none' to skip)", DefaultValueFactory = _ => "sparse:100000,dense:100000,indist:10000" };
+        var offline = new Option<string?>("--offline") { Description = "final evaluation splits with sizes, e.g. sparse:100000,dense:100000 ('none' to skip; default sparse:100000,dense:100000,indist:10000, none for the automaton)" };
         var evalBatch = new Option<int?>("--eval-batch") { Description = "sequences per evaluation forward" };
-        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator, or auto (CUDA when a GPU is usable, else the CPU)", DefaultValueFactory = _ => Backends.Cpu };
-        var outDir = new Option<string>("--out") { Description = "output directory (summary.json, model.safetensors, best.safetensors)", Required = true };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator, or auto (CUDA when a GPU is usable, else the CPU)", DefaultValueFactory = _ => Backend.Cpu };
+        var outDir = new Option<string>("--out") { Description = "run directory (summary.json, model.safetensors, best.safetensors; state.safetensors while training)", Required = true };
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
-        var cmd = new Command("train", "Train a model on freshly sampled flip-flop batches; evaluate online and offline.")
+        var cmd = new Command("train",
+            "Train a model on freshly sampled batches; evaluate online and offline. A run killed midway resumes from --out when started again with the same options.")
         {
-            length, steps, batch, lr, wd, warmup, decay, seed, dataSeed, pIgnore, mixture, mode, dEmb, dAttn, dFf, sharpen, sharpenLayers,
-            evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet,
+            task, pWrite, length, steps, batch, lr, wd, beta1, beta2, eps, warmup, decay, seed, dataSeed, pIgnore, mixture, mode,
+            dEmb, dAttn, dFf, sharpen, sharpenLayers, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet,
         };
         m.AddTo(cmd);
         cmd.SetAction(r =>
         {
+            var taskKind = CliParse.Enum<TaskKind>(r.GetValue(task)!, "--task");
             var config = m.Read(r, r.GetValue(length));
             TrainOptions options;
             try
             {
                 options = new TrainOptions
                 {
-                    Model = config, Steps = r.GetValue(steps), Batch = r.GetValue(batch), Length = r.GetValue(length),
-                    LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(wd), Warmup = r.GetValue(warmup), DecaySteps = r.GetValue(decay),
-                    Seed = r.GetValue(seed), DataSeed = r.GetValue(dataSeed),
+                    Model = config, Task = taskKind, AutomatonPWrite = r.GetValue(pWrite), Steps = r.GetValue(steps), Batch = r.GetValue(batch),
+                    Length = r.GetValue(length), LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(wd),
+                    AdamBeta1 = r.GetValue(beta1), AdamBeta2 = r.GetValue(beta2), AdamEpsilon = r.GetValue(eps),
+                    Warmup = r.GetValue(warmup), DecaySteps = r.GetValue(decay), Seed = r.GetValue(seed), DataSeed = r.GetValue(dataSeed),
                     Data = r.GetValue(mixture) is { } mix ? FlipFlopMixture.Parse(mix) : FlipFlopMixture.Of(FlipFlopDistribution.WithIgnore(r.GetValue(pIgnore))),
-                    Mode = LossTargets.Parse(r.GetValue(mode)!),
+                    Mode = CliParse.Enum<LossMode>(r.GetValue(mode)!, "--mode"),
                     DropoutEmbedding = r.GetValue(dEmb), DropoutAttention = r.GetValue(dAttn), DropoutFeedForward = r.GetValue(dFf),
                     Sharpen = r.GetValue(sharpen), SharpenLayers = ParseLayers(r.GetValue(sharpenLayers)),
-                    EvalEvery = r.GetValue(evalEvery), EvalCount = r.GetValue(evalCount), Offline = ParseOffline(r.GetValue(offline)!),
+                    EvalEvery = r.GetValue(evalEvery), EvalCount = r.GetValue(evalCount),
+                    Offline = ParseOffline(r.GetValue(offline) ?? (taskKind == TaskKind.Automaton ? "none" : "sparse:100000,dense:100000,indist:10000")),
                     EvalBatch = r.GetValue(evalBatch),
                 }.Validate();
             }
-            catch (ArgumentException e) { throw new CliException(e.Message); }
-            string dir = r.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
+            catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException(e.Message); }
             using var b = Backends.Open(r.GetValue(backend)!, output);
-            var summary = Train(options, b, dir, r.GetValue(quiet) ? null : output);
+            var view = new JobView(output, r.GetValue(quiet), $"train {options.Model}");
+            var summary = new TrainingJob(options, b, new RunDirectory(r.GetValue(outDir)!)).Run(new SyncProgress<JobEvent>(view.Show));
             output.Out.WriteLine($"trained {summary.Steps} steps in {summary.TrainSeconds:0.0} s; final loss {summary.FinalLoss:0.000000}");
             foreach (var e in summary.Eval)
-                output.Out.WriteLine($"  {e.Iterate,-5} (step {e.Step,6}) {e.Split,-7} {e.Errors,8} errors / {e.Reads,10} reads, {e.SequencesWithErrors} sequences with errors");
-            output.Out.WriteLine($"wrote {Path.Combine(dir, "summary.json")}");
+                output.Out.WriteLine($"  {EnumText<Iterate>.Of(e.Iterate),-5} (step {e.Step,6}) {e.Split,-7} {e.Errors,8} errors / {e.Reads,10} reads, {e.SequencesWithErrors} sequences with errors");
+            output.Out.WriteLine($"wrote {Path.Combine(r.GetValue(outDir)!, RunDirectory.SummaryFile)}");
             return 0;
         });
         return cmd;
@@ -83,10 +88,10 @@ public static class TrainCommand
             .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int l) ? l : throw new CliException($"--sharpen-layers: \"{s}\" is not a layer index"))
             .ToList();
 
-    static IReadOnlyList<(string, int)> ParseOffline(string text)
+    static IReadOnlyList<OfflineSplit> ParseOffline(string text)
     {
         if (text == "none") return [];
-        var list = new List<(string, int)>();
+        var list = new List<OfflineSplit>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var pieces = part.Split(':');
@@ -94,42 +99,8 @@ public static class TrainCommand
             int count = set.DefaultCount;
             if (pieces.Length > 1 && !int.TryParse(pieces[1], NumberStyles.None, CultureInfo.InvariantCulture, out count))
                 throw new CliException($"--offline: \"{pieces[1]}\" is not a sequence count");
-            list.Add((set.Name, count));
+            list.Add(new OfflineSplit(set.Name, count));
         }
         return list;
-    }
-
-    /// <summary>Runs the training, the final offline evaluations, and writes summary.json and the checkpoints into dir.</summary>
-    public static TrainingSummary Train(TrainOptions options, Backends.Backend backend, string dir, CliOutput? output)
-    {
-        using var model = Engine.Models.ModelFactory.Create(options.Model, backend.Ops);
-        model.Initialize(options.Seed);
-        using var run = new TrainingRun<float>(options, model);
-        var progress = output == null ? null : new ProgressLine(output, $"train {options.Model}");
-        run.Run(p => progress?.Update(
-            $"step {p.Step}/{p.Steps} loss {p.Loss:0.0000}" + (p.LastOnline is { } o ? $" online {o.Errors}/{o.Reads} errors (step {o.Step})" : ""),
-            p.Step, p.Steps, p.Elapsed));
-        progress?.Done();
-
-        var evalClock = Stopwatch.StartNew();
-        ProgressLine? line = null;
-        string? current = null;
-        var records = OfflineEvaluation.Run(run, (label, done, total) =>
-        {
-            if (output == null) return;
-            if (label != current) { line?.Done(); line = new ProgressLine(output, label); current = label; }
-            line!.Update($"{done}/{total} sequences", done, total, evalClock.Elapsed);
-        });
-        line?.Done();
-        var summary = TrainingSummary.Create(run, backend.Name, records, evalClock.Elapsed.TotalSeconds);
-        Checkpoint.Save(model, Path.Combine(dir, "model.safetensors"), new Dictionary<string, string> { ["step"] = run.Step.ToString(CultureInfo.InvariantCulture) });
-        if (run.BestParameters != null)
-        {
-            var bestTensors = Checkpoint.Tensors<float>(model.Layout, run.BestParameters);
-            SafeTensors.Write(Path.Combine(dir, "best.safetensors"), bestTensors,
-                Checkpoint.Metadata(options.Model, new Dictionary<string, string> { ["step"] = run.Best!.Step.ToString(CultureInfo.InvariantCulture) }));
-        }
-        AtomicFile.WriteAllText(Path.Combine(dir, "summary.json"), Json.Serialize(summary));
-        return summary;
     }
 }

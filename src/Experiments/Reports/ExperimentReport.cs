@@ -4,6 +4,7 @@ using RawFlipFlop.Engine.Checkpoints;
 using RawFlipFlop.Engine.Experiments;
 using RawFlipFlop.Engine.IO;
 using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Engine.Training.Tasks;
 using ScottPlot;
 
 namespace RawFlipFlop.Experiments.Reports;
@@ -27,7 +28,7 @@ public static class ExperimentReport
         var figures = new List<string>();
         var md = new StringBuilder();
         md.AppendLine("# RawFlipFlop experiment report").AppendLine();
-        md.AppendLine($"Store `{Path.GetFileName(dbPath)}`: {runs.Count} runs, {runs.Count(r => r.Status == "finished")} finished; " +
+        md.AppendLine($"Store `{Path.GetFileName(dbPath)}`: {runs.Count} runs, {runs.Count(r => r.Status == RunStatus.Finished)} finished; " +
                       $"engine {string.Join(", ", runs.Select(r => r.EngineVersion).Distinct())}; backends {string.Join(", ", runs.Select(r => r.Backend).Distinct())}.").AppendLine();
         foreach (var experiment in runs.GroupBy(r => r.Experiment))
         {
@@ -46,7 +47,7 @@ public static class ExperimentReport
                 {
                     var errors = g.Select(x => (double)x.Eval.Errors).OrderBy(x => x).ToList();
                     double median = errors.Count % 2 == 1 ? errors[errors.Count / 2] : (errors[errors.Count / 2 - 1] + errors[errors.Count / 2]) / 2;
-                    md.AppendLine($"| {g.Key.Setting} | {g.Key.Iterate} | {g.Key.Split} | {errors.Count} | {median:0.#} | {errors.Average():0.##} | {errors[0]:0} | " +
+                    md.AppendLine($"| {g.Key.Setting} | {EnumText<Iterate>.Of(g.Key.Iterate)} | {g.Key.Split} | {errors.Count} | {median:0.#} | {errors.Average():0.##} | {errors[0]:0} | " +
                                   $"{errors.Count(e => e == 0)} | {g.Average(x => x.Eval.Reads):0} |");
                 }
                 md.AppendLine();
@@ -144,7 +145,7 @@ public static class ExperimentReport
             var s = plot.Add.ScatterPoints(xs, ys);
             s.MarkerSize = 7;
             s.Color = palette.GetColor(k);
-            s.LegendText = $"{series[k].Split} ({series[k].Iterate})";
+            s.LegendText = $"{series[k].Split} ({EnumText<Iterate>.Of(series[k].Iterate)})";
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             settings.Select((setting, i) => new Tick(i, setting)).ToArray());

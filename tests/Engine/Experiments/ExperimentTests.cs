@@ -3,6 +3,7 @@ using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Experiments;
 using RawFlipFlop.Engine.Models;
 using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Engine.Training.Tasks;
 using RawFlipFlop.Kernels.Cpu;
 using RawFlipFlop.Kernels.Devices;
 
@@ -23,7 +24,7 @@ public sealed class ExperimentConfigurationTests
         Assert.Equal(133_381, ParameterLayout.For(o.Model).Count);
         Assert.Equal((500, 16, 512, 3e-4, 0.1, 50), (o.Steps, o.Batch, o.Length, o.LearningRate, o.WeightDecay, o.Warmup));
         Assert.Equal(501, o.ScheduleTotal);
-        Assert.Equal([("sparse", 100_000), ("dense", 100_000)], o.Offline);
+        Assert.Equal([new OfflineSplit("sparse", 100_000), new("dense", 100_000)], o.Offline);
         Assert.Equal(FlipFlopDistribution.Train, Assert.Single(o.Data.Components));
         Assert.Equal(100, runs.Select(r => (r.Options.Seed, r.Options.DataSeed)).Distinct().Count());
     }
@@ -35,9 +36,9 @@ public sealed class ExperimentConfigurationTests
         Assert.Equal(19_170_309, ParameterLayout.For(o.Model).Count);
         Assert.Equal((6, 512, 8, PositionEncoding.Learned), (o.Model.Layers, o.Model.Dim, o.Model.Heads, o.Model.Position));
         Assert.Equal((10_000, 16, 512, 3e-4, 0.1, 50, 10_001), (o.Steps, o.Batch, o.Length, o.LearningRate, o.WeightDecay, o.Warmup, o.ScheduleTotal));
-        Assert.Equal((0.9, 0.999), (o.Beta1, o.Beta2));
+        Assert.Equal((0.9, 0.999, 1e-8), (o.AdamBeta1, o.AdamBeta2, o.AdamEpsilon));
         Assert.Equal((100, 1_000), (o.EvalEvery, o.EvalCount));
-        Assert.Equal([("sparse", 100_000), ("dense", 100_000), ("indist", 10_000)], o.Offline);
+        Assert.Equal([new OfflineSplit("sparse", 100_000), new("dense", 100_000), new("indist", 10_000)], o.Offline);
         Assert.Equal((LossMode.Clean, 0f, 0f, 0f, 0.0), (o.Mode, o.DropoutEmbedding, o.DropoutAttention, o.DropoutFeedForward, o.Sharpen));
     }
 
@@ -85,14 +86,14 @@ public sealed class ExperimentConfigurationTests
         var runs = ExperimentCatalog.ByName("mechanistic").Runs(Scale.Paper).ToDictionary(r => r.Setting, r => r.Options);
         Assert.All(runs.Values, o =>
         {
-            Assert.Equal(TrainingTask.Automaton, o.Task);
+            Assert.Equal(TaskKind.Automaton, o.Task);
             Assert.Equal((1, 1, 3), (o.Model.Layers, o.Model.Heads, o.Model.VocabSize));
             Assert.Equal(0.5, o.AutomatonPWrite);
         });
         Assert.Equal(0.0, runs["learned"].Sharpen);
         Assert.True(runs["learned-sharpen"].Sharpen > 0);
         Assert.Equal((PositionEncoding.Linear, 500), (runs["linear-drift"].Model.Position, runs["linear-drift"].Length));
-        Assert.Equal(834, ExperimentCatalog.DriftLength(500));
+        Assert.Equal(834, AutomatonTask.DriftLength(500));
         Assert.Equal<byte>(AttentionMaps.PaperInput, (byte[])[Automaton.Sigma1, Automaton.Bottom, Automaton.Sigma0, Automaton.Bottom, Automaton.Bottom, Automaton.Sigma0, Automaton.Sigma1, Automaton.Bottom]);
     }
 
@@ -113,7 +114,7 @@ public sealed class ExperimentConfigurationTests
 [Trait("Category", "Cpu")]
 public sealed class ExperimentRunTests
 {
-    static ExperimentRunner Runner(string dir, CpuDevice device) => new(dir, Scale.Quick, "cpu", new CpuOps<float>(device));
+    static ExperimentRunner Runner(string dir, CpuDevice device) => new(dir, Scale.Quick, new Backend("cpu", device, new CpuOps<float>(device)));
 
     [Fact]
     public void Quick_lstm_with_two_replicates_makes_a_store_and_a_report_with_zero_errors()
@@ -125,7 +126,7 @@ public sealed class ExperimentRunTests
         {
             var runs = store.Runs();
             Assert.Equal(2, runs.Count);
-            Assert.All(runs, run => Assert.Equal("finished", run.Status));
+            Assert.All(runs, run => Assert.Equal(RunStatus.Finished, run.Status));
             Assert.All(runs, run =>
             {
                 var evals = store.Evals(run.Id);
@@ -162,13 +163,13 @@ public sealed class ExperimentRunTests
         using var cancel = new CancellationTokenSource();
         Assert.ThrowsAny<OperationCanceledException>(() => Runner(dir.File("cut"), device).Run([spec], e =>
         {
-            if (e.Progress is { Step: 41 }) cancel.Cancel();
+            if (e.Job?.Training is { Step: 41 }) cancel.Cancel();
         }, cancel.Token));
         using (var store = new ResultsStore(dir.File("cut/results.db")))
-            Assert.Equal(("running", 40), (store.Runs()[0].Status, store.Runs()[0].StepsDone));
-        string? resumed = null;
-        Runner(dir.File("cut"), device).Run([spec], e => resumed ??= e.Note, TestContext.Current.CancellationToken);
-        Assert.Equal("resumed at step 40", resumed);
+            Assert.Equal((RunStatus.Running, 40), (store.Runs()[0].Status, store.Runs()[0].StepsDone));
+        int? resumed = null;
+        Runner(dir.File("cut"), device).Run([spec], e => resumed ??= e.Job?.ResumedAt, TestContext.Current.CancellationToken);
+        Assert.Equal(40, resumed);
         string Model(string d) => Path.Combine(d, "runs/baseline/baseline/0/model.safetensors");
         Assert.Equal(File.ReadAllBytes(Model(dir.File("whole"))), File.ReadAllBytes(Model(dir.File("cut"))));
         using var a = new ResultsStore(dir.File("whole/results.db"));
@@ -201,7 +202,7 @@ public sealed class ExperimentRunTests
             cut.WaitForExit();
         }
         using (var store = new ResultsStore(dir.File("cut/results.db")))
-            Assert.DoesNotContain(store.Runs(), r => r.Id == "mechanistic/linear-drift/0" && r.Status == "finished"); // killed mid-experiment
+            Assert.DoesNotContain(store.Runs(), r => r.Id == "mechanistic/linear-drift/0" && r.Status == RunStatus.Finished); // killed mid-experiment
         using (var resume = Start(dir.File("cut"))) { resume.StandardError.ReadToEnd(); resume.WaitForExit(); Assert.Equal(0, resume.ExitCode); }
         foreach (var setting in new[] { "learned", "learned-sharpen", "linear-drift" })
         {
@@ -221,7 +222,7 @@ public sealed class ExperimentRunTests
         Assert.True(m.ExitCode == 0, m.Err);
         using var merged = new ResultsStore(dir.File("merged.db"));
         using var all = new ResultsStore(dir.File("all/results.db"));
-        Assert.Equal(all.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.ConfigJson, r.OptionsJson)), merged.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.ConfigJson, r.OptionsJson)));
+        Assert.Equal(all.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.OptionsHash, r.OptionsJson)), merged.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.OptionsHash, r.OptionsJson)));
         foreach (var run in all.Runs())
         {
             Assert.Equal(all.Losses(run.Id), merged.Losses(run.Id));

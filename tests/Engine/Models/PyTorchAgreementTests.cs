@@ -26,7 +26,7 @@ public sealed class PyTorchAgreementTests
     {
         string dir = Fixtures.File("pytorch");
         var torch = SafeTensors.Read(Path.Combine(dir, name + ".grads.safetensors"));
-        var mode = LossTargets.Parse(torch.Metadata["mode"]);
+        var mode = RawFlipFlop.Engine.IO.EnumText<LossMode>.Parse(torch.Metadata["mode"], "mode");
         var data = FlipFlopFiles.Read(Path.Combine(dir, name + ".txt"));
         using var device = new CpuDevice();
         using var model = Checkpoint.LoadModel(Path.Combine(dir, name + ".safetensors"), new CpuOps<T>(device));

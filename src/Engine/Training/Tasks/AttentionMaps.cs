@@ -1,10 +1,9 @@
 using RawFlipFlop.Engine.Checkpoints;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Models;
-using RawFlipFlop.Engine.Training;
 using RawFlipFlop.Kernels.Devices;
 
-namespace RawFlipFlop.Engine.Experiments;
+namespace RawFlipFlop.Engine.Training.Tasks;
 
 /// <summary>
 /// Attention maps of the mechanistic experiment (layer 0, head 0), saved as tensors for the report:
@@ -37,7 +36,7 @@ public static class AttentionMaps
         var tensors = new List<SafeTensor> { SafeTensor.FromFloats("paper_input", [8, 8], Map(model, PaperInput)) };
         if (options.Model.MaxSequenceLength == int.MaxValue)
         {
-            int n = ExperimentCatalog.DriftLength(options.Length);
+            int n = AutomatonTask.DriftLength(options.Length);
             var a = new byte[n]; a[0] = Automaton.Sigma1;
             var b = new byte[n]; b[0] = Automaton.Sigma0; b[n / 2] = Automaton.Sigma1;
             tensors.Add(SafeTensor.FromFloats("drift_a", [n, n], Map(model, a)));

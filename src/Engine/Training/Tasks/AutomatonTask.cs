@@ -1,0 +1,118 @@
+using System.Numerics;
+using RawFlipFlop.Engine.Data;
+using RawFlipFlop.Engine.Models;
+
+namespace RawFlipFlop.Engine.Training.Tasks;
+
+/// <summary>
+/// The flip-flop automaton (paper Definition 1, Appendix B.5): inputs bottom/sigma0/sigma1 (ids 0/1/2, so
+/// vocab_size 3), target at every position the state after that input (class 0 or 1 of the head); non-autoregressive.
+/// Sequence k of batch `step` is automaton sequence (step-1)*B + k of the data seed. Online: EvalCount sequences of a
+/// fixed seed; offline: EvalCount sequences of another fixed seed at the training length and, for a model without a
+/// learned position table, at the drift length (Figure 11). The metric counts positions whose argmax is not the state.
+/// Finished Transformers also get their attention maps (<see cref="AttentionMaps"/>).
+/// </summary>
+public sealed class AutomatonTask : ITrainingTask
+{
+    /// <summary>Seed of the fixed online set; the offline sets use the next seed.</summary>
+    public const ulong OnlineSeed = 1_000_005;
+    public const ulong OfflineSeed = OnlineSeed + 1;
+
+    readonly TrainOptions _options;
+    readonly AutomatonSampler _sampler;
+
+    public AutomatonTask(TrainOptions options)
+    {
+        _options = options;
+        _sampler = new AutomatonSampler(options.AutomatonPWrite);
+        if (options.EvalEvery > 0 && options.EvalCount > 0)
+            Online = new StateErrorSplit("online", _sampler, OnlineSeed, options.EvalCount, options.Length, options.Batch);
+        int count = Math.Max(1, options.EvalCount);
+        var offline = new List<ITaskSplit> { new StateErrorSplit("automaton", _sampler, OfflineSeed, count, options.Length, options.Batch) };
+        if (options.Model.MaxSequenceLength == int.MaxValue)
+        {
+            int drift = DriftLength(options.Length);
+            offline.Add(new StateErrorSplit($"automaton-{drift}", _sampler, OfflineSeed, count, drift, options.Batch));
+        }
+        Offline = offline;
+    }
+
+    /// <summary>The test length of the drift study (Figure 11): 834 for training length 500, the same ratio otherwise.</summary>
+    public static int DriftLength(int trainLength) => trainLength == 500 ? 834 : (int)Math.Round(trainLength * 834.0 / 500);
+
+    public static void Validate(TrainOptions options)
+    {
+        if (options.Model.VocabSize != Automaton.InputVocabulary)
+            throw new ArgumentException($"the automaton task needs vocab_size {Automaton.InputVocabulary}, got {options.Model.VocabSize}");
+        if (options.Length < 1) throw new ArgumentException($"length must be positive, got {options.Length}");
+        if (!(options.AutomatonPWrite is >= 0 and <= 1)) throw new ArgumentException($"automaton p_write must lie in [0, 1], got {options.AutomatonPWrite}");
+        if (options.Offline.Count > 0)
+            throw new ArgumentException("offline splits name flip-flop evaluation sets; the automaton task evaluates on its own sets (use --offline none)");
+        if (options.Mode != LossMode.Clean)
+            throw new ArgumentException("the automaton task scores every position; the loss mode applies to flip-flop language modelling");
+    }
+
+    public ITaskSplit? Online { get; }
+    public IReadOnlyList<ITaskSplit> Offline { get; }
+
+    public int SampleBatch(int step, byte[] tokens, int[] targets)
+    {
+        int b = _options.Batch, t = _options.Length;
+        var states = new byte[t];
+        for (int s = 0; s < b; s++)
+        {
+            _sampler.Sample(_options.DataSeed, (long)(step - 1) * b + s, tokens.AsSpan(s * t, t), states);
+            for (int i = 0; i < t; i++) targets[s * t + i] = states[i];
+        }
+        return b * t;
+    }
+
+    public IReadOnlyList<TaskArtifact> Artifacts(IModel<float> model) => model is TransformerModel<float> transformer
+        ? [new TaskArtifact(AttentionMaps.FileName, path => AttentionMaps.Save(path, transformer, _options))]
+        : [];
+
+    /// <summary>A fixed automaton set: positions whose argmax differs from the automaton's state are errors.</summary>
+    sealed class StateErrorSplit(string name, AutomatonSampler sampler, ulong seed, int count, int length, int batch) : ITaskSplit
+    {
+        AutomatonDataset? _data;
+
+        public string Name => name;
+        public int Count => count;
+
+        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var data = _data ??= sampler.SampleMany(seed, 0, count, length);
+            var device = model.Ops.Device;
+            long positions = 0, errors = 0, sequences = 0;
+            var tokens = device.Allocate<int>((long)batch * length);
+            var predictions = device.Allocate<int>((long)batch * length);
+            try
+            {
+                var host = new int[batch * length];
+                var predicted = new int[batch * length];
+                for (int first = 0; first < data.Count; first += batch)
+                {
+                    int b = Math.Min(batch, data.Count - first), n = b * length;
+                    for (int i = 0; i < n; i++) host[i] = data.Inputs[first * length + i];
+                    device.Upload<int>(host.AsSpan(0, n), tokens.Slice(0, n));
+                    var logits = model.Forward(tokens.Slice(0, n), b, length, PassOptions.Evaluation);
+                    model.Ops.ArgmaxForward(predictions, logits, n, model.Config.VocabSize);
+                    device.Download(predictions.Slice(0, n), predicted.AsSpan(0, n));
+                    for (int s = 0; s < b; s++)
+                    {
+                        bool any = false;
+                        for (int i = 0; i < length; i++)
+                        {
+                            positions++;
+                            if (predicted[s * length + i] != data.States[(first + s) * length + i]) { errors++; any = true; }
+                        }
+                        if (any) sequences++;
+                    }
+                    progress?.Invoke(first + b, data.Count);
+                }
+            }
+            finally { device.Free(tokens); device.Free(predictions); }
+            return new SplitResult(name, data.Count, positions, errors, sequences);
+        }
+    }
+}
