@@ -7,7 +7,7 @@ using RawFlipFlop.Kernels.Devices;
 namespace RawFlipFlop.Engine.Checkpoints;
 
 /// <summary>
-/// Model checkpoints: safetensors with the brief's parameter names and PyTorch layouts (F32), the model
+/// Model checkpoints: safetensors with the models' parameter names and PyTorch layouts (F32), the model
 /// configuration as JSON under the metadata key "config". Loading checks every name and shape.
 /// </summary>
 public static class Checkpoint

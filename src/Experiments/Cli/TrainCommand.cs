@@ -52,6 +52,8 @@ public static class TrainCommand
         {
             var taskKind = CliParse.Enum<TaskKind>(r.GetValue(task)!, "--task");
             var config = m.Read(r, r.GetValue(length));
+            // The automaton's inputs are bottom, sigma0 and sigma1: the task fixes the vocabulary.
+            if (taskKind == TaskKind.Automaton) config = config with { VocabSize = Automaton.InputVocabulary };
             TrainOptions options;
             try
             {
@@ -73,11 +75,17 @@ public static class TrainCommand
             catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException(e.Message); }
             using var b = Backends.Open(r.GetValue(backend)!, output);
             var view = new JobView(output, r.GetValue(quiet), $"train {options.Model}");
-            var summary = new TrainingJob(options, b, new RunDirectory(r.GetValue(outDir)!)).Run(new SyncProgress<JobEvent>(view.Show));
+            string dir = r.GetValue(outDir)!;
+            TrainingSummary summary;
+            try { summary = new TrainingJob(options, b, new RunDirectory(dir)).Run(new SyncProgress<JobEvent>(view.Show)); }
+            catch (OptionsMismatchException e)
+            {
+                throw new CliException($"--out {dir}: {e.Message}; use another --out, or delete {RunDirectory.StateFile} there to start over");
+            }
             output.Out.WriteLine($"trained {summary.Steps} steps in {summary.TrainSeconds:0.0} s; final loss {summary.FinalLoss:0.000000}");
             foreach (var e in summary.Eval)
                 output.Out.WriteLine($"  {EnumText<Iterate>.Of(e.Iterate),-5} (step {e.Step,6}) {e.Split,-7} {e.Errors,8} errors / {e.Reads,10} reads, {e.SequencesWithErrors} sequences with errors");
-            output.Out.WriteLine($"wrote {Path.Combine(r.GetValue(outDir)!, RunDirectory.SummaryFile)}");
+            output.Out.WriteLine($"wrote {Path.Combine(dir, RunDirectory.SummaryFile)}");
             return 0;
         });
         return cmd;

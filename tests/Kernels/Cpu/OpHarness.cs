@@ -71,7 +71,7 @@ public static class GradCheck
         return s;
     }
 
-    /// <summary>The brief's comparison rule: worst |actual - expected| - rtol*|expected| must be &lt;= atol.</summary>
+    /// <summary>The comparison rule: worst |actual - expected| - rtol*|expected| must be &lt;= atol.</summary>
     public static void AssertClose(ReadOnlySpan<double> expected, ReadOnlySpan<double> actual, double atol, double rtol, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
