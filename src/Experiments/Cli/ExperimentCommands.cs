@@ -78,7 +78,6 @@ public static class ExperimentCommands
             var view = new ExperimentView(output);
             try { runner.Run(runs, view.Show); }
             catch (OptionsMismatchException e) { throw new CliException($"--out {dir}: {e.Message}; run into another directory"); }
-            view.Done();
             output.Out.WriteLine($"{definition.Name} ({EnumText<Scale>.Of(s)}): {runs.Count} runs in {dir}; results in {runner.StorePath} " +
                                  $"({clock.Elapsed.TotalSeconds:0.0} s)");
             return 0;
@@ -86,11 +85,10 @@ public static class ExperimentCommands
         return cmd;
     }
 
-    /// <summary>The live line of the active run with an overall bar; plain log lines when stderr is not a terminal.</summary>
+    /// <summary>The live line of the active run (a <see cref="JobView"/>) with an overall bar; plain log lines when stderr is not a terminal.</summary>
     sealed class ExperimentView(CliOutput output)
     {
-        ProgressLine? _line;
-        readonly Stopwatch _evalClock = new();
+        JobView? _job;
 
         public void Show(RunnerEvent e)
         {
@@ -104,35 +102,13 @@ public static class ExperimentCommands
                 return;
             }
             var job = e.Job!;
-            switch (job.Phase)
+            if (job.Phase == JobPhase.Start) _job = new JobView(output, quiet: false, $"{bar} {e.Spec.Id}");
+            _job?.Show(job);
+            if (job.Phase == JobPhase.Done)
             {
-                case JobPhase.Start:
-                    Done();
-                    _evalClock.Reset();
-                    _line = new ProgressLine(output, $"{bar} {e.Spec.Id}");
-                    if (job.ResumedAt is { } step) output.Err.WriteLine($"{e.Spec.Id}: resumed at step {step}");
-                    break;
-                case JobPhase.Train when job.Training is { } p:
-                    _line?.Update($"step {p.Step}/{p.Steps} loss {p.Loss:0.0000}" + (p.LastOnline is { } o ? $" online {o.Errors}/{o.Reads}" : ""),
-                        p.Step, p.Steps, p.Elapsed);
-                    break;
-                case JobPhase.Evaluate when job.Evaluation is { } v:
-                    if (!_evalClock.IsRunning) _evalClock.Start();
-                    _line?.Update($"offline evaluation: {EnumText<Iterate>.Of(v.Iterate)} on {v.Split}, {v.Done}/{v.Total} sequences", v.Done, v.Total,
-                        _evalClock.Elapsed);
-                    break;
-                case JobPhase.Done:
-                    Done();
-                    var finals = job.Summary!.Eval.Where(x => x.Iterate == Iterate.Final).Select(x => $"{x.Split} {x.Errors}/{x.Reads}");
-                    output.Err.WriteLine($"{bar} {e.Spec.Id}: {EnumText<RunStatus>.Of(job.Summary.Status)} ({string.Join(", ", finals)})");
-                    break;
+                var finals = job.Summary!.Eval.Where(x => x.Iterate == Iterate.Final).Select(x => $"{x.Split} {x.Errors}/{x.Reads}");
+                output.Err.WriteLine($"{bar} {e.Spec.Id}: {EnumText<RunStatus>.Of(job.Summary.Status)} ({string.Join(", ", finals)})");
             }
-        }
-
-        public void Done()
-        {
-            _line?.Done();
-            _line = null;
         }
     }
 
