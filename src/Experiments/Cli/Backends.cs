@@ -15,7 +15,7 @@ public static class Backends
             if (note != null) output.Err.WriteLine($"note: {note}");
             return backend;
         }
-        catch (InvalidOperationException e) { throw new CliException(e.Message); }
+        catch (InvalidOperationException e) { throw new CliException($"--backend {name}: {e.Message}", ExitCodes.Failure); }
     }
 }
 

@@ -133,7 +133,7 @@ public static class DataCommands
         if (problems.Total > problems.Problems.Count)
             output.Err.WriteLine($"... {problems.Total - problems.Problems.Count} more problems not listed (--limit {problems.Limit})");
         output.Err.WriteLine($"{path}: invalid, {problems.Total} problem{(problems.Total == 1 ? "" : "s")}");
-        return CommandLine.InvalidData;
+        return ExitCodes.InvalidInput;
     }
 
     static Command Stats(CliOutput output)

@@ -31,12 +31,12 @@ public static class KernelCommands
         };
         cmd.SetAction(r =>
         {
-            if (!Nvrtc.IsAvailable(out string reason)) throw new CliException(reason);
+            if (!Nvrtc.IsAvailable(out string reason)) throw new CliException(reason, ExitCodes.Failure);
             var archs = r.GetValue(arch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            if (archs.Length == 0) throw new CliException("--arch names no architecture");
+            if (archs.Length == 0) throw new CliException("--arch: names no architecture");
             foreach (var a in archs)
                 if (!SmLimits.KnownArchitectures.Contains(a))
-                    throw new CliException($"unknown architecture '{a}' (known: {string.Join(", ", SmLimits.KnownArchitectures)})");
+                    throw new CliException($"--arch: unknown architecture '{a}' (known: {string.Join(", ", SmLimits.KnownArchitectures)})");
             var watch = Stopwatch.StartNew();
             IReadOnlyList<KernelReportRow> rows;
             try
@@ -45,7 +45,7 @@ public static class KernelCommands
             }
             catch (NvrtcException e)
             {
-                throw new CliException(e.Message);
+                throw new CliException(e.Message, ExitCodes.Failure);
             }
             if (r.GetValue(json)) WriteJson(output.Out, rows);
             else WriteTable(output.Out, rows);
@@ -55,7 +55,7 @@ public static class KernelCommands
             {
                 foreach (var row in spilling)
                     output.Err.WriteLine($"{row.Kernel} spills on {row.Architecture}: {row.Resources.SpillStores} bytes stored, {row.Resources.SpillLoads} bytes loaded");
-                if (r.GetValue(check)) return CommandLine.Failure;
+                if (r.GetValue(check)) return ExitCodes.Failure;
             }
             return 0;
         });

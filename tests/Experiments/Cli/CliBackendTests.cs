@@ -59,7 +59,7 @@ public sealed class CliBackendTests
             GradCheck.AssertClose(x, y, 1e-4 * scale + 1e-9, 1e-3, $"grads {t.Name} emulator vs cpu");
         }
         var bad = CliRunner.Run("grads", "--checkpoint", cpuDir.File("model.safetensors"), "--data", cpuDir.File("batch.txt"), "--out", cpuDir.File("g3.safetensors"), "--backend", "emulator", "--precision", "double");
-        Assert.Equal(1, bad.ExitCode);
+        Assert.Equal(2, bad.ExitCode);
         Assert.Contains("CPU engine only", bad.Err);
     }
 

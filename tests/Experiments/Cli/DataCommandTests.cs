@@ -49,7 +49,7 @@ public class DataCommandTests
         Assert.Equal(30, FlipFlopFiles.Read(dir.File("m.txt")).Count);
         Assert.Equal(0, CliRunner.Run("data", "generate", "--p-write", "0.2", "--p-read", "0.3", "--count", "30", "--length", "32", "--out", dir.File("p.txt")).ExitCode);
         var bad = CliRunner.Run("data", "generate", "--p-write", "0.2", "--count", "3", "--out", dir.File("q.txt"));
-        Assert.Equal(1, bad.ExitCode);
+        Assert.Equal(2, bad.ExitCode);
         Assert.Contains("--p-write and --p-read go together", bad.Err);
         Assert.False(File.Exists(dir.File("q.txt")));
     }
@@ -82,11 +82,11 @@ public class DataCommandTests
     public void Missing_files_and_bad_options_give_clear_errors_not_stack_traces()
     {
         var r = CliRunner.Run("data", "stats", "/nonexistent/file.txt");
-        Assert.Equal(1, r.ExitCode);
+        Assert.Equal(2, r.ExitCode);
         Assert.Contains("/nonexistent/file.txt: no such file", r.Err);
         Assert.DoesNotContain("   at ", r.Err);
         var g = CliRunner.Run("data", "generate", "--p-ignore", "0.8", "--length", "7", "--out", "/tmp/x.txt");
-        Assert.Equal(1, g.ExitCode);
+        Assert.Equal(2, g.ExitCode);
         Assert.Contains("even and at least 4", g.Err);
     }
 

@@ -29,7 +29,7 @@ public sealed class ModelCommandTests
         Assert.Equal(133_381, ldoc.RootElement.GetProperty("params").GetInt64());
 
         var bad = CliRunner.Run("model", "--model", "transformer", "--dim", "10", "--heads", "3");
-        Assert.Equal(1, bad.ExitCode);
+        Assert.Equal(2, bad.ExitCode);
         Assert.Contains("heads (3) must divide dim (10)", bad.Err);
         Assert.Contains("--pos must be", CliRunner.Run("model", "--model", "transformer", "--pos", "xyz").Err);
     }
@@ -66,7 +66,7 @@ public sealed class ModelCommandTests
         Assert.Equal(finalSparse.GetProperty("errors").GetInt64(), edoc.RootElement.GetProperty("errors").GetInt64());
 
         var missing = CliRunner.Run("eval", "--checkpoint", dir.File("nope.safetensors"));
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(2, missing.ExitCode);
         Assert.Contains("no such checkpoint", missing.Err);
     }
 
@@ -130,7 +130,7 @@ public sealed class ModelCommandTests
         File.WriteAllText(dir.File("junk.safetensors"), "not a safetensors file at all");
         File.WriteAllText(dir.File("ok.txt"), "w1r1\n");
         var j = CliRunner.Run("grads", "--checkpoint", dir.File("junk.safetensors"), "--data", dir.File("ok.txt"), "--out", dir.File("g.safetensors"));
-        Assert.Equal(1, j.ExitCode);
+        Assert.Equal(2, j.ExitCode);
         Assert.Contains("junk.safetensors", j.Err);
     }
 }
