@@ -118,7 +118,7 @@ public class NvrtcTests
         Assert.Contains("occupancy", table.Out);
 
         var bad = CliRunner.Run("kernels", "report", "--arch", "sm_12");
-        Assert.Equal(1, bad.ExitCode);
+        Assert.Equal(2, bad.ExitCode);
         Assert.Contains("unknown architecture 'sm_12'", bad.Err);
     }
 }
