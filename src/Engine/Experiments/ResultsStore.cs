@@ -35,7 +35,7 @@ public sealed class ResultsStore : IDisposable
               options_json TEXT NOT NULL, options_hash TEXT NOT NULL, model_seed TEXT NOT NULL, data_seed TEXT NOT NULL,
               backend TEXT NOT NULL, engine_version TEXT NOT NULL, status TEXT NOT NULL, steps_done INTEGER NOT NULL,
               train_seconds REAL NOT NULL, updated TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS losses (run_id TEXT NOT NULL, step INTEGER NOT NULL, loss REAL NOT NULL, PRIMARY KEY (run_id, step));
+            CREATE TABLE IF NOT EXISTS losses (run_id TEXT NOT NULL, step INTEGER NOT NULL, loss REAL, PRIMARY KEY (run_id, step));
             CREATE TABLE IF NOT EXISTS online (run_id TEXT NOT NULL, step INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL,
               sequences_with_errors INTEGER NOT NULL, PRIMARY KEY (run_id, step));
             CREATE TABLE IF NOT EXISTS evals (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, step INTEGER NOT NULL,
@@ -142,7 +142,7 @@ public sealed class ResultsStore : IDisposable
     }
 
     public IReadOnlyList<double> Losses(string id) =>
-        Query("SELECT loss FROM losses WHERE run_id = $id ORDER BY step", id, r => r.GetDouble(0));
+        Query("SELECT loss FROM losses WHERE run_id = $id ORDER BY step", id, r => r.IsDBNull(0) ? double.NaN : r.GetDouble(0));
 
     public IReadOnlyList<OnlineEvaluation> Online(string id) =>
         Query("SELECT step, reads, errors, sequences_with_errors FROM online WHERE run_id = $id ORDER BY step", id,

@@ -12,12 +12,31 @@ public static class Json
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Converters = { new NonFiniteAsNull() },
     };
 
     /// <summary>The same settings on one line: the canonical form that hashes are taken of.</summary>
     public static readonly JsonSerializerOptions Compact = new(Options) { WriteIndented = false };
 
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Options);
+}
+
+/// <summary>
+/// JSON has no NaN or infinity: a diverged loss is written as null and read back as NaN, so a summary of a diverged
+/// run is still valid JSON.
+/// </summary>
+public sealed class NonFiniteAsNull : JsonConverter<double>
+{
+    public override bool HandleNull => true;
+
+    public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+    public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+    {
+        if (double.IsFinite(value)) writer.WriteNumberValue(value);
+        else writer.WriteNullValue();
+    }
 }
 
 /// <summary>

@@ -7,8 +7,9 @@ namespace RawFlipFlop.Engine.Training;
 public static class OfflineEvaluation
 {
     /// <summary>
-    /// Evaluates the final weights and, when online evaluation found a best-so-far iterate, those too (when the best
-    /// is the final step its record is the final one's). Leaves the final weights in the model.
+    /// Evaluates the final weights (unless the run diverged: they are not a result) and, when online evaluation found a
+    /// best-so-far iterate, those too (when the best is the final step its record is the final one's). Leaves the final
+    /// weights in the model.
     /// progress(split, iterate, done, total) reports each pass in sequences.
     /// </summary>
     public static IReadOnlyList<EvaluationRecord> Run<T>(TrainingRun<T> run, Action<string, Iterate, int, int>? progress = null)
@@ -18,13 +19,14 @@ public static class OfflineEvaluation
         var device = model.Ops.Device;
         var records = new List<EvaluationRecord>();
         var finalParameters = device.ToArray(model.Parameters);
-        var iterates = new List<(Iterate Iterate, T[] Parameters, long Step)> { (Iterate.Final, finalParameters, run.Step) };
+        var iterates = new List<(Iterate Iterate, T[] Parameters, long Step)>();
+        if (run.DivergedAt == null) iterates.Add((Iterate.Final, finalParameters, run.Step));
         if (run.Best is { } best && run.BestParameters != null) iterates.Add((Iterate.Best, run.BestParameters, best.Step));
         foreach (var split in run.Task.Offline)
         {
             foreach (var (iterate, parameters, step) in iterates)
             {
-                if (iterate == Iterate.Best && step == run.Step)
+                if (iterate == Iterate.Best && step == run.Step && iterates[0].Iterate == Iterate.Final)
                 {
                     records.Add(records[^1] with { Iterate = Iterate.Best });
                     continue;

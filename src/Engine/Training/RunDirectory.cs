@@ -32,12 +32,15 @@ public sealed class RunDirectory(string path)
     /// <summary>The state is dropped once the results are written: it holds nothing they do not, and it is large.</summary>
     public void DeleteState() => System.IO.File.Delete(File(StateFile));
 
-    /// <summary>Writes the results of a finished run: the final and best checkpoints, the task's artifacts and the summary.</summary>
+    /// <summary>
+    /// Writes the results of a run: the final checkpoint (not for a diverged run), the best-so-far checkpoint, the
+    /// task's artifacts and the summary.
+    /// </summary>
     public void Publish(TrainingRun<float> run, TrainingSummary summary, IReadOnlyList<TaskArtifact> artifacts)
     {
         Directory.CreateDirectory(Path);
         var model = run.Model;
-        Checkpoint.Save(model, File(ModelFile), StepMetadata(run.Step));
+        if (run.DivergedAt == null) Checkpoint.Save(model, File(ModelFile), StepMetadata(run.Step));
         if (run.BestParameters != null)
             SafeTensors.Write(File(BestFile), Checkpoint.Tensors<float>(model.Layout, run.BestParameters),
                 Checkpoint.Metadata(run.Options.Model, StepMetadata(run.Best!.Step)));

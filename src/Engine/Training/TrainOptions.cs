@@ -67,26 +67,38 @@ public sealed record TrainOptions
     /// <summary>Whether online evaluation happens after <paramref name="step"/> (every EvalEvery steps and after the last).</summary>
     public bool EvaluatesOnlineAt(int step) => EvalEvery > 0 && EvalCount > 0 && (step % EvalEvery == 0 || step == Steps);
 
+    /// <summary>Checks every field before any work; throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public TrainOptions Validate()
     {
         Model.Validate();
-        if (Steps < 1) throw new ArgumentException($"steps must be at least 1, got {Steps}");
-        if (Batch < 1) throw new ArgumentException($"batch must be at least 1, got {Batch}");
-        if (Length > Model.MaxSequenceLength) throw new ArgumentException($"length {Length} exceeds the model's max_length {Model.MaxLength}");
-        if (!(LearningRate >= 0)) throw new ArgumentException($"lr must be non-negative, got {LearningRate}");
-        if (!(WeightDecay >= 0)) throw new ArgumentException($"weight decay must be non-negative, got {WeightDecay}");
-        if (!(AdamBeta1 >= 0 && AdamBeta1 < 1)) throw new ArgumentException($"adam beta1 must be in [0, 1), got {AdamBeta1}");
-        if (!(AdamBeta2 >= 0 && AdamBeta2 < 1)) throw new ArgumentException($"adam beta2 must be in [0, 1), got {AdamBeta2}");
-        if (!(AdamEpsilon > 0)) throw new ArgumentException($"adam eps must be positive, got {AdamEpsilon}");
-        if (Warmup < 0) throw new ArgumentException($"warmup must be non-negative, got {Warmup}");
-        foreach (var (name, p) in new[] { ("dropout-emb", DropoutEmbedding), ("dropout-attn", DropoutAttention), ("dropout-ff", DropoutFeedForward) })
-            if (!(p >= 0 && p < 1)) throw new ArgumentException($"{name} must be in [0, 1), got {p}");
-        if (Model.IsLstm && (DropoutEmbedding > 0 || DropoutAttention > 0 || DropoutFeedForward > 0 || Sharpen != 0))
-            throw new ArgumentException("dropout and sharpening options apply to the transformer only");
+        static string Of(double x) => x.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        InvalidOptionException.Require(Steps >= 1, "steps", $"must be at least 1, got {Steps}");
+        InvalidOptionException.Require(Batch >= 1, "batch", $"must be at least 1, got {Batch}");
+        InvalidOptionException.Require(Length <= Model.MaxSequenceLength, "length", $"{Length} exceeds the model's max_length {Model.MaxLength}");
+        InvalidOptionException.Require(double.IsFinite(LearningRate) && LearningRate > 0, "learning_rate", $"must be a positive number, got {Of(LearningRate)}");
+        InvalidOptionException.Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, "weight_decay", $"must be a non-negative number, got {Of(WeightDecay)}");
+        InvalidOptionException.Require(AdamBeta1 is >= 0 and < 1, "adam_beta1", $"must be in [0, 1), got {Of(AdamBeta1)}");
+        InvalidOptionException.Require(AdamBeta2 is >= 0 and < 1, "adam_beta2", $"must be in [0, 1), got {Of(AdamBeta2)}");
+        InvalidOptionException.Require(double.IsFinite(AdamEpsilon) && AdamEpsilon > 0, "adam_epsilon", $"must be a positive number, got {Of(AdamEpsilon)}");
+        InvalidOptionException.Require(Warmup >= 0, "warmup", $"must be non-negative, got {Warmup}");
+        InvalidOptionException.Require(DecaySteps is null or >= 1, "decay_steps", $"must be at least 1, got {DecaySteps}");
+        InvalidOptionException.Require(Data.Components.Count > 0, "data", "the mixture names no distribution");
+        foreach (var (name, p) in new[] { ("dropout_embedding", DropoutEmbedding), ("dropout_attention", DropoutAttention), ("dropout_feed_forward", DropoutFeedForward) })
+            InvalidOptionException.Require(p is >= 0 and < 1, name, $"must be in [0, 1), got {Of(p)}");
+        InvalidOptionException.Require(double.IsFinite(Sharpen), "sharpen", $"must be a finite number, got {Of(Sharpen)}");
+        InvalidOptionException.Require(!Model.IsLstm || (DropoutEmbedding == 0 && DropoutAttention == 0 && DropoutFeedForward == 0 && Sharpen == 0),
+            "model", "dropout and sharpening options apply to the transformer only");
         if (SharpenLayers != null)
+        {
             foreach (var l in SharpenLayers)
-                if (l < 0 || l >= Model.Layers) throw new ArgumentException($"sharpen layer {l} outside 0..{Model.Layers - 1}");
-        if (EvalEvery < 0 || EvalCount < 0) throw new ArgumentException("eval-every and eval-count must be non-negative");
+                InvalidOptionException.Require(l >= 0 && l < Model.Layers, "sharpen_layers", $"layer {l} outside 0..{Model.Layers - 1}");
+            InvalidOptionException.Require(SharpenLayers.Distinct().Count() == SharpenLayers.Count, "sharpen_layers", "names a layer twice");
+        }
+        InvalidOptionException.Require(EvalEvery >= 0, "eval_every", $"must be non-negative, got {EvalEvery}");
+        InvalidOptionException.Require(EvalCount >= 0, "eval_count", $"must be non-negative, got {EvalCount}");
+        InvalidOptionException.Require(EvalBatch is null or >= 1, "eval_batch", $"must be at least 1, got {EvalBatch}");
+        foreach (var split in Offline)
+            InvalidOptionException.Require(split.Count >= 0, "offline", $"{split.Split}: the count must be non-negative, got {split.Count}");
         TrainingTasks.Validate(this);
         return this;
     }

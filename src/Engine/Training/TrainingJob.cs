@@ -64,14 +64,14 @@ public sealed class TrainingJob(TrainOptions options, Backend backend, RunDirect
             progress?.Report(new JobEvent(JobPhase.Evaluate, run) { Evaluation = new EvaluationProgress(split, iterate, done, total) }));
         var summary = new TrainingSummary
         {
-            Status = RunStatus.Finished, Options = Options, OptionsHash = OptionsSchema.Hash(Options),
+            Status = run.DivergedAt == null ? RunStatus.Finished : RunStatus.Diverged, DivergedAt = run.DivergedAt, Options = Options, OptionsHash = OptionsSchema.Hash(Options),
             Params = model.Layout.Count, Steps = run.Step, Backend = backend.Name, Device = backend.Device.Description,
             FinalLoss = run.Losses.Count == 0 ? double.NaN : run.Losses[^1], Losses = run.Losses,
             SharpenLosses = Options.Sharpen != 0 ? run.Regularizer : null,
             TrainSeconds = run.TrainTime.TotalSeconds, EvalSeconds = evalClock.Elapsed.TotalSeconds, Online = run.Online,
             BestStep = run.Best?.Step, Eval = evals, EngineVersion = EngineInfo.Version,
         };
-        directory.Publish(run, summary, run.Task.Artifacts(model));
+        directory.Publish(run, summary, run.DivergedAt == null ? run.Task.Artifacts(model) : []);
         progress?.Report(new JobEvent(JobPhase.Done, run) { Summary = summary });
         directory.DeleteState();
         return summary;

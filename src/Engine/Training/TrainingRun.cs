@@ -63,6 +63,8 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
     public OnlineEvaluation? Best { get; private set; }
     public T[]? BestParameters { get; private set; }
     public TimeSpan TrainTime { get; private set; }
+    /// <summary>The step whose loss was NaN or infinite (its update was not applied); null while the run is sound.</summary>
+    public int? DivergedAt { get; private set; }
 
     /// <summary>Runs steps until <paramref name="untilStep"/> (default: all), reporting progress after each.</summary>
     public void Run(Action<TrainProgress>? progress = null, int? untilStep = null, CancellationToken cancel = default)
@@ -70,17 +72,21 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         int last = Math.Min(untilStep ?? Options.Steps, Options.Steps);
         var clock = Stopwatch.StartNew();
         var before = TrainTime;
-        while (Step < last)
+        while (Step < last && DivergedAt == null)
         {
             cancel.ThrowIfCancellationRequested();
             double loss = TrainStep();
+            if (DivergedAt != null) break;
             if (Task.Online != null && Options.EvaluatesOnlineAt(Step)) EvaluateOnline();
             TrainTime = before + clock.Elapsed;
             progress?.Invoke(new TrainProgress(Step, Options.Steps, loss, Online.Count == 0 ? null : Online[^1], TrainTime));
         }
     }
 
-    /// <summary>One optimisation step; returns the cross-entropy loss of the batch.</summary>
+    /// <summary>
+    /// One optimisation step; returns the cross-entropy loss of the batch. A non-finite loss ends the run: the step
+    /// is recorded in <see cref="DivergedAt"/> and its loss in <see cref="Losses"/>, and no update is applied.
+    /// </summary>
     public double TrainStep()
     {
         int step = Step + 1;
@@ -100,6 +106,12 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         var sum = new T[1];
         device.Download(_lossSum, sum);
         double loss = scored == 0 ? 0 : double.CreateTruncating(sum[0]) / scored;
+        if (!double.IsFinite(loss))
+        {
+            Losses.Add(loss);
+            DivergedAt = step;
+            return loss;
+        }
         Model.Backward(_dlogits, pass);
         Optimizer.Update(Model.Parameters, Model.Gradients, _schedule.At(step));
         Step = step;

@@ -37,10 +37,13 @@ public sealed record TrainingSummary
     /// <summary>SHA-256 of the canonical options (<see cref="OptionsSchema"/>).</summary>
     public required string OptionsHash { get; init; }
     public required long Params { get; init; }
-    /// <summary>Steps done.</summary>
+    /// <summary>Updates applied.</summary>
     public required int Steps { get; init; }
+    /// <summary>The step whose loss was NaN or infinite (status diverged), else null.</summary>
+    public int? DivergedAt { get; init; }
     public required string Backend { get; init; }
     public required string Device { get; init; }
+    /// <summary>The last step's loss (null in JSON when it is not finite).</summary>
     public required double FinalLoss { get; init; }
     public required IReadOnlyList<double> Losses { get; init; }
     /// <summary>The sharpening term per step (null without sharpening).</summary>

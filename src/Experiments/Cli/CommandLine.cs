@@ -89,6 +89,8 @@ public static class CommandLine
                 return (ExitCodes.InvalidInput, e.Message);
             case SqliteException s:
                 return (ExitCodes.Failure, $"results store: {s.Message}");
+            case InsufficientMemoryException:
+                return (ExitCodes.InvalidInput, e.Message);
             case OutOfMemoryException:
                 return (ExitCodes.Failure, "out of memory; use smaller sizes (batch, length, model, evaluation counts)");
             case IOException or UnauthorizedAccessException:

@@ -20,15 +20,15 @@ public static class DataCommands
 
     static Command Generate(CliOutput output)
     {
-        var pIgnore = new Option<double?>("--p-ignore") { Description = "p_i of FFL(p_i); p_w = p_r = (1 - p_i)/2 unless given" };
-        var pWrite = new Option<double?>("--p-write") { Description = "p_w (with --p-read; p_i = 1 - p_w - p_r). With --automaton: P(input is a write), default 0.5" };
-        var pRead = new Option<double?>("--p-read") { Description = "p_r (with --p-write)" };
+        var pIgnore = new Option<double?>("--p-ignore") { Description = "p_i of FFL(p_i); p_w = p_r = (1 - p_i)/2 unless given" }.Probability();
+        var pWrite = new Option<double?>("--p-write") { Description = "p_w (with --p-read; p_i = 1 - p_w - p_r). With --automaton: P(input is a write), default 0.5" }.Probability();
+        var pRead = new Option<double?>("--p-read") { Description = "p_r (with --p-write)" }.Probability();
         var mixture = new Option<string?>("--mixture") { Description = "uniform mixture of FFL(p_i) over these p_i, e.g. 0.9,0.98,0.1 (the paper's R4)" };
         var split = new Option<string?>("--split") { Description = "write a named evaluation set instead: indist, sparse, dense or online (its distribution and seed)" };
-        var count = new Option<int?>("--count") { Description = "number of sequences (default: the split's size, else 1000)" };
+        var count = new Option<int?>("--count") { Description = "number of sequences (default: the split's size, else 1000)" }.AtLeast(0);
         var length = new Option<int>("--length") { Description = "sequence length T in tokens (even, >= 4)", DefaultValueFactory = _ => EvaluationSets.DefaultLength };
         var seed = new Option<ulong>("--seed") { Description = "seed: sequence k is a pure function of (seed, k)", DefaultValueFactory = _ => 0 };
-        var first = new Option<long>("--first") { Description = "index of the first sequence (to write a shard of a larger set)", DefaultValueFactory = _ => 0 };
+        var first = new Option<long>("--first") { Description = "index of the first sequence (to write a shard of a larger set)", DefaultValueFactory = _ => 0 }.AtLeast(0);
         var automaton = new Option<bool>("--automaton") { Description = "write the flip-flop automaton task (inputs -,0,1 and states) instead" };
         var outFile = new Option<string>("--out") { Description = "output file: .parquet for Parquet, anything else for text", Required = true };
         var cmd = new Command("generate", "Sample flip-flop sequences FFL(T, p) (or automaton sequences) to a file.")
@@ -38,11 +38,14 @@ public static class DataCommands
         cmd.SetAction(r =>
         {
             string path = r.GetValue(outFile)!;
-            int n = r.GetValue(count) ?? 1000;
-            if (n < 0) throw new CliException($"--count must not be negative, got {n}");
+            bool isAutomaton = r.GetValue(automaton);
             int t = r.GetValue(length);
+            if (isAutomaton ? t < 1 : t < 4 || t % 2 != 0)
+                throw new CliException($"--length: must be {(isAutomaton ? "at least 1" : "even and at least 4")}, got {t}");
+            int n = r.GetValue(count) ?? (r.GetValue(split) is { } named && EvaluationSets.TryByName(named, out var namedSet) ? namedSet.DefaultCount : 1000);
+            CheckSize(n, t, isAutomaton);
             var watch = Stopwatch.StartNew();
-            if (r.GetValue(automaton))
+            if (isAutomaton)
             {
                 if (r.GetValue(pIgnore) != null || r.GetValue(mixture) != null || r.GetValue(split) != null)
                     throw new CliException("--automaton takes --p-write (probability of a write input), not --p-ignore, --mixture or --split");
@@ -59,9 +62,8 @@ public static class DataCommands
                 if (r.GetValue(pIgnore) != null || r.GetValue(pWrite) != null || r.GetValue(mixture) != null || r.GetValue(seed) != 0)
                     throw new CliException("--split fixes the distribution and the seed; do not combine it with --p-ignore, --p-write, --mixture or --seed");
                 var set = EvaluationSets.ByName(splitName);
-                int size = r.GetValue(count) ?? set.DefaultCount;
                 var sampler = new FlipFlopSampler(set.Distribution);
-                dataset = sampler.SampleMany(set.Seed, RandomDomain.Dataset, r.GetValue(first), size, t);
+                dataset = sampler.SampleMany(set.Seed, RandomDomain.Dataset, r.GetValue(first), n, t);
                 what = $"evaluation set '{set.Name}' ({set.Description}, seed {set.Seed})";
             }
             else
@@ -77,6 +79,19 @@ public static class DataCommands
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// A set is sampled into one array and written from strings: refuse sizes past an array's reach or the memory
+    /// at hand before sampling (about 3 bytes per token; 6 per automaton position, inputs and states).
+    /// </summary>
+    static void CheckSize(int count, int length, bool automaton)
+    {
+        long tokens = MemoryBudget.Product(count, length);
+        if (tokens > Array.MaxLength)
+            throw new CliException($"--count: {count} sequences of length {length} are {tokens} tokens; one file holds at most {Array.MaxLength}");
+        try { MemoryBudget.Require(MemoryBudget.Product(tokens, automaton ? 6 : 3), $"--count: {count} sequences of length {length}"); }
+        catch (InsufficientMemoryException e) { throw new CliException(e.Message); }
     }
 
     /// <summary>The distribution the generate options describe; exactly one way of naming it is allowed.</summary>
@@ -103,7 +118,7 @@ public static class DataCommands
     static Command Check(CliOutput output)
     {
         var file = new Argument<string>("FILE") { Description = "text or Parquet file of flip-flop strings (or automaton sequences)" };
-        var limit = new Option<int>("--limit") { Description = "most problems to list (all are counted)", DefaultValueFactory = _ => 100 };
+        var limit = new Option<int>("--limit") { Description = "most problems to list (all are counted)", DefaultValueFactory = _ => 100 }.AtLeast(0);
         var cmd = new Command("check", "Validate a dataset: exit 0 with a summary when valid, exit 2 listing every problem when not.") { file, limit };
         cmd.SetAction(r =>
         {

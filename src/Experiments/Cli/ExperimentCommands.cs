@@ -47,7 +47,7 @@ public static class ExperimentCommands
     {
         var name = new Argument<string>("NAME") { Description = "experiment name (see `experiment list`)" };
         var scale = new Option<string>("--scale") { Description = "paper (the paper's settings) or quick (a CPU-sized reduction)", DefaultValueFactory = _ => "paper" };
-        var replicates = new Option<int?>("--replicates") { Description = "replicates per setting (default: the experiment's)" };
+        var replicates = new Option<int?>("--replicates") { Description = "replicates per setting (default: the experiment's)" }.AtLeast(1);
         var shard = new Option<string?>("--shard") { Description = "i/n: run every n-th run starting at the i-th (1-based); each shard writes its own store" };
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
         var outDir = new Option<string?>("--out") { Description = "output directory (default runs/NAME-SCALE[-shard-i-of-n])" };

@@ -46,9 +46,9 @@ public static class ModelCommands
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "model.safetensors written by train", Required = true };
         var split = new Option<string>("--split") { Description = "indist, sparse, dense, online, or a text/Parquet file of flip-flop strings", DefaultValueFactory = _ => "sparse" };
-        var count = new Option<int?>("--count") { Description = "sequences of a named split (default: its paper size)" };
-        var length = new Option<int>("--length") { Description = "sequence length of a named split", DefaultValueFactory = _ => 512 };
-        var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" };
+        var count = new Option<int?>("--count") { Description = "sequences of a named split (default: its paper size)" }.AtLeast(0);
+        var length = new Option<int>("--length") { Description = "sequence length of a named split", DefaultValueFactory = _ => 512 }.FlipFlopLength();
+        var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" }.AtLeast(1);
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var cmd = new Command("eval", "Read errors of a checkpoint on a named evaluation set or a data file.") { checkpoint, split, count, length, batch, backend, json };

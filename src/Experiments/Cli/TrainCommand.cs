@@ -72,6 +72,7 @@ public static class TrainCommand
                     EvalBatch = r.GetValue(evalBatch),
                 }.Validate();
             }
+            catch (InvalidOptionException e) { throw new CliException($"{Flag(e.Field)}: {e.Problem}"); }
             catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException(e.Message); }
             using var b = Backends.Open(r.GetValue(backend)!, output);
             var view = new JobView(output, r.GetValue(quiet), $"train {options.Model}");
@@ -82,14 +83,30 @@ public static class TrainCommand
             {
                 throw new CliException($"--out {dir}: {e.Message}; use another --out, or delete {RunDirectory.StateFile} there to start over");
             }
-            output.Out.WriteLine($"trained {summary.Steps} steps in {summary.TrainSeconds:0.0} s; final loss {summary.FinalLoss:0.000000}");
+            output.Out.WriteLine($"trained {summary.Steps} steps in {summary.TrainSeconds:0.0} s; {EnumText<RunStatus>.Of(summary.Status)}; final loss {summary.FinalLoss:0.000000}");
             foreach (var e in summary.Eval)
                 output.Out.WriteLine($"  {EnumText<Iterate>.Of(e.Iterate),-5} (step {e.Step,6}) {e.Split,-7} {e.Errors,8} errors / {e.Reads,10} reads, {e.SequencesWithErrors} sequences with errors");
             output.Out.WriteLine($"wrote {Path.Combine(dir, RunDirectory.SummaryFile)}");
+            if (summary.Status == RunStatus.Diverged)
+                throw new CliException($"training diverged at step {summary.DivergedAt}: the loss is {summary.Losses[^1]}; " +
+                                       $"{RunDirectory.SummaryFile} records the run (lower --lr?)", ExitCodes.Failure);
             return 0;
         });
         return cmd;
     }
+
+    /// <summary>The command-line spelling of each option field of <see cref="TrainOptions"/>.</summary>
+    static readonly Dictionary<string, string> Flags = new()
+    {
+        ["task"] = "--task", ["automaton_p_write"] = "--automaton-p-write", ["steps"] = "--steps", ["batch"] = "--batch", ["length"] = "--length",
+        ["learning_rate"] = "--lr", ["weight_decay"] = "--weight-decay", ["adam_beta1"] = "--adam-beta1", ["adam_beta2"] = "--adam-beta2",
+        ["adam_epsilon"] = "--adam-eps", ["warmup"] = "--warmup", ["decay_steps"] = "--decay-steps", ["data"] = "--p-ignore/--mixture",
+        ["mode"] = "--mode", ["dropout_embedding"] = "--dropout-emb", ["dropout_attention"] = "--dropout-attn", ["dropout_feed_forward"] = "--dropout-ff",
+        ["sharpen"] = "--sharpen", ["sharpen_layers"] = "--sharpen-layers", ["eval_every"] = "--eval-every", ["eval_count"] = "--eval-count",
+        ["offline"] = "--offline", ["eval_batch"] = "--eval-batch", ["model"] = "--model",
+    };
+
+    static string Flag(string field) => Flags.GetValueOrDefault(field, field);
 
     static IReadOnlyList<int>? ParseLayers(string? text) => text == null ? null
         : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)

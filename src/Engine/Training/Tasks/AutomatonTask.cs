@@ -42,14 +42,14 @@ public sealed class AutomatonTask : ITrainingTask
 
     public static void Validate(TrainOptions options)
     {
-        if (options.Model.VocabSize != Automaton.InputVocabulary)
-            throw new ArgumentException($"the automaton task needs vocab_size {Automaton.InputVocabulary}, got {options.Model.VocabSize}");
-        if (options.Length < 1) throw new ArgumentException($"length must be positive, got {options.Length}");
-        if (!(options.AutomatonPWrite is >= 0 and <= 1)) throw new ArgumentException($"automaton p_write must lie in [0, 1], got {options.AutomatonPWrite}");
-        if (options.Offline.Count > 0)
-            throw new ArgumentException("offline splits name flip-flop evaluation sets; the automaton task evaluates on its own sets (use --offline none)");
-        if (options.Mode != LossMode.Clean)
-            throw new ArgumentException("the automaton task scores every position; the loss mode applies to flip-flop language modelling");
+        InvalidOptionException.Require(options.Model.VocabSize == Automaton.InputVocabulary, "model",
+            $"the automaton task needs vocab_size {Automaton.InputVocabulary}, got {options.Model.VocabSize}");
+        InvalidOptionException.Require(options.Length >= 1, "length", $"must be positive, got {options.Length}");
+        InvalidOptionException.Require(options.AutomatonPWrite is >= 0 and <= 1, "automaton_p_write", $"must lie in [0, 1], got {options.AutomatonPWrite}");
+        InvalidOptionException.Require(options.Offline.Count == 0, "offline",
+            "names flip-flop evaluation sets; the automaton task evaluates on its own sets (use none)");
+        InvalidOptionException.Require(options.Mode == LossMode.Clean, "mode",
+            "the automaton task scores every position; the loss mode applies to flip-flop language modelling");
     }
 
     public ITaskSplit? Online { get; }

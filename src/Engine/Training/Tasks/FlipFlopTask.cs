@@ -27,15 +27,12 @@ public sealed class FlipFlopTask : ITrainingTask
 
     public static void Validate(TrainOptions options)
     {
-        FlipFlopSampler.CheckLength(options.Length);
-        if (options.Model.VocabSize != Tokens.VocabularySize)
-            throw new ArgumentException($"flip-flop language modelling needs vocab_size {Tokens.VocabularySize}, got {options.Model.VocabSize}");
+        InvalidOptionException.Require(options.Length >= 4 && options.Length % 2 == 0, "length", $"must be even and at least 4, got {options.Length}");
+        InvalidOptionException.Require(options.Model.VocabSize == Tokens.VocabularySize, "model",
+            $"flip-flop language modelling needs vocab_size {Tokens.VocabularySize}, got {options.Model.VocabSize}");
         foreach (var split in options.Offline)
-        {
-            if (!EvaluationSets.TryByName(split.Split, out _))
-                throw new ArgumentException($"unknown offline split \"{split.Split}\" (known: {string.Join(", ", EvaluationSets.All.Select(s => s.Name))})");
-            if (split.Count < 0) throw new ArgumentException($"offline split {split.Split}: count must be non-negative, got {split.Count}");
-        }
+            InvalidOptionException.Require(EvaluationSets.TryByName(split.Split, out _), "offline",
+                $"unknown split \"{split.Split}\" (known: {string.Join(", ", EvaluationSets.All.Select(s => s.Name))})");
     }
 
     public ITaskSplit? Online { get; }
