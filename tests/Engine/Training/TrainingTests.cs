@@ -84,11 +84,25 @@ public sealed class TrainingTests
     public void OptionsAreValidated()
     {
         var lstm = ModelConfig.Lstm(8, 8);
-        Assert.Contains("apply to the transformer only", Assert.Throws<ArgumentException>(() => new TrainOptions { Model = lstm, DropoutAttention = 0.1f }.Validate()).Message);
-        Assert.Contains("exceeds the model's max_length", Assert.Throws<ArgumentException>(() =>
+        Assert.Contains("apply to the transformer only", Assert.Throws<InvalidOptionException>(() => new TrainOptions { Model = lstm, DropoutAttention = 0.1f }.Validate()).Message);
+        Assert.Contains("exceeds the model's max_length", Assert.Throws<InvalidOptionException>(() =>
             new TrainOptions { Model = ModelConfig.Transformer(1, 8, 2, 16), Length = 32 }.Validate()).Message);
-        Assert.Contains("sharpen layer 3", Assert.Throws<ArgumentException>(() =>
-            new TrainOptions { Model = ModelConfig.Transformer(2, 8, 2, 512), SharpenLayers = [3], Sharpen = 1 }.Validate()).Message);
+        Assert.Equal("sharpen_layers", Assert.Throws<InvalidOptionException>(() =>
+            new TrainOptions { Model = ModelConfig.Transformer(2, 8, 2, 512), SharpenLayers = [3], Sharpen = 1 }.Validate()).Field);
+        foreach (var (field, bad) in new (string, TrainOptions)[]
+        {
+            ("learning_rate", new TrainOptions { Model = lstm, LearningRate = double.NaN }),
+            ("learning_rate", new TrainOptions { Model = lstm, LearningRate = 0 }),
+            ("weight_decay", new TrainOptions { Model = lstm, WeightDecay = double.PositiveInfinity }),
+            ("batch", new TrainOptions { Model = lstm, Batch = 0 }),
+            ("eval_batch", new TrainOptions { Model = lstm, EvalBatch = 0 }),
+            ("adam_epsilon", new TrainOptions { Model = lstm, AdamEpsilon = 0 }),
+            ("adam_beta2", new TrainOptions { Model = lstm, AdamBeta2 = 1 }),
+            ("decay_steps", new TrainOptions { Model = lstm, DecaySteps = 0 }),
+            ("length", new TrainOptions { Model = lstm, Length = 7 }),
+            ("offline", new TrainOptions { Model = lstm, Offline = [new("sparse", -1)] }),
+        })
+            Assert.Equal(field, Assert.Throws<InvalidOptionException>(() => bad.Validate()).Field);
         Assert.Contains("heads (3) must divide dim (8)", Assert.Throws<ArgumentException>(() => ModelConfig.Transformer(1, 8, 3, 16).Validate()).Message);
     }
 }
