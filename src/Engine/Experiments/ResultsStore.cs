@@ -13,38 +13,156 @@ public sealed record RunRecord(string Id, string Experiment, string Setting, int
 }
 
 /// <summary>
-/// The results store: one SQLite file with every run (configuration, seeds, backend, engine version, status),
-/// its loss curve, its online evaluation curve and its final and best-so-far offline evaluations per split.
-/// Shards write their own file; <see cref="Merge"/> combines them.
+/// A results store that cannot be used: not SQLite, damaged, another application's database, another schema version,
+/// or a failed write (disk full). The message starts with the file. <see cref="InvalidData"/> tells a file the user
+/// gave wrongly from a failure of the machine.
+/// </summary>
+public sealed class ResultsStoreException(string path, string problem, bool invalidData, Exception? inner = null)
+    : IOException($"{path}: {problem}", inner)
+{
+    public bool InvalidData { get; } = invalidData;
+}
+
+/// <summary>
+/// The results store: one SQLite file with every run (options and their hash, seeds, backend, engine version,
+/// status), its loss curve, its online evaluation curve and its final and best-so-far offline evaluations per split.
+/// The file is marked as ours (SQLite application_id) with a schema version (user_version): a store is opened for
+/// writing by `experiment run` only when it is ours and of this version, or new; `report` and `export` open it
+/// read-only. Shards write their own file; <see cref="MergeInto"/> combines them into a new file published atomically.
 /// </summary>
 public sealed class ResultsStore : IDisposable
 {
+    /// <summary>"RFFR": marks the SQLite file as a RawFlipFlop results store.</summary>
+    public const int ApplicationId = 0x52464652;
+    /// <summary>Version 2: options as canonical JSON with their hash; nullable losses (diverged runs).</summary>
+    public const int SchemaVersion = 2;
+
+    const string Schema = """
+        CREATE TABLE runs (
+          id TEXT PRIMARY KEY, experiment TEXT NOT NULL, setting TEXT NOT NULL, replicate INTEGER NOT NULL, scale TEXT NOT NULL,
+          options_json TEXT NOT NULL, options_hash TEXT NOT NULL, model_seed TEXT NOT NULL, data_seed TEXT NOT NULL,
+          backend TEXT NOT NULL, engine_version TEXT NOT NULL, status TEXT NOT NULL, steps_done INTEGER NOT NULL,
+          train_seconds REAL NOT NULL, updated TEXT NOT NULL);
+        CREATE TABLE losses (run_id TEXT NOT NULL, step INTEGER NOT NULL, loss REAL, PRIMARY KEY (run_id, step));
+        CREATE TABLE online (run_id TEXT NOT NULL, step INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL,
+          sequences_with_errors INTEGER NOT NULL, PRIMARY KEY (run_id, step));
+        CREATE TABLE evals (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, step INTEGER NOT NULL,
+          sequences INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL, sequences_with_errors INTEGER NOT NULL,
+          PRIMARY KEY (run_id, iterate, split));
+        """;
+
+    static readonly string[] Tables = ["runs", "losses", "online", "evals"];
+
     readonly SqliteConnection _db;
 
-    public ResultsStore(string path)
+    ResultsStore(string path, SqliteConnection db)
     {
         Path = path;
-        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (dir != null) Directory.CreateDirectory(dir);
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _db.Open();
-        Execute("""
-            PRAGMA journal_mode = DELETE;
-            CREATE TABLE IF NOT EXISTS runs (
-              id TEXT PRIMARY KEY, experiment TEXT NOT NULL, setting TEXT NOT NULL, replicate INTEGER NOT NULL, scale TEXT NOT NULL,
-              options_json TEXT NOT NULL, options_hash TEXT NOT NULL, model_seed TEXT NOT NULL, data_seed TEXT NOT NULL,
-              backend TEXT NOT NULL, engine_version TEXT NOT NULL, status TEXT NOT NULL, steps_done INTEGER NOT NULL,
-              train_seconds REAL NOT NULL, updated TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS losses (run_id TEXT NOT NULL, step INTEGER NOT NULL, loss REAL, PRIMARY KEY (run_id, step));
-            CREATE TABLE IF NOT EXISTS online (run_id TEXT NOT NULL, step INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL,
-              sequences_with_errors INTEGER NOT NULL, PRIMARY KEY (run_id, step));
-            CREATE TABLE IF NOT EXISTS evals (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, step INTEGER NOT NULL,
-              sequences INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL, sequences_with_errors INTEGER NOT NULL,
-              PRIMARY KEY (run_id, iterate, split));
-            """);
+        _db = db;
     }
 
     public string Path { get; }
+
+    /// <summary>Opens a store for writing, creating it when the file is missing or empty; refuses any other file.</summary>
+    public static ResultsStore Open(string path)
+    {
+        if (Directory.Exists(path)) throw new ResultsStoreException(path, "is a directory, not a results store", invalidData: true);
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (dir != null) Directory.CreateDirectory(dir);
+        var store = Connect(path, SqliteOpenMode.ReadWriteCreate);
+        try
+        {
+            // Under a write lock, so that two processes starting on one new store do not both create it.
+            store.Guard(() =>
+            {
+                using var tx = store._db.BeginTransaction();
+                if (store.Scalar("PRAGMA application_id") == 0 && store.Strings("SELECT name FROM sqlite_master").Count == 0)
+                    store.Execute($"PRAGMA application_id = {ApplicationId}; PRAGMA user_version = {SchemaVersion}; {Schema}");
+                tx.Commit();
+            });
+            store.CheckSchema();
+            return store;
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens an existing store for reading only; nothing is ever written to it.</summary>
+    public static ResultsStore OpenReadOnly(string path)
+    {
+        if (Directory.Exists(path)) throw new ResultsStoreException(path, "is a directory, not a results store", invalidData: true);
+        if (!File.Exists(path)) throw new ResultsStoreException(path, "no such results store", invalidData: true);
+        if (new FileInfo(path).Length == 0) throw new ResultsStoreException(path, "is empty, not a results store", invalidData: true);
+        var store = Connect(path, SqliteOpenMode.ReadOnly);
+        try
+        {
+            store.CheckSchema();
+            return store;
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    static ResultsStore Connect(string path, SqliteOpenMode mode)
+    {
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, Mode = mode, DefaultTimeout = 60 }.ToString());
+        var store = new ResultsStore(path, db);
+        store.Guard(db.Open);
+        return store;
+    }
+
+    /// <summary>Refuses a file that is not a results store of this schema version, naming what it is instead.</summary>
+    void CheckSchema()
+    {
+        long applicationId = Guard(() => Scalar("PRAGMA application_id"));
+        long version = Guard(() => Scalar("PRAGMA user_version"));
+        var tables = Guard(() => Strings("SELECT name FROM sqlite_master WHERE type = 'table'"));
+        if (applicationId != ApplicationId)
+        {
+            if (tables.Contains("runs") && tables.Contains("evals"))
+                throw new ResultsStoreException(Path, "written by an older RawFlipFlop (schema 1); its runs cannot be resumed or reported by this " +
+                                                      "version: run the experiment into a new directory", invalidData: true);
+            throw new ResultsStoreException(Path, tables.Count == 0 ? "an empty SQLite database, not a results store"
+                : $"a SQLite database of another application (tables {string.Join(", ", tables.Take(5))}), not a results store", invalidData: true);
+        }
+        if (version != SchemaVersion)
+            throw new ResultsStoreException(Path, $"results store schema {version}; this version of RawFlipFlop reads schema {SchemaVersion}", invalidData: true);
+        var missing = Tables.Where(t => !tables.Contains(t)).ToList();
+        if (missing.Count > 0)
+            throw new ResultsStoreException(Path, $"damaged results store: table {string.Join(", ", missing)} missing", invalidData: true);
+    }
+
+    /// <summary>Runs a store operation, turning SQLite's failures into <see cref="ResultsStoreException"/>s that name the file.</summary>
+    T Guard<T>(Func<T> operation)
+    {
+        try { return operation(); }
+        catch (SqliteException e)
+        {
+            var (problem, invalid) = e.SqliteErrorCode switch
+            {
+                26 => ("not a SQLite database (nor a results store)", true),                  // SQLITE_NOTADB
+                11 => ("the database file is damaged (truncated or overwritten)", true),     // SQLITE_CORRUPT
+                13 => ("the disk is full; nothing of this operation was written", false),    // SQLITE_FULL
+                14 => ("cannot be opened (a directory, or no permission)", true),            // SQLITE_CANTOPEN
+                8 => ("is read-only here", false),                                           // SQLITE_READONLY
+                5 or 6 => ("is locked by another process for too long", false),              // SQLITE_BUSY, SQLITE_LOCKED
+                _ => ($"SQLite error {e.SqliteErrorCode}: {e.Message}", false),
+            };
+            throw new ResultsStoreException(Path, problem, invalid, e);
+        }
+        catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException or ArgumentException)
+        {
+            throw new ResultsStoreException(Path, $"damaged results store: {e.Message}", invalidData: true, e);
+        }
+    }
+
+    void Guard(Action operation) => Guard(() => { operation(); return 0; });
 
     void Execute(string sql, params (string Name, object? Value)[] parameters)
     {
@@ -54,30 +172,45 @@ public sealed class ResultsStore : IDisposable
         cmd.ExecuteNonQuery();
     }
 
+    long Scalar(string sql)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    List<string> Strings(string sql)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        using var reader = cmd.ExecuteReader();
+        var list = new List<string>();
+        while (reader.Read()) list.Add(reader.GetString(0));
+        return list;
+    }
+
     static string Now => DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
 
     static string Text(RunStatus status) => EnumText<RunStatus>.Of(status);
 
     /// <summary>Registers (or updates) a run as running.</summary>
-    public void Begin(RunSpec spec, Scale scale, string backend)
-    {
-        Execute("""
-            INSERT INTO runs VALUES ($id, $e, $s, $r, $scale, $options, $hash, $ms, $ds, $backend, $version, $status, 0, 0, $now)
-            ON CONFLICT(id) DO UPDATE SET status = $status, backend = $backend, engine_version = $version, updated = $now
-            """,
-            ("$id", spec.Id), ("$e", spec.Experiment), ("$s", spec.Setting), ("$r", spec.Replicate), ("$scale", EnumText<Scale>.Of(scale)),
-            ("$options", OptionsSchema.Canonical(spec.Options)), ("$hash", OptionsSchema.Hash(spec.Options)),
-            ("$ms", spec.Options.Seed.ToString(CultureInfo.InvariantCulture)), ("$ds", spec.Options.DataSeed.ToString(CultureInfo.InvariantCulture)),
-            ("$backend", backend), ("$version", EngineInfo.Version), ("$status", Text(RunStatus.Running)), ("$now", Now));
-    }
+    public void Begin(RunSpec spec, Scale scale, string backend) => Guard(() => Execute("""
+        INSERT INTO runs VALUES ($id, $e, $s, $r, $scale, $options, $hash, $ms, $ds, $backend, $version, $status, 0, 0, $now)
+        ON CONFLICT(id) DO UPDATE SET status = $status, backend = $backend, engine_version = $version, updated = $now
+        """,
+        ("$id", spec.Id), ("$e", spec.Experiment), ("$s", spec.Setting), ("$r", spec.Replicate), ("$scale", EnumText<Scale>.Of(scale)),
+        ("$options", OptionsSchema.Canonical(spec.Options)), ("$hash", OptionsSchema.Hash(spec.Options)),
+        ("$ms", spec.Options.Seed.ToString(CultureInfo.InvariantCulture)), ("$ds", spec.Options.DataSeed.ToString(CultureInfo.InvariantCulture)),
+        ("$backend", backend), ("$version", EngineInfo.Version), ("$status", Text(RunStatus.Running)), ("$now", Now)));
 
     /// <summary>Records the progress of a run (at each checkpoint): its curves so far.</summary>
-    public void Progress(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online)
-    {
-        using var tx = _db.BeginTransaction();
-        WriteCurves(id, steps, trainSeconds, losses, online);
-        tx.Commit();
-    }
+    public void Progress(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online) =>
+        Guard(() =>
+        {
+            using var tx = _db.BeginTransaction();
+            WriteCurves(id, steps, trainSeconds, losses, online);
+            tx.Commit();
+        });
 
     void WriteCurves(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online)
     {
@@ -91,7 +224,12 @@ public sealed class ResultsStore : IDisposable
             var pId = cmd.Parameters.Add("$id", SqliteType.Text); var pStep = cmd.Parameters.Add("$step", SqliteType.Integer);
             var pLoss = cmd.Parameters.Add("$loss", SqliteType.Real);
             pId.Value = id;
-            for (int i = 0; i < losses.Count; i++) { pStep.Value = i + 1; pLoss.Value = losses[i]; cmd.ExecuteNonQuery(); }
+            for (int i = 0; i < losses.Count; i++)
+            {
+                pStep.Value = i + 1;
+                pLoss.Value = double.IsFinite(losses[i]) ? losses[i] : DBNull.Value; // a diverged step: NULL, read back as NaN
+                cmd.ExecuteNonQuery();
+            }
         }
         foreach (var o in online)
             Execute("INSERT INTO online VALUES ($id, $step, $reads, $errors, $seq)",
@@ -99,7 +237,7 @@ public sealed class ResultsStore : IDisposable
     }
 
     /// <summary>Records a run's final curves and offline evaluations and its status (finished or diverged).</summary>
-    public void Finish(string id, TrainingSummary summary)
+    public void Finish(string id, TrainingSummary summary) => Guard(() =>
     {
         using var tx = _db.BeginTransaction();
         WriteCurves(id, summary.Steps, summary.TrainSeconds, summary.Losses, summary.Online);
@@ -110,27 +248,31 @@ public sealed class ResultsStore : IDisposable
                 ("$reads", e.Reads), ("$errors", e.Errors), ("$swe", e.SequencesWithErrors));
         Execute("UPDATE runs SET status = $status, updated = $now WHERE id = $id", ("$id", id), ("$status", Text(summary.Status)), ("$now", Now));
         tx.Commit();
-    }
+    });
 
     public RunRecord? Run(string id) => Runs().FirstOrDefault(r => r.Id == id);
 
-    public IReadOnlyList<RunRecord> Runs()
+    public IReadOnlyList<RunRecord> Runs() => Guard(() =>
     {
         using var cmd = _db.CreateCommand();
-        cmd.CommandText = "SELECT * FROM runs ORDER BY experiment, setting, replicate";
+        cmd.CommandText = """
+            SELECT id, experiment, setting, replicate, scale, options_json, options_hash, model_seed, data_seed, backend, engine_version,
+                   status, steps_done, train_seconds, updated
+            FROM runs ORDER BY experiment, setting, replicate
+            """;
         using var reader = cmd.ExecuteReader();
         var list = new List<RunRecord>();
         while (reader.Read())
             list.Add(new RunRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3), reader.GetString(4),
                 reader.GetString(5), reader.GetString(6), ulong.Parse(reader.GetString(7), CultureInfo.InvariantCulture),
                 ulong.Parse(reader.GetString(8), CultureInfo.InvariantCulture), reader.GetString(9), reader.GetString(10),
-                EnumText<RunStatus>.Parse(reader.GetString(11), $"{Path}: status of run {reader.GetString(0)}"),
+                EnumText<RunStatus>.Parse(reader.GetString(11), $"status of run {reader.GetString(0)}"),
                 reader.GetInt32(12), reader.GetDouble(13), reader.GetString(14)));
-        return list;
-    }
+        return (IReadOnlyList<RunRecord>)list;
+    });
 
     /// <summary>Rows of a query over one run's id, mapped by <paramref name="map"/>.</summary>
-    List<TRow> Query<TRow>(string sql, string id, Func<SqliteDataReader, TRow> map)
+    List<TRow> Query<TRow>(string sql, string id, Func<SqliteDataReader, TRow> map) => Guard(() =>
     {
         using var cmd = _db.CreateCommand();
         cmd.CommandText = sql;
@@ -139,7 +281,7 @@ public sealed class ResultsStore : IDisposable
         var list = new List<TRow>();
         while (reader.Read()) list.Add(map(reader));
         return list;
-    }
+    });
 
     public IReadOnlyList<double> Losses(string id) =>
         Query("SELECT loss FROM losses WHERE run_id = $id ORDER BY step", id, r => r.IsDBNull(0) ? double.NaN : r.GetDouble(0));
@@ -150,56 +292,86 @@ public sealed class ResultsStore : IDisposable
 
     public IReadOnlyList<EvaluationRecord> Evals(string id) =>
         Query("SELECT split, iterate, sequences, reads, errors, sequences_with_errors, step FROM evals WHERE run_id = $id ORDER BY iterate, split", id,
-            r => new EvaluationRecord(r.GetString(0), EnumText<Iterate>.Parse(r.GetString(1), $"{Path}: iterate"), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6)));
+            r => new EvaluationRecord(r.GetString(0), EnumText<Iterate>.Parse(r.GetString(1), "iterate"), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4),
+                r.GetInt64(5), r.GetInt64(6)));
 
     /// <summary>
-    /// Copies every run of the other stores into this one. A run present in several: the one that ended (finished or
-    /// diverged), else the most advanced. The same run id with other options in two stores is refused.
+    /// Merges <paramref name="inputs"/> (and what <paramref name="target"/> holds already) into <paramref name="target"/>:
+    /// every input is checked first, the merge is made in a staging copy and published with one rename, so the target
+    /// is either untouched or complete. A run present in several stores: the one that ended (finished or diverged), else
+    /// the most advanced. The same run with other options in two stores is refused, as is a target among the inputs.
     /// </summary>
-    public void Merge(IEnumerable<string> others)
+    public static int MergeInto(string target, IReadOnlyList<string> inputs)
     {
-        foreach (var other in others)
+        string Real(string p) => System.IO.Path.GetFullPath(File.Exists(p) ? new FileInfo(p).ResolveLinkTarget(true)?.FullName ?? p : p);
+        foreach (var input in inputs)
+            if (Real(input) == Real(target))
+                throw new ResultsStoreException(target, "is also one of the stores to merge; merge into a new file", invalidData: true);
+        foreach (var input in inputs) OpenReadOnly(input).Dispose();
+        string temp = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(target))!,
+            $".{System.IO.Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
         {
-            if (!File.Exists(other)) throw new FileNotFoundException($"{other}: no such results store");
-            Execute("ATTACH DATABASE $path AS other", ("$path", other));
-            try
+            if (File.Exists(target) && new FileInfo(target).Length > 0)
             {
-                var conflicts = new List<string>();
-                using (var cmd = _db.CreateCommand())
-                {
-                    cmd.CommandText = "SELECT r.id FROM runs r JOIN other.runs o ON o.id = r.id WHERE o.options_hash <> r.options_hash ORDER BY r.id";
-                    using var reader = cmd.ExecuteReader();
-                    while (reader.Read()) conflicts.Add(reader.GetString(0));
-                }
-                if (conflicts.Count > 0)
-                    throw new InvalidDataException($"{other}: run {string.Join(", ", conflicts.Take(5))}{(conflicts.Count > 5 ? $" and {conflicts.Count - 5} more" : "")} " +
-                                                   $"has other options than in {Path}; these stores are not shards of one experiment");
-                using var tx = _db.BeginTransaction();
-                Execute("""
-                    DELETE FROM runs WHERE id IN (SELECT o.id FROM other.runs o JOIN runs r ON r.id = o.id
-                      WHERE (o.status IN ('finished', 'diverged') AND r.status NOT IN ('finished', 'diverged'))
-                         OR (o.status = r.status AND o.steps_done > r.steps_done));
-                    DELETE FROM losses WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
-                    DELETE FROM online WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
-                    DELETE FROM evals WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
-                    CREATE TEMP TABLE incoming AS SELECT id FROM other.runs WHERE id NOT IN (SELECT id FROM runs);
-                    INSERT INTO runs SELECT * FROM other.runs WHERE id IN (SELECT id FROM incoming);
-                    INSERT INTO losses SELECT * FROM other.losses WHERE run_id IN (SELECT id FROM incoming);
-                    INSERT INTO online SELECT * FROM other.online WHERE run_id IN (SELECT id FROM incoming);
-                    INSERT INTO evals SELECT * FROM other.evals WHERE run_id IN (SELECT id FROM incoming);
-                    DROP TABLE incoming;
-                    """);
-                tx.Commit();
+                OpenReadOnly(target).Dispose();
+                File.Copy(target, temp);
             }
-            finally { Execute("DETACH DATABASE other"); }
+            int runs;
+            using (var store = Open(temp))
+            {
+                foreach (var input in inputs) store.MergeOne(input);
+                runs = store.Runs().Count;
+            }
+            SqliteConnection.ClearAllPools();
+            File.Move(temp, target, overwrite: true);
+            return runs;
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
         }
     }
 
-    /// <summary>Flat CSV tables: runs.csv, evals.csv, online.csv, losses.csv (written atomically).</summary>
-    public IReadOnlyList<string> ExportCsv(string dir)
+    void MergeOne(string input) => Guard(() =>
     {
-        Directory.CreateDirectory(dir);
-        var files = new List<string>();
+        Execute("ATTACH DATABASE $path AS other", ("$path", input));
+        try
+        {
+            var conflicts = new List<string>();
+            using (var cmd = _db.CreateCommand())
+            {
+                cmd.CommandText = "SELECT r.id FROM runs r JOIN other.runs o ON o.id = r.id WHERE o.options_hash <> r.options_hash ORDER BY r.id";
+                using var reader = cmd.ExecuteReader();
+                while (reader.Read()) conflicts.Add(reader.GetString(0));
+            }
+            if (conflicts.Count > 0)
+                throw new ResultsStoreException(input, $"run {string.Join(", ", conflicts.Take(5))}{(conflicts.Count > 5 ? $" and {conflicts.Count - 5} more" : "")} " +
+                                                       "has other options than in the stores before it: these are not shards of one experiment", invalidData: true);
+            using var tx = _db.BeginTransaction();
+            Execute("""
+                DELETE FROM runs WHERE id IN (SELECT o.id FROM other.runs o JOIN runs r ON r.id = o.id
+                  WHERE (o.status IN ('finished', 'diverged') AND r.status NOT IN ('finished', 'diverged'))
+                     OR (o.status = r.status AND o.steps_done > r.steps_done));
+                DELETE FROM losses WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
+                DELETE FROM online WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
+                DELETE FROM evals WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
+                CREATE TEMP TABLE incoming AS SELECT id FROM other.runs WHERE id NOT IN (SELECT id FROM runs);
+                INSERT INTO runs SELECT * FROM other.runs WHERE id IN (SELECT id FROM incoming);
+                INSERT INTO losses SELECT * FROM other.losses WHERE run_id IN (SELECT id FROM incoming);
+                INSERT INTO online SELECT * FROM other.online WHERE run_id IN (SELECT id FROM incoming);
+                INSERT INTO evals SELECT * FROM other.evals WHERE run_id IN (SELECT id FROM incoming);
+                DROP TABLE incoming;
+                """);
+            tx.Commit();
+        }
+        finally { Execute("DETACH DATABASE other"); }
+    });
+
+    /// <summary>The flat CSV tables: file name and content (runs.csv, evals.csv, online.csv, losses.csv).</summary>
+    public IReadOnlyList<(string Name, string Text)> CsvTables() => Guard(() =>
+    {
+        var tables = new List<(string, string)>();
         foreach (var (table, order) in new[] { ("runs", "id"), ("evals", "run_id, iterate, split"), ("online", "run_id, step"), ("losses", "run_id, step") })
         {
             using var cmd = _db.CreateCommand();
@@ -209,12 +381,10 @@ public sealed class ResultsStore : IDisposable
             text.AppendLine(string.Join(",", Enumerable.Range(0, reader.FieldCount).Select(reader.GetName)));
             while (reader.Read())
                 text.AppendLine(string.Join(",", Enumerable.Range(0, reader.FieldCount).Select(i => Csv(reader.GetValue(i)))));
-            string path = System.IO.Path.Combine(dir, table + ".csv");
-            AtomicFile.WriteAllText(path, text.ToString());
-            files.Add(path);
+            tables.Add((table + ".csv", text.ToString()));
         }
-        return files;
-    }
+        return (IReadOnlyList<(string, string)>)tables;
+    });
 
     static string Csv(object value)
     {

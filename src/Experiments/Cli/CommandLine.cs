@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Data.Sqlite;
 using RawFlipFlop.Engine.Checkpoints;
 using RawFlipFlop.Engine.Data;
+using RawFlipFlop.Engine.Experiments;
 using RawFlipFlop.Engine.Training;
 
 namespace RawFlipFlop.Experiments.Cli;
@@ -87,6 +88,8 @@ public static class CommandLine
                                                 $"`rawflipflop data check {d.File}` lists them all");
             case SafeTensorsException or OptionsMismatchException or ArgumentException or FormatException:
                 return (ExitCodes.InvalidInput, e.Message);
+            case ResultsStoreException s:
+                return (s.InvalidData ? ExitCodes.InvalidInput : ExitCodes.Failure, s.Message);
             case SqliteException s:
                 return (ExitCodes.Failure, $"results store: {s.Message}");
             case InsufficientMemoryException:

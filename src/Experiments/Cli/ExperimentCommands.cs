@@ -92,13 +92,13 @@ public static class ExperimentCommands
 
         public void Show(RunnerEvent e)
         {
-            int done = e.Index + (e.Skipped || e.Job?.Phase == JobPhase.Done ? 1 : 0);
+            int done = e.Index + (e.Skipped != null || e.Job?.Phase == JobPhase.Done ? 1 : 0);
             const int width = 20;
             int filled = e.Total == 0 ? width : width * done / e.Total;
             string bar = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{e.Total}";
-            if (e.Skipped)
+            if (e.Skipped is { } reason)
             {
-                output.Err.WriteLine($"{bar} {e.Spec.Id}: skipped (finished already)");
+                output.Err.WriteLine($"{bar} {e.Spec.Id}: skipped ({(reason == SkipReason.Finished ? "finished already" : $"{e.Note} is training it")})");
                 return;
             }
             var job = e.Job!;
@@ -119,10 +119,9 @@ public static class ExperimentCommands
         var cmd = new Command("merge", "Combine shard stores into one.") { into, stores };
         cmd.SetAction(r =>
         {
-            using var store = new ResultsStore(r.GetValue(into)!);
-            try { store.Merge(r.GetValue(stores)!); }
-            catch (FileNotFoundException e) { throw new CliException(e.Message); }
-            output.Out.WriteLine($"merged {r.GetValue(stores)!.Length} stores into {store.Path}: {store.Runs().Count} runs");
+            string target = r.GetValue(into)!;
+            int runs = ResultsStore.MergeInto(target, r.GetValue(stores)!);
+            output.Out.WriteLine($"merged {r.GetValue(stores)!.Length} stores into {target}: {runs} runs");
             return 0;
         });
         return cmd;
@@ -136,10 +135,12 @@ public static class ExperimentCommands
         var cmd = new Command("export", "Export a results store as flat tables.") { db, csv, outDir };
         cmd.SetAction(r =>
         {
-            if (!r.GetValue(csv)) throw new CliException("choose a format: --csv");
-            if (!File.Exists(r.GetValue(db)!)) throw new CliException($"{r.GetValue(db)}: no such results store");
-            using var store = new ResultsStore(r.GetValue(db)!);
-            foreach (var file in store.ExportCsv(r.GetValue(outDir)!)) output.Out.WriteLine($"wrote {file}");
+            if (!r.GetValue(csv)) throw new CliException("--csv: choose a format (the only one so far)");
+            string dir = r.GetValue(outDir)!;
+            IReadOnlyList<(string Name, string Text)> tables;
+            using (var store = ResultsStore.OpenReadOnly(r.GetValue(db)!)) tables = store.CsvTables();
+            FileSet.PublishExclusive(dir, tables.Select(t => (t.Name, (Action<string>)(path => AtomicFile.WriteAllText(path, t.Text)))).ToList());
+            foreach (var (name, _) in tables) output.Out.WriteLine($"wrote {Path.Combine(dir, name)}");
             return 0;
         });
         return cmd;
@@ -152,9 +153,7 @@ public static class ExperimentCommands
         var cmd = new Command("report", "Figures (PNG, SVG) and a Markdown summary of a results store.") { db, outDir };
         cmd.SetAction(r =>
         {
-            ExperimentReport.Result result;
-            try { result = ExperimentReport.Write(r.GetValue(db)!, r.GetValue(outDir)!); }
-            catch (FileNotFoundException e) { throw new CliException(e.Message); }
+            var result = ExperimentReport.Write(r.GetValue(db)!, r.GetValue(outDir)!);
             output.Out.WriteLine($"wrote {result.Markdown} and {result.Figures.Count} figures");
             return 0;
         });

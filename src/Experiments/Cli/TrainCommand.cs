@@ -78,7 +78,11 @@ public static class TrainCommand
             var view = new JobView(output, r.GetValue(quiet), $"train {options.Model}");
             string dir = r.GetValue(outDir)!;
             TrainingSummary summary;
-            try { summary = new TrainingJob(options, b, new RunDirectory(dir)).Run(new SyncProgress<JobEvent>(view.Show)); }
+            try
+            {
+                using var runDirectory = RunDirectory.Open(dir);
+                summary = new TrainingJob(options, b, runDirectory).Run(new SyncProgress<JobEvent>(view.Show));
+            }
             catch (OptionsMismatchException e)
             {
                 throw new CliException($"--out {dir}: {e.Message}; use another --out, or delete {RunDirectory.StateFile} there to start over");

@@ -19,13 +19,15 @@ public static class ExperimentReport
 {
     public sealed record Result(string Markdown, IReadOnlyList<string> Figures);
 
+    /// <summary>
+    /// Writes report.md and the figures into <paramref name="outDir"/> as one set (replacing an earlier report of the
+    /// directory at once); the store is only read.
+    /// </summary>
     public static Result Write(string dbPath, string outDir)
     {
-        if (!File.Exists(dbPath)) throw new FileNotFoundException($"{dbPath}: no such results store");
-        Directory.CreateDirectory(outDir);
-        using var store = new ResultsStore(dbPath);
+        using var store = ResultsStore.OpenReadOnly(dbPath);
         var runs = store.Runs();
-        var figures = new List<string>();
+        var figures = new List<(string Name, Action<string> Write)>();
         var md = new StringBuilder();
         md.AppendLine("# RawFlipFlop experiment report").AppendLine();
         md.AppendLine($"Store `{Path.GetFileName(dbPath)}`: {runs.Count} runs, {runs.Count(r => r.Status == RunStatus.Finished)} finished; " +
@@ -34,12 +36,12 @@ public static class ExperimentReport
         {
             var list = experiment.ToList();
             md.AppendLine($"## {experiment.Key}").AppendLine();
-            figures.AddRange(Curves(store, list, outDir, experiment.Key));
+            figures.AddRange(Curves(store, list, experiment.Key));
             md.AppendLine($"![training curves]({experiment.Key}-curves.png)").AppendLine();
             var evals = list.SelectMany(r => store.Evals(r.Id).Select(e => (Run: r, Eval: e))).ToList();
             if (evals.Count > 0)
             {
-                figures.AddRange(Distributions(evals, outDir, experiment.Key));
+                figures.AddRange(Distributions(evals, experiment.Key));
                 md.AppendLine($"![error distributions]({experiment.Key}-errors.png)").AppendLine();
                 md.AppendLine("| setting | iterate | split | runs | median errors | mean errors | best | zero-error runs | reads per run |");
                 md.AppendLine("|---|---|---|---|---|---|---|---|---|");
@@ -57,31 +59,30 @@ public static class ExperimentReport
                 string maps = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dbPath))!, "runs", run.Experiment, run.Setting,
                     run.Replicate.ToString(CultureInfo.InvariantCulture), AttentionMaps.FileName);
                 if (!File.Exists(maps)) continue;
-                foreach (var figure in Heatmaps(maps, outDir, $"{run.Experiment}-{run.Setting}-{run.Replicate}"))
+                foreach (var figure in Heatmaps(maps, $"{run.Experiment}-{run.Setting}-{run.Replicate}"))
                 {
                     figures.Add(figure);
-                    if (figure.EndsWith(".png", StringComparison.Ordinal))
-                        md.AppendLine($"![{Path.GetFileNameWithoutExtension(figure)}]({Path.GetFileName(figure)})").AppendLine();
+                    if (figure.Name.EndsWith(".png", StringComparison.Ordinal))
+                        md.AppendLine($"![{Path.GetFileNameWithoutExtension(figure.Name)}]({figure.Name})").AppendLine();
                 }
             }
         }
-        string mdPath = Path.Combine(outDir, "report.md");
-        AtomicFile.WriteAllText(mdPath, md.ToString());
-        return new Result(mdPath, figures);
+        string text = md.ToString();
+        FileSet.PublishExclusive(outDir, [.. figures, ("report.md", path => AtomicFile.WriteAllText(path, text))]);
+        return new Result(Path.Combine(outDir, "report.md"), figures.Select(f => Path.Combine(outDir, f.Name)).ToList());
     }
 
-    static IEnumerable<string> Save(Plot plot, string outDir, string name, int width = 900, int height = 500)
-    {
-        string png = Path.Combine(outDir, name + ".png"), svg = Path.Combine(outDir, name + ".svg");
-        plot.SavePng(png, width, height);
-        plot.SaveSvg(svg, width, height);
-        return [png, svg];
-    }
+    /// <summary>The PNG and SVG of a figure, written when the report is published.</summary>
+    static IEnumerable<(string Name, Action<string> Write)> Save(Plot plot, string name, int width = 900, int height = 500) =>
+    [
+        (name + ".png", path => plot.SavePng(path, width, height)),
+        (name + ".svg", path => plot.SaveSvg(path, width, height)),
+    ];
 
     /// <summary>Loss per step (top) and online read errors with the best-so-far line (bottom), one colour per run.</summary>
-    static IEnumerable<string> Curves(ResultsStore store, IReadOnlyList<RunRecord> runs, string outDir, string name)
+    static IEnumerable<(string Name, Action<string> Write)> Curves(ResultsStore store, IReadOnlyList<RunRecord> runs, string name)
     {
-        var files = new List<string>();
+        var files = new List<(string, Action<string>)>();
         var loss = new Plot();
         var online = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
@@ -116,12 +117,12 @@ public static class ExperimentReport
         loss.XLabel("step");
         loss.YLabel("cross-entropy");
         loss.ShowLegend(Edge.Right);
-        files.AddRange(Save(loss, outDir, name + "-curves-loss"));
+        files.AddRange(Save(loss, name + "-curves-loss"));
         online.Title($"{name}: online read errors (dashed: best so far)");
         online.XLabel("step");
         online.YLabel("log10(errors + 1)");
         online.ShowLegend(Edge.Right);
-        files.AddRange(Save(online, outDir, name + "-curves"));
+        files.AddRange(Save(online, name + "-curves"));
         return files;
     }
 
@@ -129,7 +130,7 @@ public static class ExperimentReport
     /// Errors of every run (log scale), a strip plot: one column per setting, one coloured series per split and
     /// iterate (final, best-so-far), points of the replicates jittered within the series' slot.
     /// </summary>
-    static IEnumerable<string> Distributions(List<(RunRecord Run, EvaluationRecord Eval)> evals, string outDir, string name)
+    static IEnumerable<(string Name, Action<string> Write)> Distributions(List<(RunRecord Run, EvaluationRecord Eval)> evals, string name)
     {
         var plot = new Plot();
         var settings = evals.Select(x => x.Run.Setting).Distinct().ToList();
@@ -155,12 +156,12 @@ public static class ExperimentReport
         plot.ShowLegend(Edge.Right);
         plot.Title($"{name}: read errors of each run");
         plot.YLabel("log10(errors + 1)");
-        return Save(plot, outDir, name + "-errors", Math.Max(800, 70 * settings.Count + 250), 600);
+        return Save(plot, name + "-errors", Math.Max(800, 70 * settings.Count + 250), 600);
     }
 
-    static IEnumerable<string> Heatmaps(string path, string outDir, string prefix)
+    static IEnumerable<(string Name, Action<string> Write)> Heatmaps(string path, string prefix)
     {
-        var files = new List<string>();
+        var files = new List<(string, Action<string>)>();
         var contents = SafeTensors.Read(path);
         foreach (var tensor in contents.Tensors)
         {
@@ -178,7 +179,7 @@ public static class ExperimentReport
             plot.Title($"{prefix}: {tensor.Name} (query rows{(stride > 1 ? $" every {stride}" : "")} x keys)");
             plot.XLabel("key position");
             plot.YLabel(stride > 1 ? $"query position / {stride}" : "query position");
-            files.AddRange(Save(plot, outDir, $"{prefix}-{tensor.Name}", 800, stride > 1 ? 450 : 700));
+            files.AddRange(Save(plot, $"{prefix}-{tensor.Name}", 800, stride > 1 ? 450 : 700));
         }
         return files;
     }

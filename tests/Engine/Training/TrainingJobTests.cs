@@ -39,7 +39,8 @@ public sealed class TrainingJobTests
         using (var backend = new Backend("cpu", device, new CpuOps<float>(device)))
         using (var cancel = new CancellationTokenSource())
         {
-            var job = new TrainingJob(options, backend, new RunDirectory(dir.File("cut")));
+            using var runDirectory = RunDirectory.Open(dir.File("cut"));
+            var job = new TrainingJob(options, backend, runDirectory);
             Assert.ThrowsAny<OperationCanceledException>(() => job.Run(new SyncProgress<JobEvent>(e =>
             {
                 if (e.Training is { Step: 11 }) cancel.Cancel();
