@@ -109,3 +109,39 @@ public sealed class RunOutputTests
         Assert.Single(Directory.GetDirectories(dir.File(".rff"), "gen-*"));
     }
 }
+
+/// <summary>Two `experiment run` processes on one directory share the work and never train a run twice.</summary>
+[Trait("Category", "Cpu")]
+public sealed class ConcurrentExperimentTests
+{
+    [Fact]
+    public async Task Two_processes_on_one_directory_train_each_run_once()
+    {
+        using var dir = new TempDir();
+        string exe = Path.Combine(AppContext.BaseDirectory, "rawflipflop.dll");
+        Process Start()
+        {
+            var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            info.ArgumentList.Add(exe);
+            foreach (var a in new[] { "experiment", "run", "lstm", "--scale", "quick", "--replicates", "4", "--out", dir.File("lstm") }) info.ArgumentList.Add(a);
+            return Process.Start(info)!;
+        }
+        using var a = Start();
+        using var b = Start();
+        var errA = a.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var errB = b.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        string outA = await errA, outB = await errB;
+        await a.WaitForExitAsync(TestContext.Current.CancellationToken);
+        await b.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(a.ExitCode == 0, outA);
+        Assert.True(b.ExitCode == 0, outB);
+        string both = outA + outB;
+        for (int r = 0; r < 4; r++)
+        {
+            string id = $"lstm/lstm/{r}";
+            Assert.Equal(1, both.Split('\n').Count(l => l.Contains($"{id}: finished (")));
+        }
+        using var store = RawFlipFlop.Engine.Experiments.ResultsStore.OpenReadOnly(dir.File("lstm/results.db"));
+        Assert.Equal(4, store.Runs().Count(r => r.Status == RunStatus.Finished));
+    }
+}
