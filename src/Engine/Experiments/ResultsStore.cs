@@ -306,7 +306,8 @@ public sealed class ResultsStore : IDisposable
         string Real(string p) => System.IO.Path.GetFullPath(File.Exists(p) ? new FileInfo(p).ResolveLinkTarget(true)?.FullName ?? p : p);
         foreach (var input in inputs)
             if (Real(input) == Real(target))
-                throw new ResultsStoreException(target, "is also one of the stores to merge; merge into a new file", invalidData: true);
+                throw new ResultsStoreException(target, $"is also one of the stores to merge ({input}); merge into a new file", invalidData: true);
+        if (Directory.Exists(target)) throw new ResultsStoreException(target, "is a directory, not a results store", invalidData: true);
         foreach (var input in inputs) OpenReadOnly(input).Dispose();
         string temp = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(target))!,
             $".{System.IO.Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");

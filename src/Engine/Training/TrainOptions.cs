@@ -83,6 +83,7 @@ public sealed record TrainOptions
         InvalidOptionException.Require(Warmup >= 0, "warmup", $"must be non-negative, got {Warmup}");
         InvalidOptionException.Require(DecaySteps is null or >= 1, "decay_steps", $"must be at least 1, got {DecaySteps}");
         InvalidOptionException.Require(Data.Components.Count > 0, "data", "the mixture names no distribution");
+        InvalidOptionException.Require(AutomatonPWrite is >= 0 and <= 1, "automaton_p_write", $"must lie in [0, 1], got {Of(AutomatonPWrite)}");
         foreach (var (name, p) in new[] { ("dropout_embedding", DropoutEmbedding), ("dropout_attention", DropoutAttention), ("dropout_feed_forward", DropoutFeedForward) })
             InvalidOptionException.Require(p is >= 0 and < 1, name, $"must be in [0, 1), got {Of(p)}");
         InvalidOptionException.Require(double.IsFinite(Sharpen), "sharpen", $"must be a finite number, got {Of(Sharpen)}");
@@ -98,10 +99,17 @@ public sealed record TrainOptions
         InvalidOptionException.Require(EvalCount >= 0, "eval_count", $"must be non-negative, got {EvalCount}");
         InvalidOptionException.Require(EvalBatch is null or >= 1, "eval_batch", $"must be at least 1, got {EvalBatch}");
         foreach (var split in Offline)
+        {
             InvalidOptionException.Require(split.Count >= 0, "offline", $"{split.Split}: the count must be non-negative, got {split.Count}");
+            InvalidOptionException.Require(FitsOneArray(split.Count), "offline", $"{split.Split}: {split.Count} sequences of length {Length} exceed one array ({Array.MaxLength} tokens)");
+        }
+        InvalidOptionException.Require(FitsOneArray(EvalCount), "eval_count", $"{EvalCount} sequences of length {Length} exceed one array ({Array.MaxLength} tokens)");
         TrainingTasks.Validate(this);
         return this;
     }
+
+    /// <summary>An evaluation set is generated into one token array: count x length must fit.</summary>
+    bool FitsOneArray(int count) => (long)count * Length <= Array.MaxLength;
 
     public PassOptions PassAt(long step) => new()
     {

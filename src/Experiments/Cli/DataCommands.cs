@@ -61,7 +61,8 @@ public static class DataCommands
             {
                 if (r.GetValue(pIgnore) != null || r.GetValue(pWrite) != null || r.GetValue(mixture) != null || r.GetValue(seed) != 0)
                     throw new CliException("--split fixes the distribution and the seed; do not combine it with --p-ignore, --p-write, --mixture or --seed");
-                var set = EvaluationSets.ByName(splitName);
+                if (!EvaluationSets.TryByName(splitName, out var set))
+                    throw new CliException($"--split: unknown evaluation set '{splitName}' (known: {string.Join(", ", EvaluationSets.All.Select(s => s.Name))})");
                 var sampler = new FlipFlopSampler(set.Distribution);
                 dataset = sampler.SampleMany(set.Seed, RandomDomain.Dataset, r.GetValue(first), n, t);
                 what = $"evaluation set '{set.Name}' ({set.Description}, seed {set.Seed})";
@@ -101,7 +102,8 @@ public static class DataCommands
         {
             if (pIgnore != null || pWrite != null || pRead != null)
                 throw new CliException("--mixture names the distributions itself; do not combine it with --p-ignore, --p-write or --p-read");
-            return FlipFlopMixture.Parse(mixture);
+            try { return FlipFlopMixture.Parse(mixture); }
+            catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException($"--mixture: {e.Message}"); }
         }
         if (pWrite != null || pRead != null)
         {
@@ -147,7 +149,7 @@ public static class DataCommands
         foreach (var p in problems.Problems) output.Err.WriteLine(p);
         if (problems.Total > problems.Problems.Count)
             output.Err.WriteLine($"... {problems.Total - problems.Problems.Count} more problems not listed (--limit {problems.Limit})");
-        output.Err.WriteLine($"{path}: invalid, {problems.Total} problem{(problems.Total == 1 ? "" : "s")}");
+        output.Err.WriteLine($"error: {path}: invalid, {problems.Total} problem{(problems.Total == 1 ? "" : "s")}");
         return ExitCodes.InvalidInput;
     }
 

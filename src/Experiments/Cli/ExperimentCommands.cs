@@ -66,9 +66,9 @@ public static class ExperimentCommands
             {
                 var parts = text.Split('/');
                 if (parts.Length != 2 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out int i) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out int n))
-                    throw new CliException($"--shard must look like i/n, got \"{text}\"");
+                    throw new CliException($"--shard: must look like i/n, got \"{text}\"");
                 try { runs = ExperimentRunner.Shard(runs, i, n); }
-                catch (ArgumentException e) { throw new CliException(e.Message); }
+                catch (ArgumentException e) { throw new CliException($"--shard: {e.Message}"); }
                 suffix = $"-shard-{i}-of-{n}";
             }
             string dir = r.GetValue(outDir) ?? Path.Combine("runs", $"{definition.Name}-{EnumText<Scale>.Of(s)}{suffix}");

@@ -58,7 +58,15 @@ public static class ModelCommands
             if (!File.Exists(path)) throw new CliException($"{path}: no such checkpoint");
             string splitName = r.GetValue(split)!;
             FlipFlopDataset data;
-            if (EvaluationSets.TryByName(splitName, out var set)) data = set.Generate(r.GetValue(count), r.GetValue(length));
+            if (EvaluationSets.TryByName(splitName, out var set))
+            {
+                int n = r.GetValue(count) ?? set.DefaultCount;
+                long tokens = (long)n * r.GetValue(length);
+                if (tokens > Array.MaxLength) throw new CliException($"--count: {n} sequences of length {r.GetValue(length)} exceed one array ({Array.MaxLength} tokens)");
+                try { MemoryBudget.Require(tokens, $"--count: {n} sequences of length {r.GetValue(length)}"); }
+                catch (InsufficientMemoryException e) { throw new CliException(e.Message); }
+                data = set.Generate(n, r.GetValue(length));
+            }
             else if (File.Exists(splitName)) data = FlipFlopFiles.Read(splitName);
             else throw new CliException($"--split {splitName}: not a named set (indist, sparse, dense, online) nor an existing file");
             using var b = Backends.Open(r.GetValue(backend)!, output);

@@ -63,7 +63,7 @@ public static class TrainCommand
                     Length = r.GetValue(length), LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(wd),
                     AdamBeta1 = r.GetValue(beta1), AdamBeta2 = r.GetValue(beta2), AdamEpsilon = r.GetValue(eps),
                     Warmup = r.GetValue(warmup), DecaySteps = r.GetValue(decay), Seed = r.GetValue(seed), DataSeed = r.GetValue(dataSeed),
-                    Data = r.GetValue(mixture) is { } mix ? FlipFlopMixture.Parse(mix) : FlipFlopMixture.Of(FlipFlopDistribution.WithIgnore(r.GetValue(pIgnore))),
+                    Data = TrainingData(r.GetValue(mixture), r.GetValue(pIgnore)),
                     Mode = CliParse.Enum<LossMode>(r.GetValue(mode)!, "--mode"),
                     DropoutEmbedding = r.GetValue(dEmb), DropoutAttention = r.GetValue(dAttn), DropoutFeedForward = r.GetValue(dFf),
                     Sharpen = r.GetValue(sharpen), SharpenLayers = ParseLayers(r.GetValue(sharpenLayers)),
@@ -111,6 +111,14 @@ public static class TrainCommand
     };
 
     static string Flag(string field) => Flags.GetValueOrDefault(field, field);
+
+    /// <summary>The training distribution of --mixture or --p-ignore, with errors that name the option.</summary>
+    static FlipFlopMixture TrainingData(string? mixture, double pIgnore)
+    {
+        string option = mixture != null ? "--mixture" : "--p-ignore";
+        try { return mixture != null ? FlipFlopMixture.Parse(mixture) : FlipFlopMixture.Of(FlipFlopDistribution.WithIgnore(pIgnore)); }
+        catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException($"{option}: {e.Message}"); }
+    }
 
     static IReadOnlyList<int>? ParseLayers(string? text) => text == null ? null
         : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
