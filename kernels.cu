@@ -575,14 +575,6 @@ residual_forward(float* out, const float* a, const float* b, long long n)
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = a[i] + b[i];
 }
 
-// dinp (n) += dout
-extern "C" __global__ void __launch_bounds__(256)
-residual_backward(float* dinp, const float* dout, long long n)
-{
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) dinp[i] += dout[i];
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Loss and evaluation
 // ---------------------------------------------------------------------------------------------------------
@@ -1111,7 +1103,6 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
     X(gelu_forward, 256)                   \
     X(gelu_backward, 256)                  \
     X(residual_forward, 256)               \
-    X(residual_backward, 256)              \
     X(crossentropy_forward_backward, 256)  \
     X(argmax_forward, 256)                 \
     X(read_errors_forward, 256)            \

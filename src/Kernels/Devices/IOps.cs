@@ -105,9 +105,6 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>output (n) = a + b.</summary>
     void ResidualForward(Buf<T> output, Buf<T> a, Buf<T> b, long n);
 
-    /// <summary>dinput (n) += doutput.</summary>
-    void ResidualBackward(Buf<T> dinput, Buf<T> doutput, long n);
-
     /// <summary>output (n) = input * keep / (1-p); keep decided by Philox (seed, stream) per element. In place allowed.</summary>
     void DropoutForward(Buf<T> output, Buf<T> input, DropoutSpec spec, long n);
 

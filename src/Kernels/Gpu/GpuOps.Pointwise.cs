@@ -10,8 +10,6 @@ public sealed partial class GpuOps
 
     public void ResidualForward(Buf<float> output, Buf<float> a, Buf<float> b, long n) => Launch1D("residual_forward", n, output, a, b, n);
 
-    public void ResidualBackward(Buf<float> dinput, Buf<float> doutput, long n) => Launch1D("residual_backward", n, dinput, doutput, n);
-
     public void DropoutForward(Buf<float> output, Buf<float> input, DropoutSpec spec, long n) => Dropout(output, input, spec, n);
 
     public void DropoutBackward(Buf<float> dinput, Buf<float> doutput, DropoutSpec spec, long n) => Dropout(dinput, doutput, spec, n);
