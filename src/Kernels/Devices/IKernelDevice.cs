@@ -11,6 +11,12 @@ namespace RawFlipFlop.Kernels.Devices;
 public interface IKernelDevice : IDevice
 {
     /// <summary>
+    /// Dynamic shared memory a block may use without the kernel opting in (cuFuncSetAttribute): 48 KiB on every
+    /// architecture. Launches above it are allowed; the CUDA device opts in for them (up to the GPU's limit).
+    /// </summary>
+    const int DefaultDynamicSharedBytes = 48 * 1024;
+
+    /// <summary>
     /// Runs kernel <paramref name="kernel"/> (a name from the kernel table) on <paramref name="grid"/> blocks of
     /// <paramref name="block"/> threads with <paramref name="sharedBytes"/> bytes of dynamic shared memory.
     /// The arguments must match the kernel's parameters in number and type (buffers convert to pointers).

@@ -5,28 +5,32 @@ namespace RawFlipFlop.Kernels.Gpu;
 
 public sealed partial class GpuOps
 {
+    /// <summary>The ALiBi slopes (H) per head count, uploaded once.</summary>
     readonly Dictionary<int, Buf<float>> _alibiSlopes = [];
 
-    /// <summary>Per row: logsumexp of the scores, the mean score under the softmax, and D = dO.O (filled by the backward).</summary>
+    /// <summary>saved (B,H,T,3) per row: logsumexp of the scores, the mean score under the softmax, and D = dO.O (filled by the backward).</summary>
     public long AttentionSavedLength(int b, int t, int heads) => (long)b * heads * t * 3;
 
-    const int SharedBudget = 48 * 1024;   // the default dynamic shared memory limit, no opt-in needed
-
-    /// <summary>Keys per shared-memory tile so that the kernel's tiles fit in 48 KB (at most a warp's width).</summary>
+    /// <summary>
+    /// Keys per shared-memory tile (at most a warp's width) so that the kernel's tiles fit in
+    /// <see cref="IKernelDevice.DefaultDynamicSharedBytes"/>, which every device grants without an opt-in.
+    /// </summary>
     int KeyTile(int dh, int rowFloats, int perKeyExtra = 0)
     {
         int rows = _source.Define("ATT_ROWS");
-        int maxDh = 32 * _source.Define("ATT_MAX_DH_PER_LANE");
+        int maxDh = WarpSize * _source.Define("ATT_MAX_DH_PER_LANE");
         if (dh > maxDh) throw new NotSupportedException($"the GPU attention supports head dimensions up to {maxDh}, got {dh}");
-        int free = SharedBudget / 4 - rows * rowFloats;
-        int tile = Math.Min(32, free / (2 * (dh + 1) + perKeyExtra));
+        int free = IKernelDevice.DefaultDynamicSharedBytes / sizeof(float) - rows * rowFloats;
+        int tile = Math.Min(WarpSize, free / (2 * (dh + 1) + perKeyExtra));
         if (tile < 1) throw new NotSupportedException($"head dimension {dh} does not fit the attention kernels' shared memory");
         return tile;
     }
 
+    /// <summary>Dynamic shared memory of an attention kernel: two (tile, dh+1) tiles, (rows, rowFloats) row buffers, (tile, perKeyExtra) per-key values.</summary>
     static int SharedBytes(int dh, int tile, int rows, int rowFloats, int perKeyExtra = 0) =>
-        4 * (2 * tile * (dh + 1) + rows * rowFloats + tile * perKeyExtra);
+        sizeof(float) * (2 * tile * (dh + 1) + rows * rowFloats + tile * perKeyExtra);
 
+    /// <summary>The slopes (H) buffer when ALiBi is on, else a null pointer.</summary>
     KernelArg Slopes(bool alibi, int heads)
     {
         if (!alibi) return KernelArg.Null;
@@ -40,6 +44,7 @@ public sealed partial class GpuOps
         return buffer;
     }
 
+    /// <summary>output (B,T,C), saved (B,H,T,3) from qkv (B,T,3C): a warp per query row, key tiles in shared memory.</summary>
     public void AttentionForward(Buf<float> output, Buf<float> saved, Buf<float> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         CheckSize(saved, AttentionSavedLength(b, t, heads), "saved");
@@ -51,6 +56,7 @@ public sealed partial class GpuOps
             b, t, c, heads, Slopes(options.Alibi, heads), tile, d.Active ? d.P : 0f, d.Seed, d.Stream);
     }
 
+    /// <summary>dqkv (B,T,3C) (overwritten) from doutput (B,T,C): D = dO.O into saved, then dq by query rows and dk, dv by key rows.</summary>
     public void AttentionBackward(Buf<float> dqkv, Buf<float> doutput, Buf<float> qkv, Buf<float> output, Buf<float> saved, float entropyScale,
         AttentionOptions options, int b, int t, int c, int heads)
     {
@@ -69,9 +75,11 @@ public sealed partial class GpuOps
             qkv, saved, entropyScale, b, t, c, heads, slopes, tileKv, p, d.Seed, d.Stream);
     }
 
+    /// <summary>output (1) = sum of the entropies of the B*H*T rows, from saved (B,H,T,3): one block, fixed order.</summary>
     public void AttentionEntropyForward(Buf<float> output, Buf<float> saved, int b, int t, int heads) =>
         Device.Launch("attention_entropy_forward", 1, Threads("attention_entropy_forward"), 0, output, saved, (long)b * heads * t);
 
+    /// <summary>probs (B,H,T,T) and, when not empty, scores (B,H,T,T) from qkv (B,T,3C): a warp per query row.</summary>
     public void AttentionProbabilities(Buf<float> probs, Buf<float> scores, Buf<float> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         CheckSize(probs, (long)b * heads * t * t, "probs");

@@ -11,7 +11,7 @@ public sealed partial class GpuOps
         CheckSize(weight, c, "weight"); CheckSize(bias, c, "bias");
         if (n == 0) return;
         int threads = Threads("layernorm_forward");
-        Device.Launch("layernorm_forward", Dim3.Blocks(n, threads / 32), threads, 0, output, mean, rstd, input, weight, bias, n, c);
+        Device.Launch("layernorm_forward", Dim3.Blocks(n, threads / WarpSize), threads, 0, output, mean, rstd, input, weight, bias, n, c);
     }
 
     /// <summary>dinput (N,C) +=, dweight (C) +=, dbias (C) += from doutput (N,C). Deterministic: fixed-order partial sums.</summary>

@@ -4,6 +4,7 @@ namespace RawFlipFlop.Kernels.Gpu;
 
 public sealed partial class GpuOps
 {
+    /// <summary>h, cell (B,T,H), gates (B,T,4H) from xproj (B,T,4H), whh (4H,H), bhh (4H): one launch per time step.</summary>
     public void LstmForward(Buf<float> h, Buf<float> cell, Buf<float> gates, Buf<float> xproj, Buf<float> whh, Buf<float> bhh, int b, int t, int hidden)
     {
         uint blocks = WarpBlocks((long)b * hidden, "lstm_step_forward");
@@ -11,6 +12,10 @@ public sealed partial class GpuOps
             Device.Launch("lstm_step_forward", blocks, Threads("lstm_step_forward"), 0, h, cell, gates, xproj, whh, bhh, b, t, hidden, step);
     }
 
+    /// <summary>
+    /// dxproj (B,T,4H) (overwritten), dwhh (4H,H) +=, dbhh (4H) += from dh (B,T,H): two launches per time step
+    /// (gates, then the gradient reaching h_{t-1}), then the weight and bias gradients as matmul backward launches.
+    /// </summary>
     public void LstmBackward(Buf<float> dxproj, Buf<float> dwhh, Buf<float> dbhh, Buf<float> dh, Buf<float> h, Buf<float> cell, Buf<float> gates,
         Buf<float> whh, int b, int t, int hidden)
     {
@@ -30,8 +35,7 @@ public sealed partial class GpuOps
         }
         Launch1D("lstm_shift_hidden", n * hidden, hprev, h, b, t, hidden);
         // dW_hh (4H,H) += dz^T hprev; db_hh (4H) += column sums of dz
-        Device.Launch("matmul_backward_weight", new Dim3(Dim3.Blocks(hidden, _gemmCols), Dim3.Blocks(4 * hidden, _gemmRows)),
-            Threads("matmul_backward_weight"), 0, dwhh, dxproj, hprev, (int)n, hidden, 4 * hidden);
-        Device.Launch("matmul_backward_bias", Dim3.Blocks(4 * hidden, 32), Threads("matmul_backward_bias"), 0, dbhh, dxproj, (int)n, 4 * hidden);
+        WeightGradient(dwhh, dxproj, hprev, (int)n, hidden, 4 * hidden);
+        BiasGradient(dbhh, dxproj, (int)n, 4 * hidden);
     }
 }

@@ -29,9 +29,16 @@ public sealed partial class GpuOps
         if (!dinput.IsEmpty)
             Device.Launch("matmul_backward_input", new Dim3(Dim3.Blocks(c, _gemmCols), Dim3.Blocks(n, _gemmRows)), Threads("matmul_backward_input"), 0,
                 dinput, doutput, weight, n, c, oc);
+        WeightGradient(dweight, doutput, input, n, c, oc);
+        if (!dbias.IsEmpty) BiasGradient(dbias, doutput, n, oc);
+    }
+
+    /// <summary>dweight (OC,C) += doutput (N,OC)^T input (N,C): one block per GEMM tile of dweight.</summary>
+    void WeightGradient(Buf<float> dweight, Buf<float> doutput, Buf<float> input, int n, int c, int oc) =>
         Device.Launch("matmul_backward_weight", new Dim3(Dim3.Blocks(c, _gemmCols), Dim3.Blocks(oc, _gemmRows)), Threads("matmul_backward_weight"), 0,
             dweight, doutput, input, n, c, oc);
-        if (!dbias.IsEmpty)
-            Device.Launch("matmul_backward_bias", Dim3.Blocks(oc, 32), Threads("matmul_backward_bias"), 0, dbias, doutput, n, oc);
-    }
+
+    /// <summary>dbias (OC) += column sums of doutput (N,OC): one block per warp's width of columns.</summary>
+    void BiasGradient(Buf<float> dbias, Buf<float> doutput, int n, int oc) =>
+        Device.Launch("matmul_backward_bias", Dim3.Blocks(oc, WarpSize), Threads("matmul_backward_bias"), 0, dbias, doutput, n, oc);
 }

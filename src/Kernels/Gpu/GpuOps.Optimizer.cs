@@ -14,9 +14,7 @@ public sealed partial class GpuOps
         float decay = 1f - lr * (float)step.WeightDecay;
         float stepSize = lr / (float)(1 - Math.Pow(step.Beta1, step.Step));
         float bc2Sqrt = (float)Math.Sqrt(1 - Math.Pow(step.Beta2, step.Step));
-        int threads = Threads("adamw_update");
-        uint blocks = (uint)Math.Min(Dim3.Blocks(n, threads), 8192);
-        Device.Launch("adamw_update", blocks, threads, 0, parameters, gradients, m, v, n, decay, (float)step.Beta1,
+        Device.Launch("adamw_update", GridStride(n, "adamw_update"), Threads("adamw_update"), 0, parameters, gradients, m, v, n, decay, (float)step.Beta1,
             (float)step.Beta2, (float)step.Epsilon, stepSize, bc2Sqrt);
     }
 }

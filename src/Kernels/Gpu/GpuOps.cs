@@ -12,7 +12,14 @@ namespace RawFlipFlop.Kernels.Gpu;
 /// </summary>
 public sealed partial class GpuOps : IOps<float>, IDisposable
 {
-    const int MaxGrid = 8192;   // grid-stride kernels: enough blocks to fill an H100 several times over
+    /// <summary>
+    /// Most blocks a grid-stride kernel is launched with: 8192 blocks of 256 threads are 2M threads, several times
+    /// what an H100 keeps resident (132 SMs x 2048 threads); more blocks would only add scheduling work.
+    /// </summary>
+    const int MaxGridStrideBlocks = 8192;
+
+    /// <summary>CUDA's warp width (kernels.cu's WARP_SIZE): the unit of the one-warp-per-item kernels.</summary>
+    const int WarpSize = 32;
 
     readonly KernelSource _source;
     readonly int _gemmRows, _gemmCols, _lnBackwardRows;
@@ -35,7 +42,8 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
 
     int Threads(string kernel) => _source.BlockThreads(kernel);
 
-    uint GridStride(long n, string kernel) => (uint)Math.Min(Dim3.Blocks(n, Threads(kernel)), MaxGrid);
+    /// <summary>Blocks of a grid-stride kernel over <paramref name="n"/> items: one item per thread, at most <see cref="MaxGridStrideBlocks"/>.</summary>
+    uint GridStride(long n, string kernel) => (uint)Math.Min(Dim3.Blocks(n, Threads(kernel)), MaxGridStrideBlocks);
 
     void Launch1D(string kernel, long n, params ReadOnlySpan<KernelArg> args)
     {
@@ -44,7 +52,7 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
     }
 
     /// <summary>Blocks of the kernel's size covering <paramref name="warps"/> warps (one warp per item).</summary>
-    uint WarpBlocks(long warps, string kernel) => Dim3.Blocks(warps * 32, Threads(kernel));
+    uint WarpBlocks(long warps, string kernel) => Dim3.Blocks(warps * WarpSize, Threads(kernel));
 
     static void CheckSize(Buf<float> buffer, long needed, string name)
     {
