@@ -1,7 +1,8 @@
 // RawFlipFlop CUDA kernels. Compiled at run time by NVRTC (no #include: NVRTC runs without CUDA headers)
 // and, for the emulator, as C++ by g++ (src/Kernels/Emulator/cuda_emulator.h gives the CUDA semantics). Every
-// entry point is `extern "C" __global__`, has a comment with its shapes above it, and is listed once in the
-// kernel table at the end of this file together with the block size it is launched with.
+// entry point is `extern "C" __global__`, has a comment with its shapes above it, declares the block size it is
+// launched with as `__launch_bounds__(N)` (N a number or an integer #define; the host reads it from there), and
+// is listed once by name in the kernel table at the end of this file.
 // Shapes are row-major; N = B*T rows. "+=" marks a buffer that is accumulated into.
 // Reductions that feed training run in a fixed order (no float atomics), so results are bit-reproducible.
 
@@ -167,6 +168,13 @@ layernorm_backward_reduce(float* __restrict__ dweight, float* __restrict__ dbias
 #define GEMM_BK 16
 #define GEMM_PAD 4
 #define GEMM_THREADS 256
+static_assert(GEMM_THREADS == 16 * 16, "gemm_tile lays its threads out as 16 x 16 (tx = thread % 16, ty = thread / 16)");
+static_assert(GEMM_BM == 2 * 4 * (GEMM_THREADS / 16) && GEMM_BN == 2 * 4 * 16,
+              "a thread's 8x8 block is two 4-row and two 4-column strips half a tile (64) apart");
+static_assert(GEMM_BM == GEMM_BN, "gemm_load_tile stages the A and B tiles with one row width");
+static_assert(GEMM_BK % 4 == 0, "gemm_load_tile reads contiguous k four at a time (float4)");
+static_assert((GEMM_BK * GEMM_BM / 4) % GEMM_THREADS == 0, "the float4 slots of a tile divide evenly among the threads");
+static_assert((GEMM_BM + GEMM_PAD) % 4 == 0, "padded tile rows stay 16-byte aligned for float4 accesses");
 
 // tile (GEMM_BK, 128 + GEMM_PAD) [k][r] = X[r0 + r, k0 + k] for an operand X with R rows of K values:
 // X is stored row-major (R,K) when K_CONTIGUOUS, otherwise (K,R). vec: float4 loads are safe (row length
@@ -331,23 +339,27 @@ matmul_backward_weight(float* __restrict__ dweight, const float* __restrict__ do
     gemm_tile<false, false>(dweight, dout, inp, nullptr, OC, C, N, true);
 }
 
-// dbias (OC) += column sums of dout (N,OC). A block sums 32 columns: warp w adds rows w, w+8, ... in order, then
-// the 8 partial sums are added in warp order. Grid ceil(OC/32), 256 threads.
-extern "C" __global__ void __launch_bounds__(256)
+#define BIAS_WARPS 8
+#define BIAS_THREADS 256
+static_assert(BIAS_THREADS == BIAS_WARPS * WARP_SIZE, "matmul_backward_bias: one partial sum per warp");
+
+// dbias (OC) += column sums of dout (N,OC). A block sums WARP_SIZE columns: warp w adds rows w, w+BIAS_WARPS, ...
+// in order, then the BIAS_WARPS partial sums are added in warp order. Grid ceil(OC/WARP_SIZE).
+extern "C" __global__ void __launch_bounds__(BIAS_THREADS)
 matmul_backward_bias(float* __restrict__ dbias, const float* __restrict__ dout, int N, int OC)
 {
-    __shared__ float partial[8][WARP_SIZE];
+    __shared__ float partial[BIAS_WARPS][WARP_SIZE];
     const int tx = threadIdx.x % WARP_SIZE, ty = threadIdx.x / WARP_SIZE;
     const int col = blockIdx.x * WARP_SIZE + tx;
     float sum = 0.0f;
     if (col < OC)
-        for (int row = ty; row < N; row += 8) sum += dout[(long long)row * OC + col];
+        for (int row = ty; row < N; row += BIAS_WARPS) sum += dout[(long long)row * OC + col];
     partial[ty][tx] = sum;
     __syncthreads();
     if (ty == 0 && col < OC)
     {
         float total = 0.0f;
-        for (int i = 0; i < 8; i++) total += partial[i][tx];
+        for (int i = 0; i < BIAS_WARPS; i++) total += partial[i][tx];
         dbias[col] += total;
     }
 }
@@ -365,6 +377,7 @@ fill_value(float* __restrict__ x, long long n, float value)
 }
 
 #define SUM_THREADS 1024
+static_assert(SUM_THREADS == WARP_SIZE * WARP_SIZE, "the per-warp sums of a block fill exactly one warp for the last step");
 // out (1) = sum of inp (n): one block; thread k sums k, k+1024, ... in order, then a fixed tree. Deterministic.
 extern "C" __global__ void __launch_bounds__(SUM_THREADS)
 sum_forward(float* __restrict__ out, const float* __restrict__ inp, long long n)
@@ -1077,42 +1090,43 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Kernel table: every extern "C" __global__ entry point, once, as X(name, threads per block it is launched
-// with). The emulator registers kernels from it, the kernel report computes occupancy at that block size, and
-// a test checks it against the definitions above.
+// Kernel table: every extern "C" __global__ entry point, once, by name. The emulator registers its kernels from
+// it, the GPU device looks them up by it and the kernel report lists them in its order. Block sizes are not
+// repeated here: a kernel's __launch_bounds__ is their one place (KernelSource reads it). A test checks the
+// table against the definitions above.
 // ---------------------------------------------------------------------------------------------------------
-#define RFF_KERNEL_TABLE(X)                \
-    X(adamw_update, 256)                   \
-    X(layernorm_forward, 256)              \
-    X(layernorm_backward, 256)             \
-    X(layernorm_backward_reduce, 256)      \
-    X(matmul_forward, GEMM_THREADS)        \
-    X(matmul_backward_input, GEMM_THREADS) \
-    X(matmul_backward_weight, GEMM_THREADS) \
-    X(matmul_backward_bias, 256)           \
-    X(fill_value, 256)                     \
-    X(sum_forward, SUM_THREADS)            \
-    X(dropout_forward, 256)                \
-    X(embedding_forward, 256)              \
-    X(embedding_backward, 256)             \
-    X(position_add_forward, 256)           \
-    X(position_add_backward, 256)          \
-    X(sinusoidal_table, 256)               \
-    X(linear_position_forward, 256)        \
-    X(rope_rotate, 256)                    \
-    X(gelu_forward, 256)                   \
-    X(gelu_backward, 256)                  \
-    X(residual_forward, 256)               \
-    X(crossentropy_forward_backward, 256)  \
-    X(argmax_forward, 256)                 \
-    X(read_errors_forward, 256)            \
-    X(attention_forward, ATT_THREADS)      \
-    X(attention_backward_preprocess, 256)  \
-    X(attention_backward_dq, ATT_THREADS)  \
-    X(attention_backward_dkv, ATT_THREADS) \
-    X(attention_entropy_forward, SUM_THREADS) \
-    X(attention_probabilities, 256)        \
-    X(lstm_step_forward, 256)              \
-    X(lstm_step_backward, 256)             \
-    X(lstm_step_backward_dh, 256)          \
-    X(lstm_shift_hidden, 256)
+#define RFF_KERNEL_TABLE(X)          \
+    X(adamw_update)                  \
+    X(layernorm_forward)             \
+    X(layernorm_backward)            \
+    X(layernorm_backward_reduce)     \
+    X(matmul_forward)                \
+    X(matmul_backward_input)         \
+    X(matmul_backward_weight)        \
+    X(matmul_backward_bias)          \
+    X(fill_value)                    \
+    X(sum_forward)                   \
+    X(dropout_forward)               \
+    X(embedding_forward)             \
+    X(embedding_backward)            \
+    X(position_add_forward)          \
+    X(position_add_backward)         \
+    X(sinusoidal_table)              \
+    X(linear_position_forward)       \
+    X(rope_rotate)                   \
+    X(gelu_forward)                  \
+    X(gelu_backward)                 \
+    X(residual_forward)              \
+    X(crossentropy_forward_backward) \
+    X(argmax_forward)                \
+    X(read_errors_forward)           \
+    X(attention_forward)             \
+    X(attention_backward_preprocess) \
+    X(attention_backward_dq)         \
+    X(attention_backward_dkv)        \
+    X(attention_entropy_forward)     \
+    X(attention_probabilities)       \
+    X(lstm_step_forward)             \
+    X(lstm_step_backward)            \
+    X(lstm_step_backward_dh)         \
+    X(lstm_shift_hidden)
