@@ -176,35 +176,41 @@ static_assert(GEMM_BK % 4 == 0, "gemm_load_tile reads contiguous k four at a tim
 static_assert((GEMM_BK * GEMM_BM / 4) % GEMM_THREADS == 0, "the float4 slots of a tile divide evenly among the threads");
 static_assert((GEMM_BM + GEMM_PAD) % 4 == 0, "padded tile rows stay 16-byte aligned for float4 accesses");
 
+// p[0..3] of a row of `length` floats where p[0] is element `first`, zero past the row's end: one float4 load
+// when vec (the row length is a multiple of 4 and the row 16-byte aligned), else element by element.
+__device__ __forceinline__ float4 gemm_load4(const float* p, int first, int length, bool vec)
+{
+    float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (vec && first < length)
+        q = *reinterpret_cast<const float4*>(p);
+    else
+    {
+        if (first < length) q.x = p[0];
+        if (first + 1 < length) q.y = p[1];
+        if (first + 2 < length) q.z = p[2];
+        if (first + 3 < length) q.w = p[3];
+    }
+    return q;
+}
+
 // tile (GEMM_BK, 128 + GEMM_PAD) [k][r] = X[r0 + r, k0 + k] for an operand X with R rows of K values:
 // X is stored row-major (R,K) when K_CONTIGUOUS, otherwise (K,R). vec: float4 loads are safe (row length
-// a multiple of 4 and X 16-byte aligned).
+// a multiple of 4 and X 16-byte aligned). Zero outside X.
 template <bool K_CONTIGUOUS>
 __device__ __forceinline__ void gemm_load_tile(float (*tile)[GEMM_BM + GEMM_PAD], const float* __restrict__ x, int R, int K,
                                                int r0, int k0, bool vec)
 {
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll
     for (int i = 0; i < (GEMM_BK * GEMM_BM / 4) / GEMM_THREADS; i++)
     {
         const int f = threadIdx.x + i * GEMM_THREADS;  // float4 slot of the tile
         if (K_CONTIGUOUS)
         {
+            // four consecutive k of row r, stored down a column of the tile
             const int r = f / (GEMM_BK / 4), kq = (f % (GEMM_BK / 4)) * 4;
             const int gr = r0 + r, gk = k0 + kq;
-            float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (gr < R)
-            {
-                const float* p = x + (long long)gr * K + gk;
-                if (vec && gk < K)
-                    q = *reinterpret_cast<const float4*>(p);
-                else
-                {
-                    if (gk < K) q.x = p[0];
-                    if (gk + 1 < K) q.y = p[1];
-                    if (gk + 2 < K) q.z = p[2];
-                    if (gk + 3 < K) q.w = p[3];
-                }
-            }
+            const float4 q = gr < R ? gemm_load4(x + (long long)gr * K + gk, gk, K, vec) : zero;
             tile[kq][r] = q.x;
             tile[kq + 1][r] = q.y;
             tile[kq + 2][r] = q.z;
@@ -212,23 +218,10 @@ __device__ __forceinline__ void gemm_load_tile(float (*tile)[GEMM_BM + GEMM_PAD]
         }
         else
         {
+            // four consecutive rows of k, stored along a row of the tile
             const int k = f / (GEMM_BM / 4), rq = (f % (GEMM_BM / 4)) * 4;
             const int gk = k0 + k, gr = r0 + rq;
-            float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (gk < K)
-            {
-                const float* p = x + (long long)gk * R + gr;
-                if (vec && gr < R)
-                    q = *reinterpret_cast<const float4*>(p);
-                else
-                {
-                    if (gr < R) q.x = p[0];
-                    if (gr + 1 < R) q.y = p[1];
-                    if (gr + 2 < R) q.z = p[2];
-                    if (gr + 3 < R) q.w = p[3];
-                }
-            }
-            *reinterpret_cast<float4*>(&tile[k][rq]) = q;
+            *reinterpret_cast<float4*>(&tile[k][rq]) = gk < K ? gemm_load4(x + (long long)gk * R + gr, gr, R, vec) : zero;
         }
     }
 }
@@ -679,6 +672,19 @@ read_errors_forward(int* __restrict__ errors, int* __restrict__ per_sequence, co
 static_assert(ATT_THREADS == ATT_ROWS * WARP_SIZE, "one warp per attention row");
 #define ATT_MAX_DH_PER_LANE 16  // head dimension up to 512
 
+// Shared tiles x and y (kt, ld) = rows first..first+kt-1 of two operands with dh columns (zero past row T-1);
+// row r of x starts at x_rows + r * x_stride, of y at y_rows + r * y_stride. The whole block stages them.
+__device__ __forceinline__ void attention_stage_tiles(float* x, const float* x_rows, long long x_stride, float* y, const float* y_rows,
+                                                      long long y_stride, int first, int kt, int t, int dh, int ld)
+{
+    for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
+    {
+        int r = e / dh, d = e % dh, row = first + r;
+        x[r * ld + d] = row < t ? x_rows[(long long)row * x_stride + d] : 0.0f;
+        y[r * ld + d] = row < t ? y_rows[(long long)row * y_stride + d] : 0.0f;
+    }
+}
+
 // score of query i against key j: q.k / sqrt(dh) - slope_h (i - j); alibi_slopes (H) is null without ALiBi.
 // Shared memory layout of the forward: K tile (kt, dh+1), V tile (kt, dh+1), q rows (ATT_ROWS, dh).
 // out (B,T,C), saved (B,H,T,3), qkv (B,T,3C); kt = keys per tile (<= 32), chosen by the host for shared memory.
@@ -710,12 +716,7 @@ attention_forward(float* __restrict__ out, float* __restrict__ saved, const floa
     for (int j0 = 0; j0 <= last_row; j0 += kt)
     {
         __syncthreads();
-        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
-        {
-            int jj = e / dh, d = e % dh, j = j0 + jj;
-            ks[jj * ld + d] = j < t ? base[(long long)j * row_stride + c + d] : 0.0f;
-            vs[jj * ld + d] = j < t ? base[(long long)j * row_stride + 2 * c + d] : 0.0f;
-        }
+        attention_stage_tiles(ks, base + c, row_stride, vs, base + 2 * c, row_stride, j0, kt, t, dh, ld);
         __syncthreads();
         if (i >= t || j0 > i) continue;
         const int j = j0 + lane;
@@ -828,12 +829,7 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
     for (int j0 = 0; j0 <= last_row; j0 += kt)
     {
         __syncthreads();
-        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
-        {
-            int jj = e / dh, d = e % dh, j = j0 + jj;
-            ks[jj * ld + d] = j < t ? base[(long long)j * row_stride + c + d] : 0.0f;
-            vs[jj * ld + d] = j < t ? base[(long long)j * row_stride + 2 * c + d] : 0.0f;
-        }
+        attention_stage_tiles(ks, base + c, row_stride, vs, base + 2 * c, row_stride, j0, kt, t, dh, ld);
         __syncthreads();
         if (i >= t || j0 > i) continue;
         const int j = j0 + lane;
@@ -901,12 +897,7 @@ attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout,
     for (int i0 = first_key; i0 < t; i0 += kt)
     {
         __syncthreads();
-        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
-        {
-            int ii = e / dh, d = e % dh, i = i0 + ii;
-            qt[ii * ld + d] = i < t ? base[(long long)i * row_stride + d] : 0.0f;
-            dot_[ii * ld + d] = i < t ? dout[((long long)bi * t + i) * c + h * dh + d] : 0.0f;
-        }
+        attention_stage_tiles(qt, base, row_stride, dot_, dout + (long long)bi * t * c + h * dh, c, i0, kt, t, dh, ld);
         for (int e = threadIdx.x; e < kt * 3; e += ATT_THREADS)
         {
             int ii = e / 3, i = i0 + ii;
