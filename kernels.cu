@@ -664,7 +664,8 @@ read_errors_forward(int* __restrict__ errors, int* __restrict__ per_sequence, co
 // no T x T matrix. One warp per query row; the lanes of a warp split a key tile for the scores and the head
 // dimension for the output. The backward recomputes the probabilities from the saved row statistics.
 // saved (B,H,T,3) per row: logsumexp of the scores, mean score E[s] under the softmax (for the entropy),
-// and D = dO . O (written by attention_backward_preprocess).
+// and D = dO . O (written by attention_backward_preprocess). The tiled kernels run on a grid
+// (ceil(T/ATT_ROWS), B*H): blockIdx.y is the (batch, head) pair, so B is not one of their arguments.
 // ---------------------------------------------------------------------------------------------------------
 
 #define ATT_ROWS 4          // query (or key) rows per block: one warp each
@@ -690,7 +691,7 @@ __device__ __forceinline__ void attention_stage_tiles(float* x, const float* x_r
 // out (B,T,C), saved (B,H,T,3), qkv (B,T,3C); kt = keys per tile (<= 32), chosen by the host for shared memory.
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_forward(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv,
-                  int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                  int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
                   float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
@@ -794,7 +795,7 @@ __device__ __forceinline__ float attention_ds(float p, float mean_s, float s, fl
 // Shared memory: K tile (kt, dh+1), V tile (kt, dh+1), q and dO rows (ATT_ROWS, 2*dh).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                      const float* __restrict__ saved, float entropy_scale, int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                      const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
                       float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
@@ -866,7 +867,7 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
 // Shared memory: Q tile (kt, dh+1), dO tile (kt, dh+1), k and v rows (ATT_ROWS, 2*dh), row stats (kt, 3).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                       const float* __restrict__ saved, float entropy_scale, int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                       const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
                        float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];

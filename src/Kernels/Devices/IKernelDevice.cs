@@ -79,9 +79,6 @@ public readonly struct KernelArg
     public static implicit operator KernelArg(float value) => new(BitConverter.SingleToUInt32Bits(value), KernelArgKind.Float32);
     public static implicit operator KernelArg(double value) => new(BitConverter.DoubleToUInt64Bits(value), KernelArgKind.Float64);
 
-    /// <summary>Size of the C value in bytes.</summary>
-    public int Size => Kind is KernelArgKind.Int32 or KernelArgKind.UInt32 or KernelArgKind.Float32 ? 4 : 8;
-
     public override string ToString() => Kind switch
     {
         KernelArgKind.Pointer => $"0x{Bits:x}",

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -36,9 +35,6 @@ public sealed partial class KernelSource
     /// <summary>Integer #defines (<c>#define NAME 123</c>).</summary>
     public IReadOnlyDictionary<string, int> Defines { get; }
 
-    /// <summary>Hex SHA-256 of the text.</summary>
-    public string Sha256 { get; }
-
     readonly Dictionary<string, KernelTableEntry> _byName;
 
     KernelSource(string name, string text, List<KernelTableEntry> table, List<string> globals, Dictionary<string, int> defines)
@@ -48,7 +44,6 @@ public sealed partial class KernelSource
         Table = table;
         GlobalFunctions = globals;
         Defines = defines;
-        Sha256 = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
         _byName = [];
         foreach (var e in table) _byName.TryAdd(e.Name, e);
     }
