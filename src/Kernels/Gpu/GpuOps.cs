@@ -6,9 +6,9 @@ namespace RawFlipFlop.Kernels.Gpu;
 /// The ops of <see cref="IOps{T}"/> as kernel launches over an <see cref="IKernelDevice"/> (the GPU or the
 /// emulator), with exactly the interface's semantics; the CPU twins in <see cref="Cpu.CpuOps{T}"/> are their
 /// reference. Block sizes come from the kernels' __launch_bounds__ and tile sizes from kernels.cu's #defines, so
-/// the launch geometry has one source. One file per op family, named like the CPU twins' files (GpuOps.LayerNorm.cs holds
-/// the launchers whose twins are in CpuOps.LayerNorm.cs, and so on); this file holds the shared launch helpers,
-/// size checks, the scratch buffer and the utility ops.
+/// the launch geometry has one source. One file per op family, named like the CPU twins' files (GpuOps.LayerNorm.cs
+/// holds the launchers whose twins are in CpuOps.LayerNorm.cs, and so on); this file holds the shared launch
+/// helpers, size checks, the scratch buffer and the utility ops.
 /// </summary>
 public sealed partial class GpuOps : IOps<float>, IDisposable
 {
