@@ -1,7 +1,8 @@
 // RawFlipFlop CUDA kernels. Compiled at run time by NVRTC (no #include: NVRTC runs without CUDA headers)
 // and, for the emulator, as C++ by g++ (src/Kernels/Emulator/cuda_emulator.h gives the CUDA semantics). Every
-// entry point is `extern "C" __global__`, has a comment with its shapes above it, and is listed once in the
-// kernel table at the end of this file together with the block size it is launched with.
+// entry point is `extern "C" __global__`, has a comment with its shapes above it, declares the block size it is
+// launched with as `__launch_bounds__(N)` (N a number or an integer #define; the host reads it from there), and
+// is listed once by name in the kernel table at the end of this file.
 // Shapes are row-major; N = B*T rows. "+=" marks a buffer that is accumulated into.
 // Reductions that feed training run in a fixed order (no float atomics), so results are bit-reproducible.
 
@@ -167,36 +168,49 @@ layernorm_backward_reduce(float* __restrict__ dweight, float* __restrict__ dbias
 #define GEMM_BK 16
 #define GEMM_PAD 4
 #define GEMM_THREADS 256
+static_assert(GEMM_THREADS == 16 * 16, "gemm_tile lays its threads out as 16 x 16 (tx = thread % 16, ty = thread / 16)");
+static_assert(GEMM_BM == 2 * 4 * (GEMM_THREADS / 16) && GEMM_BN == 2 * 4 * 16,
+              "a thread's 8x8 block is two 4-row and two 4-column strips half a tile (64) apart");
+static_assert(GEMM_BM == GEMM_BN, "gemm_load_tile stages the A and B tiles with one row width");
+static_assert(GEMM_BK % 4 == 0, "gemm_load_tile reads contiguous k four at a time (float4)");
+static_assert((GEMM_BK * GEMM_BM / 4) % GEMM_THREADS == 0, "the float4 slots of a tile divide evenly among the threads");
+static_assert((GEMM_BM + GEMM_PAD) % 4 == 0, "padded tile rows stay 16-byte aligned for float4 accesses");
+
+// p[0..3] of a row of `length` floats where p[0] is element `first`, zero past the row's end: one float4 load
+// when vec (the row length is a multiple of 4 and the row 16-byte aligned), else element by element.
+__device__ __forceinline__ float4 gemm_load4(const float* p, int first, int length, bool vec)
+{
+    float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (vec && first < length)
+        q = *reinterpret_cast<const float4*>(p);
+    else
+    {
+        if (first < length) q.x = p[0];
+        if (first + 1 < length) q.y = p[1];
+        if (first + 2 < length) q.z = p[2];
+        if (first + 3 < length) q.w = p[3];
+    }
+    return q;
+}
 
 // tile (GEMM_BK, 128 + GEMM_PAD) [k][r] = X[r0 + r, k0 + k] for an operand X with R rows of K values:
 // X is stored row-major (R,K) when K_CONTIGUOUS, otherwise (K,R). vec: float4 loads are safe (row length
-// a multiple of 4 and X 16-byte aligned).
+// a multiple of 4 and X 16-byte aligned). Zero outside X.
 template <bool K_CONTIGUOUS>
 __device__ __forceinline__ void gemm_load_tile(float (*tile)[GEMM_BM + GEMM_PAD], const float* __restrict__ x, int R, int K,
                                                int r0, int k0, bool vec)
 {
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll
     for (int i = 0; i < (GEMM_BK * GEMM_BM / 4) / GEMM_THREADS; i++)
     {
         const int f = threadIdx.x + i * GEMM_THREADS;  // float4 slot of the tile
         if (K_CONTIGUOUS)
         {
+            // four consecutive k of row r, stored down a column of the tile
             const int r = f / (GEMM_BK / 4), kq = (f % (GEMM_BK / 4)) * 4;
             const int gr = r0 + r, gk = k0 + kq;
-            float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (gr < R)
-            {
-                const float* p = x + (long long)gr * K + gk;
-                if (vec && gk < K)
-                    q = *reinterpret_cast<const float4*>(p);
-                else
-                {
-                    if (gk < K) q.x = p[0];
-                    if (gk + 1 < K) q.y = p[1];
-                    if (gk + 2 < K) q.z = p[2];
-                    if (gk + 3 < K) q.w = p[3];
-                }
-            }
+            const float4 q = gr < R ? gemm_load4(x + (long long)gr * K + gk, gk, K, vec) : zero;
             tile[kq][r] = q.x;
             tile[kq + 1][r] = q.y;
             tile[kq + 2][r] = q.z;
@@ -204,23 +218,10 @@ __device__ __forceinline__ void gemm_load_tile(float (*tile)[GEMM_BM + GEMM_PAD]
         }
         else
         {
+            // four consecutive rows of k, stored along a row of the tile
             const int k = f / (GEMM_BM / 4), rq = (f % (GEMM_BM / 4)) * 4;
             const int gk = k0 + k, gr = r0 + rq;
-            float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (gk < K)
-            {
-                const float* p = x + (long long)gk * R + gr;
-                if (vec && gr < R)
-                    q = *reinterpret_cast<const float4*>(p);
-                else
-                {
-                    if (gr < R) q.x = p[0];
-                    if (gr + 1 < R) q.y = p[1];
-                    if (gr + 2 < R) q.z = p[2];
-                    if (gr + 3 < R) q.w = p[3];
-                }
-            }
-            *reinterpret_cast<float4*>(&tile[k][rq]) = q;
+            *reinterpret_cast<float4*>(&tile[k][rq]) = gk < K ? gemm_load4(x + (long long)gk * R + gr, gr, R, vec) : zero;
         }
     }
 }
@@ -331,23 +332,27 @@ matmul_backward_weight(float* __restrict__ dweight, const float* __restrict__ do
     gemm_tile<false, false>(dweight, dout, inp, nullptr, OC, C, N, true);
 }
 
-// dbias (OC) += column sums of dout (N,OC). A block sums 32 columns: warp w adds rows w, w+8, ... in order, then
-// the 8 partial sums are added in warp order. Grid ceil(OC/32), 256 threads.
-extern "C" __global__ void __launch_bounds__(256)
+#define BIAS_WARPS 8
+#define BIAS_THREADS 256
+static_assert(BIAS_THREADS == BIAS_WARPS * WARP_SIZE, "matmul_backward_bias: one partial sum per warp");
+
+// dbias (OC) += column sums of dout (N,OC). A block sums WARP_SIZE columns: warp w adds rows w, w+BIAS_WARPS, ...
+// in order, then the BIAS_WARPS partial sums are added in warp order. Grid ceil(OC/WARP_SIZE).
+extern "C" __global__ void __launch_bounds__(BIAS_THREADS)
 matmul_backward_bias(float* __restrict__ dbias, const float* __restrict__ dout, int N, int OC)
 {
-    __shared__ float partial[8][WARP_SIZE];
+    __shared__ float partial[BIAS_WARPS][WARP_SIZE];
     const int tx = threadIdx.x % WARP_SIZE, ty = threadIdx.x / WARP_SIZE;
     const int col = blockIdx.x * WARP_SIZE + tx;
     float sum = 0.0f;
     if (col < OC)
-        for (int row = ty; row < N; row += 8) sum += dout[(long long)row * OC + col];
+        for (int row = ty; row < N; row += BIAS_WARPS) sum += dout[(long long)row * OC + col];
     partial[ty][tx] = sum;
     __syncthreads();
     if (ty == 0 && col < OC)
     {
         float total = 0.0f;
-        for (int i = 0; i < 8; i++) total += partial[i][tx];
+        for (int i = 0; i < BIAS_WARPS; i++) total += partial[i][tx];
         dbias[col] += total;
     }
 }
@@ -365,6 +370,7 @@ fill_value(float* __restrict__ x, long long n, float value)
 }
 
 #define SUM_THREADS 1024
+static_assert(SUM_THREADS == WARP_SIZE * WARP_SIZE, "the per-warp sums of a block fill exactly one warp for the last step");
 // out (1) = sum of inp (n): one block; thread k sums k, k+1024, ... in order, then a fixed tree. Deterministic.
 extern "C" __global__ void __launch_bounds__(SUM_THREADS)
 sum_forward(float* __restrict__ out, const float* __restrict__ inp, long long n)
@@ -575,14 +581,6 @@ residual_forward(float* out, const float* a, const float* b, long long n)
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) out[i] = a[i] + b[i];
 }
 
-// dinp (n) += dout
-extern "C" __global__ void __launch_bounds__(256)
-residual_backward(float* dinp, const float* dout, long long n)
-{
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) dinp[i] += dout[i];
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Loss and evaluation
 // ---------------------------------------------------------------------------------------------------------
@@ -666,7 +664,8 @@ read_errors_forward(int* __restrict__ errors, int* __restrict__ per_sequence, co
 // no T x T matrix. One warp per query row; the lanes of a warp split a key tile for the scores and the head
 // dimension for the output. The backward recomputes the probabilities from the saved row statistics.
 // saved (B,H,T,3) per row: logsumexp of the scores, mean score E[s] under the softmax (for the entropy),
-// and D = dO . O (written by attention_backward_preprocess).
+// and D = dO . O (written by attention_backward_preprocess). The tiled kernels run on a grid
+// (ceil(T/ATT_ROWS), B*H): blockIdx.y is the (batch, head) pair, so B is not one of their arguments.
 // ---------------------------------------------------------------------------------------------------------
 
 #define ATT_ROWS 4          // query (or key) rows per block: one warp each
@@ -674,12 +673,25 @@ read_errors_forward(int* __restrict__ errors, int* __restrict__ per_sequence, co
 static_assert(ATT_THREADS == ATT_ROWS * WARP_SIZE, "one warp per attention row");
 #define ATT_MAX_DH_PER_LANE 16  // head dimension up to 512
 
+// Shared tiles x and y (kt, ld) = rows first..first+kt-1 of two operands with dh columns (zero past row T-1);
+// row r of x starts at x_rows + r * x_stride, of y at y_rows + r * y_stride. The whole block stages them.
+__device__ __forceinline__ void attention_stage_tiles(float* x, const float* x_rows, long long x_stride, float* y, const float* y_rows,
+                                                      long long y_stride, int first, int kt, int t, int dh, int ld)
+{
+    for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
+    {
+        int r = e / dh, d = e % dh, row = first + r;
+        x[r * ld + d] = row < t ? x_rows[(long long)row * x_stride + d] : 0.0f;
+        y[r * ld + d] = row < t ? y_rows[(long long)row * y_stride + d] : 0.0f;
+    }
+}
+
 // score of query i against key j: q.k / sqrt(dh) - slope_h (i - j); alibi_slopes (H) is null without ALiBi.
 // Shared memory layout of the forward: K tile (kt, dh+1), V tile (kt, dh+1), q rows (ATT_ROWS, dh).
 // out (B,T,C), saved (B,H,T,3), qkv (B,T,3C); kt = keys per tile (<= 32), chosen by the host for shared memory.
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_forward(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv,
-                  int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                  int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
                   float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
@@ -705,12 +717,7 @@ attention_forward(float* __restrict__ out, float* __restrict__ saved, const floa
     for (int j0 = 0; j0 <= last_row; j0 += kt)
     {
         __syncthreads();
-        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
-        {
-            int jj = e / dh, d = e % dh, j = j0 + jj;
-            ks[jj * ld + d] = j < t ? base[(long long)j * row_stride + c + d] : 0.0f;
-            vs[jj * ld + d] = j < t ? base[(long long)j * row_stride + 2 * c + d] : 0.0f;
-        }
+        attention_stage_tiles(ks, base + c, row_stride, vs, base + 2 * c, row_stride, j0, kt, t, dh, ld);
         __syncthreads();
         if (i >= t || j0 > i) continue;
         const int j = j0 + lane;
@@ -788,7 +795,7 @@ __device__ __forceinline__ float attention_ds(float p, float mean_s, float s, fl
 // Shared memory: K tile (kt, dh+1), V tile (kt, dh+1), q and dO rows (ATT_ROWS, 2*dh).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                      const float* __restrict__ saved, float entropy_scale, int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                      const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
                       float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
@@ -823,12 +830,7 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
     for (int j0 = 0; j0 <= last_row; j0 += kt)
     {
         __syncthreads();
-        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
-        {
-            int jj = e / dh, d = e % dh, j = j0 + jj;
-            ks[jj * ld + d] = j < t ? base[(long long)j * row_stride + c + d] : 0.0f;
-            vs[jj * ld + d] = j < t ? base[(long long)j * row_stride + 2 * c + d] : 0.0f;
-        }
+        attention_stage_tiles(ks, base + c, row_stride, vs, base + 2 * c, row_stride, j0, kt, t, dh, ld);
         __syncthreads();
         if (i >= t || j0 > i) continue;
         const int j = j0 + lane;
@@ -865,7 +867,7 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
 // Shared memory: Q tile (kt, dh+1), dO tile (kt, dh+1), k and v rows (ATT_ROWS, 2*dh), row stats (kt, 3).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                       const float* __restrict__ saved, float entropy_scale, int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                       const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
                        float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
@@ -896,12 +898,7 @@ attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout,
     for (int i0 = first_key; i0 < t; i0 += kt)
     {
         __syncthreads();
-        for (int e = threadIdx.x; e < kt * dh; e += ATT_THREADS)
-        {
-            int ii = e / dh, d = e % dh, i = i0 + ii;
-            qt[ii * ld + d] = i < t ? base[(long long)i * row_stride + d] : 0.0f;
-            dot_[ii * ld + d] = i < t ? dout[((long long)bi * t + i) * c + h * dh + d] : 0.0f;
-        }
+        attention_stage_tiles(qt, base, row_stride, dot_, dout + (long long)bi * t * c + h * dh, c, i0, kt, t, dh, ld);
         for (int e = threadIdx.x; e < kt * 3; e += ATT_THREADS)
         {
             int ii = e / 3, i = i0 + ii;
@@ -1085,43 +1082,43 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Kernel table: every extern "C" __global__ entry point, once, as X(name, threads per block it is launched
-// with). The emulator registers kernels from it, the kernel report computes occupancy at that block size, and
-// a test checks it against the definitions above.
+// Kernel table: every extern "C" __global__ entry point, once, by name. The emulator registers its kernels from
+// it, the GPU device looks them up by it and the kernel report lists them in its order. Block sizes are not
+// repeated here: a kernel's __launch_bounds__ is their one place (KernelSource reads it). A test checks the
+// table against the definitions above.
 // ---------------------------------------------------------------------------------------------------------
-#define RFF_KERNEL_TABLE(X)                \
-    X(adamw_update, 256)                   \
-    X(layernorm_forward, 256)              \
-    X(layernorm_backward, 256)             \
-    X(layernorm_backward_reduce, 256)      \
-    X(matmul_forward, GEMM_THREADS)        \
-    X(matmul_backward_input, GEMM_THREADS) \
-    X(matmul_backward_weight, GEMM_THREADS) \
-    X(matmul_backward_bias, 256)           \
-    X(fill_value, 256)                     \
-    X(sum_forward, SUM_THREADS)            \
-    X(dropout_forward, 256)                \
-    X(embedding_forward, 256)              \
-    X(embedding_backward, 256)             \
-    X(position_add_forward, 256)           \
-    X(position_add_backward, 256)          \
-    X(sinusoidal_table, 256)               \
-    X(linear_position_forward, 256)        \
-    X(rope_rotate, 256)                    \
-    X(gelu_forward, 256)                   \
-    X(gelu_backward, 256)                  \
-    X(residual_forward, 256)               \
-    X(residual_backward, 256)              \
-    X(crossentropy_forward_backward, 256)  \
-    X(argmax_forward, 256)                 \
-    X(read_errors_forward, 256)            \
-    X(attention_forward, ATT_THREADS)      \
-    X(attention_backward_preprocess, 256)  \
-    X(attention_backward_dq, ATT_THREADS)  \
-    X(attention_backward_dkv, ATT_THREADS) \
-    X(attention_entropy_forward, SUM_THREADS) \
-    X(attention_probabilities, 256)        \
-    X(lstm_step_forward, 256)              \
-    X(lstm_step_backward, 256)             \
-    X(lstm_step_backward_dh, 256)          \
-    X(lstm_shift_hidden, 256)
+#define RFF_KERNEL_TABLE(X)          \
+    X(adamw_update)                  \
+    X(layernorm_forward)             \
+    X(layernorm_backward)            \
+    X(layernorm_backward_reduce)     \
+    X(matmul_forward)                \
+    X(matmul_backward_input)         \
+    X(matmul_backward_weight)        \
+    X(matmul_backward_bias)          \
+    X(fill_value)                    \
+    X(sum_forward)                   \
+    X(dropout_forward)               \
+    X(embedding_forward)             \
+    X(embedding_backward)            \
+    X(position_add_forward)          \
+    X(position_add_backward)         \
+    X(sinusoidal_table)              \
+    X(linear_position_forward)       \
+    X(rope_rotate)                   \
+    X(gelu_forward)                  \
+    X(gelu_backward)                 \
+    X(residual_forward)              \
+    X(crossentropy_forward_backward) \
+    X(argmax_forward)                \
+    X(read_errors_forward)           \
+    X(attention_forward)             \
+    X(attention_backward_preprocess) \
+    X(attention_backward_dq)         \
+    X(attention_backward_dkv)        \
+    X(attention_entropy_forward)     \
+    X(attention_probabilities)       \
+    X(lstm_step_forward)             \
+    X(lstm_step_backward)            \
+    X(lstm_step_backward_dh)         \
+    X(lstm_shift_hidden)

@@ -1,10 +1,11 @@
 // Test-only kernels for the emulator's own tests: correct kernels that exercise its CUDA semantics and
-// deliberately broken ones it must catch. Same conventions as kernels.cu (no #include, a kernel table).
+// deliberately broken ones it must catch. Same conventions as kernels.cu (no #include, every kernel's block size in
+// its __launch_bounds__, a kernel table of names).
 
 #define FULL_MASK 0xffffffffu
 
 // out (n) = inp[i] + inp[i-1] within each block of 256 (the first thread of a block adds 0), through shared memory.
-extern "C" __global__ void neighbour_sum(float* out, const float* inp, int n)
+extern "C" __global__ void __launch_bounds__(256) neighbour_sum(float* out, const float* inp, int n)
 {
     __shared__ float tile[256];
     const int t = threadIdx.x, i = blockIdx.x * blockDim.x + t;
@@ -14,7 +15,7 @@ extern "C" __global__ void neighbour_sum(float* out, const float* inp, int n)
 }
 
 // BROKEN: neighbour_sum without its barrier. Threads run in order 0, 1, ... happen to give the right answer.
-extern "C" __global__ void neighbour_sum_missing_barrier(float* out, const float* inp, int n)
+extern "C" __global__ void __launch_bounds__(256) neighbour_sum_missing_barrier(float* out, const float* inp, int n)
 {
     __shared__ float tile[256];
     const int t = threadIdx.x, i = blockIdx.x * blockDim.x + t;
@@ -23,7 +24,7 @@ extern "C" __global__ void neighbour_sum_missing_barrier(float* out, const float
 }
 
 // BROKEN: the first warp leaves while the others wait at a barrier. out (blocks*threads)
-extern "C" __global__ void early_exit_barrier(float* out)
+extern "C" __global__ void __launch_bounds__(256) early_exit_barrier(float* out)
 {
     if (threadIdx.x < 32) return;
     __syncthreads();
@@ -31,7 +32,7 @@ extern "C" __global__ void early_exit_barrier(float* out)
 }
 
 // BROKEN: odd and even threads wait at different barriers. out (threads)
-extern "C" __global__ void divergent_barriers(float* out)
+extern "C" __global__ void __launch_bounds__(64) divergent_barriers(float* out)
 {
     if (threadIdx.x % 2)
     {
@@ -46,35 +47,35 @@ extern "C" __global__ void divergent_barriers(float* out)
 }
 
 // BROKEN: reads one element past the end of inp. out (n), inp (n)
-extern "C" __global__ void read_past_end(float* out, const float* inp, int n)
+extern "C" __global__ void __launch_bounds__(256) read_past_end(float* out, const float* inp, int n)
 {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = inp[i + 1];
 }
 
 // BROKEN: writes one element past the end of out. out (n)
-extern "C" __global__ void write_past_end(float* out, int n)
+extern "C" __global__ void __launch_bounds__(256) write_past_end(float* out, int n)
 {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i <= n) out[i] = 1.0f;
 }
 
 // BROKEN: lane 0 of every warp exits while the other lanes shuffle with the full mask. out (threads)
-extern "C" __global__ void warp_op_after_exit(int* out)
+extern "C" __global__ void __launch_bounds__(64) warp_op_after_exit(int* out)
 {
     if (threadIdx.x % 32 == 0) return;
     out[threadIdx.x] = __shfl_xor_sync(FULL_MASK, (int)threadIdx.x, 1);
 }
 
 // BROKEN: thread 3 traps.
-extern "C" __global__ void trap_kernel(int* out)
+extern "C" __global__ void __launch_bounds__(32) trap_kernel(int* out)
 {
     if (threadIdx.x == 3) __trap();
     out[threadIdx.x] = 1;
 }
 
 // out (threads, 9): warp primitives, per thread t (lane = t % 32).
-extern "C" __global__ void warp_ops(int* out)
+extern "C" __global__ void __launch_bounds__(64) warp_ops(int* out)
 {
     const int t = blockIdx.x * blockDim.x + threadIdx.x, lane = threadIdx.x % 32;
     int* o = out + t * 9;
@@ -91,7 +92,7 @@ extern "C" __global__ void warp_ops(int* out)
 }
 
 // out (blocks): sum over each block's threads of inp, by warp shuffles of doubles then shared memory.
-extern "C" __global__ void block_sum_double(double* out, const double* inp)
+extern "C" __global__ void __launch_bounds__(256) block_sum_double(double* out, const double* inp)
 {
     __shared__ double warp_sums[32];
     const int t = threadIdx.x;
@@ -108,7 +109,7 @@ extern "C" __global__ void block_sum_double(double* out, const double* inp)
 }
 
 // counter (1) += threads; fsum (1) += 0.5 per thread; maxv (1) = max thread index.
-extern "C" __global__ void atomics(unsigned int* counter, float* fsum, int* maxv)
+extern "C" __global__ void __launch_bounds__(128) atomics(unsigned int* counter, float* fsum, int* maxv)
 {
     atomicAdd(counter, 1u);
     atomicAdd(fsum, 0.5f);
@@ -116,7 +117,7 @@ extern "C" __global__ void atomics(unsigned int* counter, float* fsum, int* maxv
 }
 
 // out (blocks*threads) = inp reversed within each block, through dynamic shared memory.
-extern "C" __global__ void reverse_dynamic_shared(float* out, const float* inp)
+extern "C" __global__ void __launch_bounds__(128) reverse_dynamic_shared(float* out, const float* inp)
 {
     extern __shared__ float buffer[];
     const int t = threadIdx.x, base = blockIdx.x * blockDim.x;
@@ -126,7 +127,7 @@ extern "C" __global__ void reverse_dynamic_shared(float* out, const float* inp)
 }
 
 // BROKEN: reads one float past the end of the dynamic shared memory it was given.
-extern "C" __global__ void dynamic_shared_overrun(float* out)
+extern "C" __global__ void __launch_bounds__(64) dynamic_shared_overrun(float* out)
 {
     extern __shared__ float buffer[];
     buffer[threadIdx.x] = 1.0f;
@@ -135,7 +136,7 @@ extern "C" __global__ void dynamic_shared_overrun(float* out)
 }
 
 // out (gx*gy*gz, bx*by*bz, 4): the linear block index, linear thread index, blockDim product, gridDim product.
-extern "C" __global__ void indices(int* out)
+extern "C" __global__ void __launch_bounds__(24) indices(int* out)
 {
     const int b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
     const int t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
@@ -148,7 +149,7 @@ extern "C" __global__ void indices(int* out)
 }
 
 // out (1): every argument type round-trips.
-extern "C" __global__ void arg_types(double* out, int a, unsigned int b, long long c, unsigned long long d, float e, double f)
+extern "C" __global__ void __launch_bounds__(1) arg_types(double* out, int a, unsigned int b, long long c, unsigned long long d, float e, double f)
 {
     out[0] = a;
     out[1] = b;
@@ -159,7 +160,7 @@ extern "C" __global__ void arg_types(double* out, int a, unsigned int b, long lo
 }
 
 // out (threads): `iterations` rounds of a shared-memory rotation, two barriers each (context-switch cost).
-extern "C" __global__ void barrier_loop(float* out, int iterations)
+extern "C" __global__ void __launch_bounds__(256) barrier_loop(float* out, int iterations)
 {
     __shared__ float s[1024];
     const int t = threadIdx.x;
@@ -175,28 +176,28 @@ extern "C" __global__ void barrier_loop(float* out, int iterations)
 }
 
 // BROKEN: a 256 KiB local array, beyond an emulated thread's stack. out (1)
-extern "C" __global__ void stack_hog(float* out, int index)
+extern "C" __global__ void __launch_bounds__(1) stack_hog(float* out, int index)
 {
     volatile float big[65536];
     big[index] = 1.0f;
     out[0] = big[index];
 }
 
-#define RFF_KERNEL_TABLE(X)              \
-    X(neighbour_sum, 256)                \
-    X(neighbour_sum_missing_barrier, 256) \
-    X(early_exit_barrier, 256)           \
-    X(divergent_barriers, 64)            \
-    X(read_past_end, 256)                \
-    X(write_past_end, 256)               \
-    X(warp_op_after_exit, 64)            \
-    X(trap_kernel, 32)                   \
-    X(warp_ops, 64)                      \
-    X(block_sum_double, 256)             \
-    X(atomics, 128)                      \
-    X(reverse_dynamic_shared, 128)       \
-    X(dynamic_shared_overrun, 64)        \
-    X(indices, 24)                       \
-    X(arg_types, 1)                      \
-    X(barrier_loop, 256)                 \
-    X(stack_hog, 1)
+#define RFF_KERNEL_TABLE(X)          \
+    X(neighbour_sum)                 \
+    X(neighbour_sum_missing_barrier) \
+    X(early_exit_barrier)            \
+    X(divergent_barriers)            \
+    X(read_past_end)                 \
+    X(write_past_end)                \
+    X(warp_op_after_exit)            \
+    X(trap_kernel)                   \
+    X(warp_ops)                      \
+    X(block_sum_double)              \
+    X(atomics)                       \
+    X(reverse_dynamic_shared)        \
+    X(dynamic_shared_overrun)        \
+    X(indices)                       \
+    X(arg_types)                     \
+    X(barrier_loop)                  \
+    X(stack_hog)

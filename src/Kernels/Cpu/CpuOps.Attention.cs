@@ -33,15 +33,26 @@ public sealed unsafe partial class CpuOps<T>
         return [.. head];
     }
 
-    /// <summary>Keep factor of attention-dropout element (b,h,i,j): 0 or 1/(1-p).</summary>
-    static void DropoutRow(T* dst, T* src, int count, DropoutSpec spec, long firstIndex)
+    /// <summary>
+    /// weights (T,T) = the causal probabilities probs (T,T) of head row bh after attention dropout: kept elements
+    /// times 1/(1-p), dropped ones and those above the diagonal 0. Element (i,j) is mask element (bh*T + i)*T + j,
+    /// as in the kernels. Returns weights.
+    /// </summary>
+    static T* DroppedWeights(T* weights, T* probs, int t, DropoutSpec spec, int bh)
     {
         T scale = T.One / T.CreateTruncating(1.0 - spec.P);
-        for (int j = 0; j < count; j++)
+        for (int i = 0; i < t; i++)
         {
-            uint word = Philox.Word(spec.Seed, spec.Stream, RandomDomain.Dropout, (ulong)(firstIndex + j));
-            dst[j] = Philox.ToUnitFloat(word) < spec.P ? T.Zero : src[j] * scale;
+            T* src = probs + (long)i * t, dst = weights + (long)i * t;
+            long first = ((long)bh * t + i) * t;
+            for (int j = 0; j <= i; j++)
+            {
+                uint word = Philox.Word(spec.Seed, spec.Stream, RandomDomain.Dropout, (ulong)(first + j));
+                dst[j] = Philox.ToUnitFloat(word) < spec.P ? T.Zero : src[j] * scale;
+            }
+            new Span<T>(dst + i + 1, t - i - 1).Clear();
         }
+        return weights;
     }
 
     /// <summary>The CPU keeps the probabilities themselves (B,H,T,T): its backward multiplies by them directly.</summary>
@@ -111,16 +122,7 @@ public sealed unsafe partial class CpuOps<T>
             var dropped = Scratch(ref t_scratch1, options.Dropout.Active ? (long)t * t : 1);
             fixed (T* d = dropped)
             {
-                T* weights = p;
-                if (options.Dropout.Active)
-                {
-                    weights = d;
-                    for (int i = 0; i < t; i++)
-                    {
-                        DropoutRow(weights + (long)i * t, p + (long)i * t, i + 1, options.Dropout, ((long)bh * t + i) * t);
-                        new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
-                    }
-                }
+                T* weights = options.Dropout.Active ? DroppedWeights(d, p, t, options.Dropout, bh) : p;
                 // y (T,dh) = weights v, block-causal
                 T* y = output.Ptr + (long)bi * t * c + h * dh;
                 for (int i0 = 0; i0 < t; i0 += CausalBlock)
@@ -150,16 +152,7 @@ public sealed unsafe partial class CpuOps<T>
             var s2 = Scratch(ref t_scratch2, (long)t * t);
             fixed (T* dropped = s1, dp = s2)
             {
-                T* weights = p;
-                if (options.Dropout.Active)
-                {
-                    weights = dropped;
-                    for (int i = 0; i < t; i++)
-                    {
-                        DropoutRow(weights + (long)i * t, p + (long)i * t, i + 1, options.Dropout, ((long)bh * t + i) * t);
-                        new Span<T>(weights + (long)i * t + i + 1, t - i - 1).Clear();
-                    }
-                }
+                T* weights = options.Dropout.Active ? DroppedWeights(dropped, p, t, options.Dropout, bh) : p;
                 // dV (T,dh) = weights^T dY, block-causal: keys [j0, j1) only receive from queries i >= j0
                 for (int j0 = 0; j0 < t; j0 += CausalBlock)
                 {

@@ -40,9 +40,4 @@ public sealed unsafe partial class CpuOps<T>
         for (int chunk = 0; chunk < chunks; chunk++)
             for (int j = 0; j < cols; j++) sums.Ptr[j] += partial[(long)chunk * cols + j];
     }
-
-    static void CheckSize(Buf<T> buffer, long needed, string name)
-    {
-        if (buffer.Length < needed) throw new ArgumentException($"{name} has {buffer.Length} elements, the op needs {needed}");
-    }
 }

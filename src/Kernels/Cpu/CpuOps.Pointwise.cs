@@ -46,6 +46,11 @@ public sealed unsafe partial class CpuOps<T>
             }
         });
 
+    public void ResidualForward(Buf<T> output, Buf<T> a, Buf<T> b, long n) =>
+        ForChunks(n, ElementChunk, (s, e) =>
+            System.Numerics.Tensors.TensorPrimitives.Add<T>(
+                new ReadOnlySpan<T>(a.Ptr + s, (int)(e - s)), new ReadOnlySpan<T>(b.Ptr + s, (int)(e - s)), new Span<T>(output.Ptr + s, (int)(e - s))));
+
     public void DropoutForward(Buf<T> output, Buf<T> input, DropoutSpec spec, long n) => Dropout(output, input, spec, n);
 
     public void DropoutBackward(Buf<T> dinput, Buf<T> doutput, DropoutSpec spec, long n) => Dropout(dinput, doutput, spec, n);

@@ -59,13 +59,8 @@ public sealed unsafe partial class CpuOps<T> : IOps<T> where T : unmanaged, IFlo
         output.Ptr[0] = total;
     }
 
-    public void ResidualForward(Buf<T> output, Buf<T> a, Buf<T> b, long n) =>
-        ForChunks(n, ElementChunk, (s, e) =>
-            System.Numerics.Tensors.TensorPrimitives.Add<T>(
-                new ReadOnlySpan<T>(a.Ptr + s, (int)(e - s)), new ReadOnlySpan<T>(b.Ptr + s, (int)(e - s)), new Span<T>(output.Ptr + s, (int)(e - s))));
-
-    public void ResidualBackward(Buf<T> dinput, Buf<T> doutput, long n) =>
-        ForChunks(n, ElementChunk, (s, e) =>
-            System.Numerics.Tensors.TensorPrimitives.Add<T>(
-                new ReadOnlySpan<T>(dinput.Ptr + s, (int)(e - s)), new ReadOnlySpan<T>(doutput.Ptr + s, (int)(e - s)), new Span<T>(dinput.Ptr + s, (int)(e - s))));
+    static void CheckSize(Buf<T> buffer, long needed, string name)
+    {
+        if (buffer.Length < needed) throw new ArgumentException($"{name} has {buffer.Length} elements, the op needs {needed}");
+    }
 }

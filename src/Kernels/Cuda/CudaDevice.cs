@@ -244,7 +244,7 @@ public sealed unsafe class CudaDevice : IKernelDevice
         ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
         MakeCurrent();
         nint f = Function(kernel);
-        if (sharedBytes > 48 * 1024 && (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes))
+        if (sharedBytes > IKernelDevice.DefaultDynamicSharedBytes && (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes))
         {
             CudaDriver.Check(CudaDriver.cuFuncSetAttribute(f, CudaFunctionAttribute.MaxDynamicSharedSizeBytes, sharedBytes),
                 $"cuFuncSetAttribute({kernel}, MaxDynamicSharedSizeBytes, {sharedBytes})");

@@ -18,29 +18,14 @@ public sealed class CudaException : Exception
 /// <summary>Device attributes (CUdevice_attribute) the engine reads.</summary>
 public enum CudaDeviceAttribute
 {
-    MaxThreadsPerBlock = 1,
-    MaxSharedMemoryPerBlock = 8,
-    WarpSize = 10,
-    ClockRate = 13,
     MultiprocessorCount = 16,
-    MemoryClockRate = 36,
-    GlobalMemoryBusWidth = 37,
-    L2CacheSize = 38,
-    MaxThreadsPerMultiprocessor = 39,
     ComputeCapabilityMajor = 75,
     ComputeCapabilityMinor = 76,
-    MaxSharedMemoryPerMultiprocessor = 81,
-    MaxRegistersPerMultiprocessor = 82,
-    MaxSharedMemoryPerBlockOptin = 97,
-    MaxBlocksPerMultiprocessor = 106,
 }
 
-/// <summary>Function attributes (CUfunction_attribute).</summary>
+/// <summary>Function attributes (CUfunction_attribute) the engine reads or sets.</summary>
 public enum CudaFunctionAttribute
 {
-    MaxThreadsPerBlock = 0,
-    SharedSizeBytes = 1,
-    ConstSizeBytes = 2,
     LocalSizeBytes = 3,
     NumRegs = 4,
     MaxDynamicSharedSizeBytes = 8,
@@ -90,9 +75,6 @@ public static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuDevicePrimaryCtxRetain(out nint context, int device);
     [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuDevicePrimaryCtxRelease_v2")] internal static partial int cuDevicePrimaryCtxRelease(int device);
     [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuCtxSetCurrent(nint context);
-    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuCtxGetCurrent(out nint context);
-    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuCtxSynchronize();
-    [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemGetInfo_v2")] internal static partial int cuMemGetInfo(out nuint free, out nuint total);
 
     // ---- streams and events ----
     [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuStreamCreate(out nint stream, uint flags);
@@ -107,13 +89,9 @@ public static unsafe partial class CudaDriver
     // ---- memory ----
     [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemAlloc_v2")] internal static partial int cuMemAlloc(out ulong pointer, nuint bytes);
     [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemFree_v2")] internal static partial int cuMemFree(ulong pointer);
-    [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemcpyHtoD_v2")] internal static partial int cuMemcpyHtoD(ulong destination, void* source, nuint bytes);
-    [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemcpyDtoH_v2")] internal static partial int cuMemcpyDtoH(void* destination, ulong source, nuint bytes);
-    [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemcpyDtoD_v2")] internal static partial int cuMemcpyDtoD(ulong destination, ulong source, nuint bytes);
     [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemcpyHtoDAsync_v2")] internal static partial int cuMemcpyHtoDAsync(ulong destination, void* source, nuint bytes, nint stream);
     [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemcpyDtoHAsync_v2")] internal static partial int cuMemcpyDtoHAsync(void* destination, ulong source, nuint bytes, nint stream);
     [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemcpyDtoDAsync_v2")] internal static partial int cuMemcpyDtoDAsync(ulong destination, ulong source, nuint bytes, nint stream);
-    [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemsetD8_v2")] internal static partial int cuMemsetD8(ulong destination, byte value, nuint count);
     [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuMemsetD8Async(ulong destination, byte value, nuint count, nint stream);
 
     // ---- modules and launches ----

@@ -11,6 +11,12 @@ namespace RawFlipFlop.Kernels.Devices;
 public interface IKernelDevice : IDevice
 {
     /// <summary>
+    /// Dynamic shared memory a block may use without the kernel opting in (cuFuncSetAttribute): 48 KiB on every
+    /// architecture. Launches above it are allowed; the CUDA device opts in for them (up to the GPU's limit).
+    /// </summary>
+    const int DefaultDynamicSharedBytes = 48 * 1024;
+
+    /// <summary>
     /// Runs kernel <paramref name="kernel"/> (a name from the kernel table) on <paramref name="grid"/> blocks of
     /// <paramref name="block"/> threads with <paramref name="sharedBytes"/> bytes of dynamic shared memory.
     /// The arguments must match the kernel's parameters in number and type (buffers convert to pointers).
@@ -72,9 +78,6 @@ public readonly struct KernelArg
     public static implicit operator KernelArg(ulong value) => new(value, KernelArgKind.UInt64);
     public static implicit operator KernelArg(float value) => new(BitConverter.SingleToUInt32Bits(value), KernelArgKind.Float32);
     public static implicit operator KernelArg(double value) => new(BitConverter.DoubleToUInt64Bits(value), KernelArgKind.Float64);
-
-    /// <summary>Size of the C value in bytes.</summary>
-    public int Size => Kind is KernelArgKind.Int32 or KernelArgKind.UInt32 or KernelArgKind.Float32 ? 4 : 8;
 
     public override string ToString() => Kind switch
     {

@@ -36,7 +36,7 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>table (T,C): row t = [sin(t f_0..f_{C/2-1}), cos(t f_0..)], f_i = 10000^(-i/(C/2)).</summary>
     void SinusoidalTable(Buf<T> table, int t, int c);
 
-    /// <summary>x (B,T,C): x[b,t,C-1] += t / divisor (Appendix C.3's linear encoding; no gradient to x is changed).</summary>
+    /// <summary>x (B,T,C): x[b,t,C-1] += t / divisor, the linear position encoding (a ramp in the last channel; the gradient passes through unchanged).</summary>
     void LinearPositionForward(Buf<T> x, T divisor, int b, int t, int c);
 
     /// <summary>qkv (B,T,3C): rotates q and k of every head in place (rotate-half RoPE over the full head dim, base 10000).</summary>
@@ -67,7 +67,7 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     // ---- attention ----
     /// <summary>
     /// Elements of the per-layer state the attention forward keeps for its backward: the CPU keeps the
-    /// probabilities (B,H,T,T); a GPU keeps per-row statistics (B,H,T,2) and recomputes (FlashAttention-2 style).
+    /// probabilities (B,H,T,T); a GPU keeps per-row statistics (B,H,T,3) and recomputes (FlashAttention-2 style).
     /// </summary>
     long AttentionSavedLength(int b, int t, int heads);
 
@@ -104,9 +104,6 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>output (n) = a + b.</summary>
     void ResidualForward(Buf<T> output, Buf<T> a, Buf<T> b, long n);
-
-    /// <summary>dinput (n) += doutput.</summary>
-    void ResidualBackward(Buf<T> dinput, Buf<T> doutput, long n);
 
     /// <summary>output (n) = input * keep / (1-p); keep decided by Philox (seed, stream) per element. In place allowed.</summary>
     void DropoutForward(Buf<T> output, Buf<T> input, DropoutSpec spec, long n);

@@ -54,7 +54,6 @@ public sealed class TimedOps<T> : IOps<T> where T : unmanaged, IFloatingPointIee
     public void GeluForward(Buf<T> output, Buf<T> input, long n) { var s = Begin(); _inner.GeluForward(output, input, n); End("GeluForward", s); }
     public void GeluBackward(Buf<T> dinput, Buf<T> input, Buf<T> doutput, long n) { var s = Begin(); _inner.GeluBackward(dinput, input, doutput, n); End("GeluBackward", s); }
     public void ResidualForward(Buf<T> output, Buf<T> a, Buf<T> b, long n) { var s = Begin(); _inner.ResidualForward(output, a, b, n); End("ResidualForward", s); }
-    public void ResidualBackward(Buf<T> dinput, Buf<T> doutput, long n) { var s = Begin(); _inner.ResidualBackward(dinput, doutput, n); End("ResidualBackward", s); }
     public void DropoutForward(Buf<T> output, Buf<T> input, DropoutSpec spec, long n) { var s = Begin(); _inner.DropoutForward(output, input, spec, n); End("DropoutForward", s); }
     public void DropoutBackward(Buf<T> dinput, Buf<T> doutput, DropoutSpec spec, long n) { var s = Begin(); _inner.DropoutBackward(dinput, doutput, spec, n); End("DropoutBackward", s); }
     public void LstmForward(Buf<T> h, Buf<T> cell, Buf<T> gates, Buf<T> xproj, Buf<T> whh, Buf<T> bhh, int b, int t, int hidden) { var s = Begin(); _inner.LstmForward(h, cell, gates, xproj, whh, bhh, b, t, hidden); End("LstmForward", s); }

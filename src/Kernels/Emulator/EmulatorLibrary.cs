@@ -9,7 +9,7 @@ namespace RawFlipFlop.Kernels.Emulator;
 
 /// <summary>A kernel the emulator library registered from the kernel table, with its parameter types.</summary>
 /// <param name="Signature">One letter per parameter: p pointer, i int, u unsigned, l long long, L unsigned long long, f float, d double.</param>
-public sealed record EmulatedKernel(string Name, int BlockThreads, string Signature);
+public sealed record EmulatedKernel(string Name, string Signature);
 
 /// <summary>An error of the emulator: a kernel's fault, a barrier problem, bad arguments, or a failed build.</summary>
 public sealed class EmulatorException(string message) : Exception(message);
@@ -57,10 +57,9 @@ public sealed unsafe partial class EmulatorLibrary
         var count = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "rff_emu_kernel_count");
         var name = (delegate* unmanaged<int, byte*>)NativeLibrary.GetExport(handle, "rff_emu_kernel_name");
         var signature = (delegate* unmanaged<int, byte*>)NativeLibrary.GetExport(handle, "rff_emu_kernel_signature");
-        var threads = (delegate* unmanaged<int, int>)NativeLibrary.GetExport(handle, "rff_emu_kernel_block_threads");
         var kernels = new List<EmulatedKernel>();
         for (int i = 0, n = count(); i < n; i++)
-            kernels.Add(new EmulatedKernel(Marshal.PtrToStringUTF8((nint)name(i))!, threads(i), Marshal.PtrToStringUTF8((nint)signature(i))!));
+            kernels.Add(new EmulatedKernel(Marshal.PtrToStringUTF8((nint)name(i))!, Marshal.PtrToStringUTF8((nint)signature(i))!));
         Kernels = kernels;
         _kernels = kernels.ToDictionary(k => k.Name);
     }

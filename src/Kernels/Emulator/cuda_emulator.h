@@ -162,7 +162,6 @@ struct Options
 struct KernelInfo
 {
     const char* name;
-    int block_threads;
     const char* signature;
     void (*invoke)(const Arg*);
 };
@@ -766,8 +765,8 @@ inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b)
 template <class T> inline T __ldg(const T* p) { return *p; }
 
 // ---- registration ------------------------------------------------------------------------------------------------
-#define RFF_EMU_KERNEL_ENTRY(name, threads)                                                                       \
-    {#name, (threads), ::rff_emu::Signature<decltype(&name)>::kinds,                                            \
+#define RFF_EMU_KERNEL_ENTRY(name)                                                                                \
+    {#name, ::rff_emu::Signature<decltype(&name)>::kinds,                                                       \
      &::rff_emu::Signature<decltype(&name)>::template invoke<&name>},
 #define RFF_EMU_REGISTER(table)                                                                                   \
     namespace rff_emu { const KernelInfo kernels[] = {table(RFF_EMU_KERNEL_ENTRY)};                               \
@@ -1060,7 +1059,6 @@ inline int copy_error(const std::string& message, char* error, int capacity)
 RFF_EMU_EXPORT int rff_emu_kernel_count() { return rff_emu::kernel_count; }
 RFF_EMU_EXPORT const char* rff_emu_kernel_name(int i) { return rff_emu::kernels[i].name; }
 RFF_EMU_EXPORT const char* rff_emu_kernel_signature(int i) { return rff_emu::kernels[i].signature; }
-RFF_EMU_EXPORT int rff_emu_kernel_block_threads(int i) { return rff_emu::kernels[i].block_threads; }
 
 // Runs kernel `name` on grid x block with `shared_bytes` of dynamic shared memory; returns 0, or 1 with a message.
 RFF_EMU_EXPORT int rff_emu_launch(const char* name, const unsigned* grid, const unsigned* block, unsigned long long shared_bytes,

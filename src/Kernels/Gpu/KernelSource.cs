@@ -1,16 +1,19 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
 namespace RawFlipFlop.Kernels.Gpu;
 
-/// <summary>One row of the kernel table: <c>X(name, threads)</c>.</summary>
+/// <summary>
+/// One kernel of the kernel table: its name and the threads per block it is launched with, which is the first
+/// argument of its <c>__launch_bounds__</c> (0 when it has none, which <see cref="KernelSource.TableProblems"/> reports).
+/// </summary>
 public sealed record KernelTableEntry(string Name, int BlockThreads);
 
 /// <summary>
-/// A CUDA source in kernels.cu's conventions: entry points are <c>extern "C" __global__</c> and the macro
-/// <c>RFF_KERNEL_TABLE(X)</c> lists each once as <c>X(name, threads per block)</c> (a number or a #define).
+/// A CUDA source in kernels.cu's conventions: entry points are <c>extern "C" __global__</c>, each declares its
+/// block size once as <c>__launch_bounds__(threads)</c> (a number or an integer #define), and the macro
+/// <c>RFF_KERNEL_TABLE(X)</c> lists each once by name as <c>X(name)</c>.
 /// <see cref="Default"/> is kernels.cu itself, embedded in this assembly.
 /// </summary>
 public sealed partial class KernelSource
@@ -23,7 +26,7 @@ public sealed partial class KernelSource
     public string Name { get; }
     public string Text { get; }
 
-    /// <summary>The kernel table, in its order.</summary>
+    /// <summary>The kernel table, in its order, with each kernel's block size from its definition.</summary>
     public IReadOnlyList<KernelTableEntry> Table { get; }
 
     /// <summary>Names of the <c>extern "C" __global__</c> functions defined in the source (comments ignored), in order.</summary>
@@ -31,9 +34,6 @@ public sealed partial class KernelSource
 
     /// <summary>Integer #defines (<c>#define NAME 123</c>).</summary>
     public IReadOnlyDictionary<string, int> Defines { get; }
-
-    /// <summary>Hex SHA-256 of the text.</summary>
-    public string Sha256 { get; }
 
     readonly Dictionary<string, KernelTableEntry> _byName;
 
@@ -44,7 +44,6 @@ public sealed partial class KernelSource
         Table = table;
         GlobalFunctions = globals;
         Defines = defines;
-        Sha256 = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
         _byName = [];
         foreach (var e in table) _byName.TryAdd(e.Name, e);
     }
@@ -55,32 +54,41 @@ public sealed partial class KernelSource
         var defines = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (Match m in DefineRegex().Matches(code))
             defines[m.Groups[1].Value] = int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
-        var globals = GlobalRegex().Matches(code).Select(m => m.Groups[1].Value).ToList();
+        var globals = new List<string>();
+        var blockThreads = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (Match m in GlobalRegex().Matches(code))
+        {
+            string kernel = m.Groups["name"].Value;
+            globals.Add(kernel);
+            if (m.Groups["threads"].Success) blockThreads.TryAdd(kernel, Resolve(m.Groups["threads"].Value.Trim(), kernel));
+        }
         var table = new List<KernelTableEntry>();
         var tableMatch = TableRegex().Match(code);
         if (tableMatch.Success)
             foreach (Match m in TableEntryRegex().Matches(tableMatch.Value))
-            {
-                string value = m.Groups[2].Value;
-                int threads = int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n
-                    : defines.TryGetValue(value, out n) ? n
-                    : throw new FormatException($"{name}: kernel table entry {m.Groups[1].Value}: '{value}' is neither a number nor an integer #define");
-                table.Add(new KernelTableEntry(m.Groups[1].Value, threads));
-            }
+                table.Add(new KernelTableEntry(m.Groups[1].Value, blockThreads.GetValueOrDefault(m.Groups[1].Value)));
         return new KernelSource(name, text, table, globals, defines);
+
+        int Resolve(string value, string kernel) =>
+            int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n
+            : defines.TryGetValue(value, out n) ? n
+            : throw new FormatException($"{name}: kernel {kernel}: __launch_bounds__({value}) is neither a number nor an integer #define");
     }
 
     /// <summary>The table entry of <paramref name="kernel"/>.</summary>
     public KernelTableEntry Kernel(string kernel) =>
         _byName.TryGetValue(kernel, out var e) ? e : throw new ArgumentException($"{Name} has no kernel '{kernel}' in its kernel table");
 
-    /// <summary>Threads per block <paramref name="kernel"/> is launched with (its kernel table entry).</summary>
+    /// <summary>Threads per block <paramref name="kernel"/> is launched with (its <c>__launch_bounds__</c>).</summary>
     public int BlockThreads(string kernel) => Kernel(kernel).BlockThreads;
 
     public int Define(string name) =>
         Defines.TryGetValue(name, out int v) ? v : throw new ArgumentException($"{Name} has no integer #define {name}");
 
-    /// <summary>Problems with the table: entries that are not defined, definitions not in the table, duplicates.</summary>
+    /// <summary>
+    /// Problems with the table: entries that are not defined, definitions not in the table, duplicates, kernels
+    /// without <c>__launch_bounds__</c> or with a block size outside 1..1024.
+    /// </summary>
     public IReadOnlyList<string> TableProblems()
     {
         var problems = new List<string>();
@@ -95,8 +103,9 @@ public sealed partial class KernelSource
             problems.Add($"extern \"C\" __global__ {n} is not in the kernel table");
         foreach (var n in listed.Where(n => !defined.Contains(n)).Distinct())
             problems.Add($"the kernel table lists {n}, which is not an extern \"C\" __global__ function");
-        foreach (var e in Table.Where(e => e.BlockThreads is < 1 or > 1024))
-            problems.Add($"{e.Name}: block size {e.BlockThreads} is outside 1..1024");
+        foreach (var e in Table.Where(e => defined.Contains(e.Name)).DistinctBy(e => e.Name))
+            if (e.BlockThreads == 0) problems.Add($"extern \"C\" __global__ {e.Name} has no __launch_bounds__ (its block size)");
+            else if (e.BlockThreads is < 1 or > 1024) problems.Add($"{e.Name}: block size {e.BlockThreads} is outside 1..1024");
         return problems;
     }
 
@@ -142,12 +151,12 @@ public sealed partial class KernelSource
     [GeneratedRegex(@"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+(\d+)[ \t]*$", RegexOptions.Multiline)]
     private static partial Regex DefineRegex();
 
-    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+(?:(?:void|__launch_bounds__\s*\([^)]*\))\s*)+(?!__launch_bounds__)(\w+)\s*\(")]
+    [GeneratedRegex(@"extern\s+""C""\s+__global__\s+(?:(?:void|__launch_bounds__\s*\((?<threads>[^,)]*)(?:,[^)]*)?\))\s*)+(?!__launch_bounds__)(?<name>\w+)\s*\(")]
     private static partial Regex GlobalRegex();
 
     [GeneratedRegex(@"#[ \t]*define[ \t]+RFF_KERNEL_TABLE\(X\)(?:[^\n]*\\\r?\n)*[^\n]*")]
     private static partial Regex TableRegex();
 
-    [GeneratedRegex(@"\bX\(\s*(\w+)\s*,\s*(\w+)\s*\)")]
+    [GeneratedRegex(@"\bX\(\s*(\w+)\s*\)")]
     private static partial Regex TableEntryRegex();
 }

@@ -67,10 +67,6 @@ public static class Philox
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToUnitFloat(uint word) => (word >> 8) * (1.0f / 16777216.0f);
 
-    /// <summary>A uniform double in [0, 1) from 53 bits of two words.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static double ToUnitDouble(uint hi, uint lo) => (((ulong)hi << 21) | (lo >> 11)) * (1.0 / 9007199254740992.0);
-
     /// <summary>The threshold t with P(word &lt; t) = p for a uniform 32-bit word (p clamped to [0, 1]).</summary>
     public static ulong Threshold(double p) => p <= 0 ? 0UL : p >= 1 ? 1UL << 32 : (ulong)Math.Floor(p * 4294967296.0);
 }

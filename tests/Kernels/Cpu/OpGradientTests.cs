@@ -236,9 +236,6 @@ public sealed class OpGradientTests
         var outb = h.Zeros(n);
         h.Ops.ResidualForward(outb, h.Buffer(a), h.Buffer(b2), n);
         Assert.Equal(a[17] + b2[17], h.Read(outb)[17]);
-        var d = h.Buffer(a);
-        h.Ops.ResidualBackward(d, h.Buffer(b2), n);
-        Assert.Equal(a[999] + b2[999], h.Read(d)[999]);
 
         var spec = new DropoutSpec(0.25f, 1234, 77);
         var x = h.Random(n); var g = h.Random(n);

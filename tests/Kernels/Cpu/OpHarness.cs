@@ -71,18 +71,7 @@ public static class GradCheck
         return s;
     }
 
-    /// <summary>The comparison rule: worst |actual - expected| - rtol*|expected| must be &lt;= atol.</summary>
-    public static void AssertClose(ReadOnlySpan<double> expected, ReadOnlySpan<double> actual, double atol, double rtol, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        int worst = -1;
-        double worstExcess = double.NegativeInfinity;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double excess = Math.Abs(actual[i] - expected[i]) - (atol + rtol * Math.Abs(expected[i]));
-            if (double.IsNaN(actual[i]) || excess > worstExcess) { worstExcess = double.IsNaN(actual[i]) ? double.PositiveInfinity : excess; worst = i; }
-        }
-        if (worstExcess > 0)
-            Assert.Fail($"{what}: element {worst} is {actual[worst]:R}, expected {expected[worst]:R} (atol {atol}, rtol {rtol})");
-    }
+    /// <summary>|actual - expected| &lt;= atol + rtol |expected| for every element (<see cref="KernelAssert.Close(ReadOnlySpan{double}, ReadOnlySpan{double}, string, double, double)"/>).</summary>
+    public static void AssertClose(ReadOnlySpan<double> expected, ReadOnlySpan<double> actual, double atol, double rtol, string what) =>
+        KernelAssert.Close(expected, actual, what, atol, rtol);
 }

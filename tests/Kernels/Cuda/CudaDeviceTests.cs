@@ -8,6 +8,7 @@ namespace RawFlipFlop.Tests.Kernels.Cuda;
 
 /// <summary>The CUDA device itself (memory, launches, errors); skipped with the reason where there is no GPU.</summary>
 [Trait("Category", "Gpu")]
+[Collection(GpuCollection.Name)]
 public class CudaDeviceTests
 {
     static CudaDevice Open()

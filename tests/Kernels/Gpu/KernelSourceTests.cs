@@ -7,7 +7,10 @@ using RawFlipFlop.Tests.Kernels.Gpu;
 
 namespace RawFlipFlop.Tests.Kernels.Gpu;
 
-/// <summary>kernels.cu's conventions (brief section 6), checked on the text; no toolchain needed.</summary>
+/// <summary>
+/// kernels.cu's conventions, checked on the text (no toolchain needed): every entry point in the kernel table once,
+/// its block size in its __launch_bounds__, a shape comment above it, no #include.
+/// </summary>
 [Trait("Category", "Cpu")]
 public class KernelSourceTests
 {
@@ -18,13 +21,35 @@ public class KernelSourceTests
         Assert.Empty(source.TableProblems());
         Assert.Equal(source.GlobalFunctions.Order(), source.Table.Select(e => e.Name).Order());
         Assert.Contains("matmul_forward", source.GlobalFunctions);
-        Assert.Equal(256, source.BlockThreads("matmul_forward"));  // through #define GEMM_THREADS
+    }
+
+    [Fact]
+    public void Block_sizes_come_from_launch_bounds()
+    {
+        var source = KernelSource.Default;
+        Assert.Equal(256, source.BlockThreads("adamw_update"));     // a number
+        Assert.Equal(256, source.BlockThreads("matmul_forward"));   // through #define GEMM_THREADS
+        Assert.Equal(1024, source.BlockThreads("sum_forward"));     // through #define SUM_THREADS
+        Assert.Equal(128, source.BlockThreads("attention_forward")); // through #define ATT_THREADS
+        Assert.All(source.Table, e => Assert.InRange(e.BlockThreads, 1, 1024));
+
+        var parsed = KernelSource.Parse("bounds.cu", """
+            #define THREADS 64
+            extern "C" __global__ void __launch_bounds__(THREADS, 2) a(float* x) {}
+            extern "C" __global__ void __launch_bounds__( 96 )
+            b(float* x) {}
+            #define RFF_KERNEL_TABLE(X) X(a) X(b)
+            """);
+        Assert.Equal([("a", 64), ("b", 96)], parsed.Table.Select(e => (e.Name, e.BlockThreads)));
+        var e = Assert.Throws<FormatException>(() => KernelSource.Parse("bad.cu", "extern \"C\" __global__ void __launch_bounds__(2 * N) k() {}"));
+        Assert.Contains("kernel k: __launch_bounds__(2 * N) is neither a number nor an integer #define", e.Message);
     }
 
     [Fact]
     public void The_test_kernels_follow_the_same_conventions()
     {
         Assert.Empty(Toolchain.TestKernels.TableProblems());
+        Assert.Equal(24, Toolchain.TestKernels.BlockThreads("indices"));
     }
 
     [Fact]
@@ -33,19 +58,23 @@ public class KernelSourceTests
         var source = KernelSource.Parse("bad.cu", """
             extern "C" __global__ void a(float* x) {}
             extern "C" __global__ void __launch_bounds__(128) b(float* x) {}
+            extern "C" __global__ void __launch_bounds__(2048) d(float* x) {}
             // extern "C" __global__ void commented_out(float* x) {}
             /* extern "C" __global__ void also_commented(float* x) {} */
             #define RFF_KERNEL_TABLE(X) \
-                X(a, 256) \
-                X(a, 256) \
-                X(c, 64)
+                X(a) \
+                X(a) \
+                X(c) \
+                X(d)
             """);
-        Assert.Equal(["a", "b"], source.GlobalFunctions);
+        Assert.Equal(["a", "b", "d"], source.GlobalFunctions);
         var problems = source.TableProblems();
         Assert.Contains("a is listed 2 times in the kernel table", problems);
         Assert.Contains("extern \"C\" __global__ b is not in the kernel table", problems);
         Assert.Contains("the kernel table lists c, which is not an extern \"C\" __global__ function", problems);
-        Assert.Equal(3, problems.Count);
+        Assert.Contains("extern \"C\" __global__ a has no __launch_bounds__ (its block size)", problems);
+        Assert.Contains("d: block size 2048 is outside 1..1024", problems);
+        Assert.Equal(5, problems.Count);
     }
 
     [Fact]

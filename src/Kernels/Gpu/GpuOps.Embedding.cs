@@ -1,0 +1,49 @@
+using RawFlipFlop.Kernels.Devices;
+
+namespace RawFlipFlop.Kernels.Gpu;
+
+public sealed partial class GpuOps
+{
+    /// <summary>output (N,C) = table (V,C) [tokens (N)]: a thread per element (grid-stride).</summary>
+    public void EmbeddingForward(Buf<float> output, Buf<int> tokens, Buf<float> table, int n, int c) =>
+        Launch1D("embedding_forward", (long)n * c, output, tokens, table, n, c);
+
+    /// <summary>dtable (V,C) += doutput (N,C) scattered by tokens (N): a thread per dtable element, rows in order (no atomics).</summary>
+    public void EmbeddingBackward(Buf<float> dtable, Buf<float> doutput, Buf<int> tokens, int n, int v, int c) =>
+        Device.Launch("embedding_backward", Dim3.Blocks((long)v * c, Threads("embedding_backward")), Threads("embedding_backward"), 0,
+            dtable, doutput, tokens, n, v, c);
+
+    /// <summary>x (B,T,C) += scale * table (>=T,C) [t].</summary>
+    public void PositionAddForward(Buf<float> x, Buf<float> table, float scale, int b, int t, int c)
+    {
+        if (table.Length < (long)t * c) throw new ArgumentException($"position table has {table.Length / c} rows, sequence length is {t}");
+        Launch1D("position_add_forward", (long)b * t * c, x, table, scale, b, t, c);
+    }
+
+    /// <summary>dtable (T,C) += scale * sum over b of dx (B,T,C): a thread per dtable element, b in order.</summary>
+    public void PositionAddBackward(Buf<float> dtable, Buf<float> dx, float scale, int b, int t, int c) =>
+        Device.Launch("position_add_backward", Dim3.Blocks((long)t * c, Threads("position_add_backward")), Threads("position_add_backward"), 0,
+            dtable, dx, scale, b, t, c);
+
+    /// <summary>table (T,C): row t = [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(C/2)).</summary>
+    public void SinusoidalTable(Buf<float> table, int t, int c) =>
+        Device.Launch("sinusoidal_table", Dim3.Blocks((long)t * c, Threads("sinusoidal_table")), Threads("sinusoidal_table"), 0, table, t, c);
+
+    /// <summary>x (B,T,C): x[b,t,C-1] += t / divisor; a thread per row.</summary>
+    public void LinearPositionForward(Buf<float> x, float divisor, int b, int t, int c) =>
+        Device.Launch("linear_position_forward", Dim3.Blocks((long)b * t, Threads("linear_position_forward")), Threads("linear_position_forward"), 0,
+            x, divisor, b, t, c);
+
+    /// <summary>qkv (B,T,3C): q and k of every head rotated in place.</summary>
+    public void RopeForward(Buf<float> qkv, int b, int t, int c, int heads) => Rope(qkv, b, t, c, heads, 1f);
+
+    /// <summary>dqkv (B,T,3C): the transpose rotation, in place.</summary>
+    public void RopeBackward(Buf<float> dqkv, int b, int t, int c, int heads) => Rope(dqkv, b, t, c, heads, -1f);
+
+    /// <summary>qkv (B,T,3C) rotated by sign * angle: a thread per rotated pair.</summary>
+    void Rope(Buf<float> qkv, int b, int t, int c, int heads, float sign)
+    {
+        long pairs = (long)b * t * 2 * heads * (c / heads / 2);
+        Device.Launch("rope_rotate", Dim3.Blocks(pairs, Threads("rope_rotate")), Threads("rope_rotate"), 0, qkv, b, t, c, heads, sign);
+    }
+}
