@@ -184,7 +184,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         if (pos == PositionEncoding.Learned) Ops.PositionAddForward(a.Encoded, View(Parameters, "pos_emb.weight"), posScale, b, t, c);
         else if (pos == PositionEncoding.Sinusoidal) Ops.PositionAddForward(a.Encoded, SinusoidTable(t), posScale, b, t, c);
         else if (pos == PositionEncoding.Linear) Ops.LinearPositionForward(a.Encoded, T.CreateTruncating(Config.LinearPosDivisor!.Value), b, t, c);
-        Ops.DropoutForward(a.Encoded, a.Encoded, options.DropoutAt(options.DropoutEmbedding, 0), (long)n * c);
+        Ops.DropoutForward(a.Encoded, a.Encoded, options.DropoutAt(options.DropoutEmbedding, DropoutSite.Embedding), (long)n * c);
 
         for (int l = 0; l < _layers; l++)
         {
@@ -193,7 +193,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.LayerNormForward(a.Ln1[l], a.Ln1Mean[l], a.Ln1Rstd[l], input, p.AttnNormW, p.AttnNormB, n, c);
             Ops.MatmulForward(a.Qkv[l], a.Ln1[l], p.Wqkv, Buf<T>.Empty, n, c, 3 * c);
             if (pos == PositionEncoding.Rope) Ops.RopeForward(a.Qkv[l], b, t, c, _heads);
-            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, 1 + 2 * l));
+            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
             Ops.AttentionForward(a.Atty[l], a.Saved[l], a.Qkv[l], attn, b, t, c, _heads);
             if (SharpenLayer(options, l)) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), a.Saved[l], b, t, _heads);
             Ops.MatmulForward(a.Scratch, a.Atty[l], p.Wo, Buf<T>.Empty, n, c, c);
@@ -201,7 +201,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.LayerNormForward(a.Ln2[l], a.Ln2Mean[l], a.Ln2Rstd[l], a.Mid[l], p.FfNormW, p.FfNormB, n, c);
             Ops.MatmulForward(a.Fch[l], a.Ln2[l], p.W1, p.B1, n, c, 4 * c);
             Ops.GeluForward(a.FchGelu[l], a.Fch[l], 4L * n * c);
-            Ops.DropoutForward(a.FchGelu[l], a.FchGelu[l], options.DropoutAt(options.DropoutFeedForward, 2 + 2 * l), 4L * n * c);
+            Ops.DropoutForward(a.FchGelu[l], a.FchGelu[l], options.DropoutAt(options.DropoutFeedForward, DropoutSite.FeedForward(l)), 4L * n * c);
             Ops.MatmulForward(a.Scratch, a.FchGelu[l], p.W2, p.B2, n, 4 * c, c);
             Ops.ResidualForward(a.Residual[l], a.Mid[l], a.Scratch, (long)n * c);
         }
@@ -236,7 +236,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             // feed-forward: stream = mid + w2(drop(gelu(w1 ln2(mid))))
             Ops.Fill(a.DHidden, T.Zero);
             Ops.MatmulBackward(a.DHidden, g.W2, g.B2, a.DResidual, a.FchGelu[l], p.W2, n, 4 * c, c);
-            Ops.DropoutBackward(a.DHidden, a.DHidden, options.DropoutAt(options.DropoutFeedForward, 2 + 2 * l), 4L * nc);
+            Ops.DropoutBackward(a.DHidden, a.DHidden, options.DropoutAt(options.DropoutFeedForward, DropoutSite.FeedForward(l)), 4L * nc);
             Ops.GeluBackward(a.DHidden, a.Fch[l], a.DHidden, 4L * nc);
             Ops.Fill(a.DNorm, T.Zero);
             Ops.MatmulBackward(a.DNorm, g.W1, g.B1, a.DHidden, a.Ln2[l], p.W1, n, c, 4 * c);
@@ -244,7 +244,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             // attention: mid = input + wo(attn(qkv(ln1(input))))
             Ops.Fill(a.DAtty, T.Zero);
             Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, a.Atty[l], p.Wo, n, c, c);
-            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, 1 + 2 * l));
+            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
             Ops.AttentionBackward(a.DQkv, a.DAtty, a.Qkv[l], a.Atty[l], a.Saved[l], SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
             if (pos == PositionEncoding.Rope) Ops.RopeBackward(a.DQkv, b, t, c, _heads);
             Ops.Fill(a.DNorm, T.Zero);
@@ -252,7 +252,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.LayerNormBackward(a.DResidual, g.AttnNormW, g.AttnNormB, a.DNorm, input, p.AttnNormW, a.Ln1Mean[l], a.Ln1Rstd[l], n, c);
         }
 
-        Ops.DropoutBackward(a.DResidual, a.DResidual, options.DropoutAt(options.DropoutEmbedding, 0), nc);
+        Ops.DropoutBackward(a.DResidual, a.DResidual, options.DropoutAt(options.DropoutEmbedding, DropoutSite.Embedding), nc);
         if (pos == PositionEncoding.Learned)
             Ops.PositionAddBackward(View(Gradients, "pos_emb.weight"), a.DResidual, T.One / T.Sqrt(T.CreateTruncating(c)), b, t, c);
         Ops.EmbeddingBackward(View(Gradients, "tok_emb.weight"), a.DResidual, _tokens, n, _v, c);
