@@ -4,16 +4,17 @@ using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Engine.Models;
 
-/// <summary>Parameter and gradient storage, per-tensor views and seeded initialisation shared by the models.</summary>
+/// <summary>Parameter and gradient storage and seeded initialisation shared by the models.</summary>
 public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     readonly List<Action> _frees = [];
 
-    protected ModelBase(ModelConfig config, IOps<T> ops)
+    /// <summary>A model of the configuration whose parameters the layout declares.</summary>
+    protected ModelBase(ModelConfig config, IOps<T> ops, ParameterLayout layout)
     {
         Config = config.Validate();
         Ops = ops;
-        Layout = ParameterLayout.For(config);
+        Layout = layout;
         Parameters = Own(Layout.Count);
         Gradients = Own(Layout.Count);
     }
@@ -25,9 +26,6 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     public Buf<T> Parameters { get; }
     public Buf<T> Gradients { get; }
     public virtual double RegularizerLoss { get; protected set; }
-
-    public Buf<T> Parameter(string name) { var s = Layout[name]; return Parameters.Slice(s.Offset, s.Count); }
-    public Buf<T> Gradient(string name) { var s = Layout[name]; return Gradients.Slice(s.Offset, s.Count); }
 
     /// <summary>Allocates a zeroed device buffer freed with the model.</summary>
     protected Buf<T> Own(long count) => Own<T>(count);

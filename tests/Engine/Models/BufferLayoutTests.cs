@@ -50,6 +50,10 @@ public sealed class BufferLayoutTests
         layout.Add("x", 3);
         Assert.Contains("x is declared twice", Assert.Throws<ArgumentException>(() => layout.Add("x", 4)).Message);
         Assert.Equal((1, 3L), (layout.Entries.Count, layout.Count));
+        var parameters = new ParameterLayout();
+        parameters.Add("w", [2, 2], InitKind.Ones);
+        Assert.Throws<ArgumentException>(() => parameters.Add("w", [2], InitKind.Zeros));
+        Assert.Single(parameters.Tensors);
     }
 
     [Fact]
