@@ -51,7 +51,6 @@ public sealed class LstmModel<T> : ModelBase<T> where T : unmanaged, IFloatingPo
         Ops.MatmulForward(a.InputProjection, a.Embedded, _p.WeightIh, _p.BiasIh, n, _e, 4 * _h);
         Ops.LstmForward(a.Hidden, a.Cells, a.Gates, a.InputProjection, _p.WeightHh, _p.BiasHh, b, t, _h);
         Ops.MatmulForward(a.Logits, a.Hidden, _p.HeadWeight, _p.HeadBias, n, _h, _v);
-        RegularizerLoss = 0;
         return a.Logits;
     }
 
