@@ -23,11 +23,9 @@ public sealed record PassOptions
 
     public static PassOptions Evaluation { get; } = new();
 
-    public bool AnyDropout => DropoutEmbedding > 0 || DropoutAttention > 0 || DropoutFeedForward > 0;
-
-    /// <summary>The dropout mask of a site (0 = embeddings, 1 + 2l = attention of layer l, 2 + 2l = feed-forward of layer l).</summary>
+    /// <summary>The dropout mask of a <see cref="DropoutSite"/> at this step; none when p is 0.</summary>
     public DropoutSpec DropoutAt(float p, int site) =>
-        p > 0 ? new DropoutSpec(p, DropoutSeed, (ulong)Step * 4096UL + (ulong)site) : DropoutSpec.None;
+        p > 0 ? new DropoutSpec(p, DropoutSeed, DropoutSite.Stream(Step, site)) : DropoutSpec.None;
 }
 
 /// <summary>

@@ -7,70 +7,62 @@ namespace RawFlipFlop.Engine.Models;
 public sealed class LstmModel<T> : ModelBase<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     readonly int _e, _h, _v;
-    Buf<T> _block;
+    readonly LstmParameters<Buf<T>> _p, _g;   // views of Parameters and of Gradients
+    LstmActivations<Buf<T>>? _acts;
+    Buf<T> _block;                            // the one allocation _acts views
     int _b, _t;
     Buf<int> _tokens;
-    Buf<T> _emb, _xproj, _hs, _cells, _gates, _logits, _dh, _dxproj, _demb;
 
-    public LstmModel(ModelConfig config, IOps<T> ops) : base(config, ops)
+    public LstmModel(ModelConfig config, IOps<T> ops) : this(config, ops, LstmParameters.Declare(config)) { }
+
+    LstmModel(ModelConfig config, IOps<T> ops, (ParameterLayout Layout, LstmParameters<LayoutEntry> Entries) parameters)
+        : base(config, ops, parameters.Layout)
     {
-        if (!config.IsLstm) throw new ArgumentException($"not an LSTM configuration: {config}");
         _e = config.EmbedDim; _h = config.Hidden; _v = config.VocabSize;
+        _p = parameters.Entries.Map(entry => Parameters.Slice(entry));
+        _g = parameters.Entries.Map(entry => Gradients.Slice(entry));
     }
 
-    Buf<T> View(Buf<T> all, string name) { var s = Layout[name]; return all.Slice(s.Offset, s.Count); }
-
-    void Ensure(int b, int t)
+    LstmActivations<Buf<T>> Ensure(int b, int t)
     {
-        if (!_block.IsEmpty && _b == b && _t == t) return;
-        if (!_block.IsEmpty) Device.Free(_block);
-        long n = (long)b * t;
-        long total = n * _e + n * 4 * _h + n * _h + n * _h + n * 4 * _h + n * _v + n * _h + n * 4 * _h + n * _e;
-        _block = Device.Allocate<T>(total);
-        long offset = 0;
-        Buf<T> Take(long count) { var s = _block.Slice(offset, count); offset += count; return s; }
-        _emb = Take(n * _e);          // (N,E) embeddings
-        _xproj = Take(n * 4 * _h);    // (N,4H) x W_ih^T + b_ih
-        _hs = Take(n * _h);           // (N,H) hidden states
-        _cells = Take(n * _h);        // (N,H) cell states
-        _gates = Take(n * 4 * _h);    // (N,4H) gate activations
-        _logits = Take(n * _v);       // (N,V)
-        _dh = Take(n * _h);           // (N,H)
-        _dxproj = Take(n * 4 * _h);   // (N,4H)
-        _demb = Take(n * _e);         // (N,E)
+        if (_acts != null && _b == b && _t == t) return _acts;
+        if (!_block.IsEmpty) { Device.Free(_block); _block = default; _acts = null; }
+        var (layout, entries) = LstmActivations.Declare(Config, b, t);
+        var block = Device.Allocate<T>(layout.Count);
+        _block = block;
+        _acts = entries.Map(entry => block.Slice(entry));
         _b = b; _t = t;
+        return _acts;
     }
 
     protected override void ReleaseBuffers()
     {
         if (!_block.IsEmpty) Device.Free(_block);
         _block = default;
+        _acts = null;
     }
 
     public override Buf<T> Forward(Buf<int> tokens, int b, int t, PassOptions options)
     {
-        Ensure(b, t);
+        var a = Ensure(b, t);
         _tokens = tokens;
         int n = b * t;
-        Ops.EmbeddingForward(_emb, tokens, View(Parameters, "emb.weight"), n, _e);
-        Ops.MatmulForward(_xproj, _emb, View(Parameters, "lstm.weight_ih_l0"), View(Parameters, "lstm.bias_ih_l0"), n, _e, 4 * _h);
-        Ops.LstmForward(_hs, _cells, _gates, _xproj, View(Parameters, "lstm.weight_hh_l0"), View(Parameters, "lstm.bias_hh_l0"), b, t, _h);
-        Ops.MatmulForward(_logits, _hs, View(Parameters, "head.weight"), View(Parameters, "head.bias"), n, _h, _v);
-        RegularizerLoss = 0;
-        return _logits;
+        Ops.EmbeddingForward(a.Embedded, tokens, _p.Embedding, n, _e);
+        Ops.MatmulForward(a.InputProjection, a.Embedded, _p.WeightIh, _p.BiasIh, n, _e, 4 * _h);
+        Ops.LstmForward(a.Hidden, a.Cells, a.Gates, a.InputProjection, _p.WeightHh, _p.BiasHh, b, t, _h);
+        Ops.MatmulForward(a.Logits, a.Hidden, _p.HeadWeight, _p.HeadBias, n, _h, _v);
+        return a.Logits;
     }
 
     public override void Backward(Buf<T> dlogits, PassOptions options)
     {
-        if (_block.IsEmpty) throw new InvalidOperationException("backward before forward");
+        var a = _acts ?? throw new InvalidOperationException("backward before forward");
         int b = _b, t = _t, n = b * t;
-        Ops.Fill(_dh, T.Zero);
-        Ops.MatmulBackward(_dh, View(Gradients, "head.weight"), View(Gradients, "head.bias"), dlogits, _hs, View(Parameters, "head.weight"), n, _h, _v);
-        Ops.LstmBackward(_dxproj, View(Gradients, "lstm.weight_hh_l0"), View(Gradients, "lstm.bias_hh_l0"), _dh, _hs, _cells, _gates,
-            View(Parameters, "lstm.weight_hh_l0"), b, t, _h);
-        Ops.Fill(_demb, T.Zero);
-        Ops.MatmulBackward(_demb, View(Gradients, "lstm.weight_ih_l0"), View(Gradients, "lstm.bias_ih_l0"), _dxproj, _emb,
-            View(Parameters, "lstm.weight_ih_l0"), n, _e, 4 * _h);
-        Ops.EmbeddingBackward(View(Gradients, "emb.weight"), _demb, _tokens, n, _v, _e);
+        Ops.Fill(a.DHidden, T.Zero);
+        Ops.MatmulBackward(a.DHidden, _g.HeadWeight, _g.HeadBias, dlogits, a.Hidden, _p.HeadWeight, n, _h, _v);
+        Ops.LstmBackward(a.DInputProjection, _g.WeightHh, _g.BiasHh, a.DHidden, a.Hidden, a.Cells, a.Gates, _p.WeightHh, b, t, _h);
+        Ops.Fill(a.DEmbedded, T.Zero);
+        Ops.MatmulBackward(a.DEmbedded, _g.WeightIh, _g.BiasIh, a.DInputProjection, a.Embedded, _p.WeightIh, n, _e, 4 * _h);
+        Ops.EmbeddingBackward(_g.Embedding, a.DEmbedded, _tokens, n, _v, _e);
     }
 }

@@ -4,18 +4,19 @@ using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Engine.Models;
 
-/// <summary>Parameter and gradient storage, per-tensor views and seeded initialisation shared by the models.</summary>
+/// <summary>Parameter and gradient storage and seeded initialisation shared by the models.</summary>
 public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    readonly List<Action> _frees = [];
+    bool _disposed;
 
-    protected ModelBase(ModelConfig config, IOps<T> ops)
+    /// <summary>A model of the configuration whose parameters the layout declares.</summary>
+    protected ModelBase(ModelConfig config, IOps<T> ops, ParameterLayout layout)
     {
         Config = config.Validate();
         Ops = ops;
-        Layout = ParameterLayout.For(config);
-        Parameters = Own(Layout.Count);
-        Gradients = Own(Layout.Count);
+        Layout = layout;
+        Parameters = Device.Allocate<T>(Layout.Count);
+        Gradients = Device.Allocate<T>(Layout.Count);
     }
 
     public ModelConfig Config { get; }
@@ -24,20 +25,7 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     public IDevice Device => Ops.Device;
     public Buf<T> Parameters { get; }
     public Buf<T> Gradients { get; }
-    public virtual double RegularizerLoss { get; protected set; }
-
-    public Buf<T> Parameter(string name) { var s = Layout[name]; return Parameters.Slice(s.Offset, s.Count); }
-    public Buf<T> Gradient(string name) { var s = Layout[name]; return Gradients.Slice(s.Offset, s.Count); }
-
-    /// <summary>Allocates a zeroed device buffer freed with the model.</summary>
-    protected Buf<T> Own(long count) => Own<T>(count);
-
-    protected Buf<TE> Own<TE>(long count) where TE : unmanaged
-    {
-        var buffer = Device.Allocate<TE>(count);
-        _frees.Add(() => Device.Free(buffer));
-        return buffer;
-    }
+    public virtual double RegularizerLoss => 0;
 
     public abstract Buf<T> Forward(Buf<int> tokens, int b, int t, PassOptions options);
     public abstract void Backward(Buf<T> dlogits, PassOptions options);
@@ -76,14 +64,16 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
 
     public void ZeroGradients() => Ops.Fill(Gradients, T.Zero);
 
-    /// <summary>Frees buffers a model allocated outside <see cref="Own"/> (activations sized per batch shape).</summary>
+    /// <summary>Frees what a model allocates besides its parameters and gradients (activations sized per batch shape).</summary>
     protected virtual void ReleaseBuffers() { }
 
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         ReleaseBuffers();
-        foreach (var free in _frees) free();
-        _frees.Clear();
+        Device.Free(Parameters);
+        Device.Free(Gradients);
         GC.SuppressFinalize(this);
     }
 }

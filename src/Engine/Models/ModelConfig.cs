@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace RawFlipFlop.Engine.Models;
 
-/// <summary>How the Transformer knows positions (brief section 4).</summary>
+/// <summary>How the Transformer knows positions.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<PositionEncoding>))]
 public enum PositionEncoding
 {
@@ -67,6 +67,8 @@ public sealed record ModelConfig
         if (IsTransformer)
         {
             if (Layers < 1) throw new ArgumentException($"layers must be at least 1, got {Layers}");
+            if (Layers > DropoutSite.MaxLayers)
+                throw new ArgumentException($"layers must be at most {DropoutSite.MaxLayers} (each layer has two dropout sites among the {DropoutSite.PerStep} random streams of a training step), got {Layers}");
             if (Dim < 2) throw new ArgumentException($"dim must be at least 2, got {Dim}");
             if (Heads < 1 || Dim % Heads != 0) throw new ArgumentException($"heads ({Heads}) must divide dim ({Dim})");
             if (Position == PositionEncoding.Rope && (Dim / Heads) % 2 != 0) throw new ArgumentException($"rope needs an even head dimension, dim/heads = {Dim / Heads}");

@@ -21,36 +21,97 @@ public sealed class ModelTests
     }
 
     [Fact]
-    public void LayoutNamesAndShapesFollowTheBrief()
+    public void LayoutNamesAndShapesAreTheCheckpoints()
     {
-        var layout = ParameterLayout.For(ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 32));
+        var (layout, p) = TransformerParameters.Declare(ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 32));
         Assert.Equal(["tok_emb.weight", "pos_emb.weight", "layers.0.attn_norm.weight"], layout.Tensors.Take(3).Select(t => t.Name));
-        Assert.Equal([64, 16], layout["layers.1.ff.w1.weight"].Shape);
-        Assert.Equal([16, 64], layout["layers.1.ff.w2.weight"].Shape);
-        Assert.Equal([32, 16], layout["pos_emb.weight"].Shape);
+        Assert.Equal(("layers.1.ff.w1.weight", "[64,16]"), Spec(layout, p.Layers[1].W1));
+        Assert.Equal(("layers.1.ff.w2.weight", "[16,64]"), Spec(layout, p.Layers[1].W2));
+        Assert.Equal(("pos_emb.weight", "[32,16]"), Spec(layout, p.PositionEmbedding!));
         Assert.Equal(["head.weight", "head.bias"], layout.Tensors.TakeLast(2).Select(t => t.Name));
         // wq, wk, wv are adjacent so they form one (3d, d) matrix
-        Assert.Equal(layout["layers.0.attn.wq.weight"].Offset + 256, layout["layers.0.attn.wk.weight"].Offset);
-        Assert.Equal(layout["layers.0.attn.wk.weight"].Offset + 256, layout["layers.0.attn.wv.weight"].Offset);
+        var qkv = layout.Tensors.Where(t => t.Name.StartsWith("layers.0.attn.w", StringComparison.Ordinal)).Take(3).ToArray();
+        Assert.Equal(["layers.0.attn.wq.weight", "layers.0.attn.wk.weight", "layers.0.attn.wv.weight"], qkv.Select(t => t.Name));
+        Assert.Equal([qkv[0].Offset, qkv[0].Offset + 256, qkv[0].Offset + 512], qkv.Select(t => t.Offset));
+        var wqkv = p.Layers[0].Wqkv;
+        Assert.Equal((qkv[0].Offset, 768L), (wqkv.Offset, wqkv.Count));
+        Assert.Equal([48L, 16], wqkv.Shape);
         var lstm = ParameterLayout.For(ModelConfig.Lstm());
         Assert.Equal(["emb.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0", "head.weight", "head.bias"],
             lstm.Tensors.Select(t => t.Name));
+    }
+
+    /// <summary>The checkpoint name and shape of the tensor a typed entry stands for.</summary>
+    static (string Name, string Shape) Spec(ParameterLayout layout, LayoutEntry entry)
+    {
+        var spec = Assert.Single(layout.Tensors, t => t.Offset == entry.Offset && t.Count == entry.Count);
+        Assert.Equal(spec.Name, entry.Name);
+        return (spec.Name, spec.ShapeText);
+    }
+
+    [Fact]
+    public void TypedEntriesTileTheirLayouts()
+    {
+        // every slot of a typed record is visited by Map, and together they cover the layout once, in order
+        static void AssertTiles(IEnumerable<LayoutEntry> entries, long count)
+        {
+            long offset = 0;
+            foreach (var entry in entries.OrderBy(e => e.Offset))
+            {
+                Assert.Equal(offset, entry.Offset);
+                offset = entry.End;
+            }
+            Assert.Equal(count, offset);
+        }
+        static List<LayoutEntry> Slots(Func<Func<LayoutEntry, int>, object> map)
+        {
+            var slots = new List<LayoutEntry>();
+            map(entry => { slots.Add(entry); return 0; });
+            return slots;
+        }
+        foreach (var pos in Enum.GetValues<PositionEncoding>())
+        {
+            var config = ModelConfig.Transformer(layers: 3, dim: 8, heads: 2, maxLength: 16, pos: pos);
+            var (layout, parameters) = TransformerParameters.Declare(config);
+            AssertTiles(Slots(f => parameters.Map(f)), layout.Count);
+            Assert.Equal(ParameterLayout.For(config).Tensors.Select(t => (t.Name, t.Offset)), layout.Tensors.Select(t => (t.Name, t.Offset)));
+            var (activationLayout, activations) = TransformerActivations.Declare(config, 2, 5, 2 * 2 * 5 * 5);
+            var slots = Slots(f => activations.Map(f));
+            AssertTiles(slots, activationLayout.Count);
+            Assert.Equal(activationLayout.Entries, slots.OrderBy(e => e.Offset));
+        }
+        var lstm = ModelConfig.Lstm(4, 6);
+        var (lstmLayout, lstmParameters) = LstmParameters.Declare(lstm);
+        AssertTiles(Slots(f => lstmParameters.Map(f)), lstmLayout.Count);
+        var (lstmActivationLayout, lstmActivations) = LstmActivations.Declare(lstm, 3, 7);
+        var lstmSlots = Slots(f => lstmActivations.Map(f));
+        AssertTiles(lstmSlots, lstmActivationLayout.Count);
+        Assert.Equal(lstmActivationLayout.Entries, lstmSlots);
+    }
+
+    [Fact]
+    public void DeclaringTheWrongKindOfModelIsRefused()
+    {
+        Assert.Contains("not a transformer configuration", Assert.Throws<ArgumentException>(() => TransformerParameters.Declare(ModelConfig.Lstm())).Message);
+        Assert.Contains("not an LSTM configuration", Assert.Throws<ArgumentException>(() => LstmParameters.Declare(ModelConfig.Transformer())).Message);
     }
 
     [Fact]
     public void InitialisationFollowsPyTorchDefaults()
     {
         using var device = new CpuDevice();
-        using var model = ModelFactory.Create(ModelConfig.Transformer(layers: 1, dim: 64, heads: 2, maxLength: 64), new CpuOps<double>(device));
+        var config = ModelConfig.Transformer(layers: 1, dim: 64, heads: 2, maxLength: 64);
+        using var model = ModelFactory.Create(config, new CpuOps<double>(device));
         model.Initialize(1);
-        double[] Values(string name) => device.ToArray(model.Parameter(name));
+        var p = TransformerParameters.Declare(config).Entries;
+        double[] Values(LayoutEntry entry) => device.ToArray(model.Parameters.Slice(entry));
         static double Std(double[] v) { double m = v.Average(); return Math.Sqrt(v.Sum(x => (x - m) * (x - m)) / v.Length); }
-        Assert.InRange(Std(Values("pos_emb.weight")), 0.97, 1.03);                                  // N(0, 1)
-        Assert.InRange(Std(Values("tok_emb.weight")), Math.Sqrt(2.0 / 64) * 0.8, Math.Sqrt(2.0 / 64) * 1.2); // kaiming normal
-        var w1 = Values("layers.0.ff.w1.weight");
+        Assert.InRange(Std(Values(p.PositionEmbedding!)), 0.97, 1.03);                                  // N(0, 1)
+        Assert.InRange(Std(Values(p.TokenEmbedding)), Math.Sqrt(2.0 / 64) * 0.8, Math.Sqrt(2.0 / 64) * 1.2); // kaiming normal
+        var w1 = Values(p.Layers[0].W1);
         Assert.True(w1.Max() <= 1 / 8.0 && w1.Min() >= -1 / 8.0 && w1.Max() > 0.12);                  // U(-1/sqrt(64), 1/sqrt(64))
-        Assert.All(Values("layers.0.attn_norm.weight"), v => Assert.Equal(1.0, v));
-        Assert.All(Values("final_norm.bias"), v => Assert.Equal(0.0, v));
+        Assert.All(Values(p.Layers[0].AttnNormWeight), v => Assert.Equal(1.0, v));
+        Assert.All(Values(p.FinalNormBias), v => Assert.Equal(0.0, v));
     }
 
     [Fact]
