@@ -19,7 +19,7 @@ public static class LstmParameters
     /// </summary>
     public static (ParameterLayout Layout, LstmParameters<LayoutEntry> Entries) Declare(ModelConfig config)
     {
-        if (!config.Validate().IsLstm) throw new ArgumentException($"not an LSTM configuration: {config}");
+        if (!config.ValidateFields().IsLstm) throw new ArgumentException($"not an LSTM configuration: {config}");
         var layout = new ParameterLayout();
         int v = config.VocabSize, e = config.EmbedDim, h = config.Hidden;
         double bound = 1 / Math.Sqrt(h);

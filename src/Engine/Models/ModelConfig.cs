@@ -60,30 +60,53 @@ public sealed record ModelConfig
     public static ModelConfig Lstm(int embedDim = 128, int hidden = 128) =>
         new() { Model = LstmKind, EmbedDim = embedDim, Hidden = hidden, Pos = null };
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first inconsistent field.</summary>
+    /// <summary>The widest width (dim, embed_dim, hidden) and the largest vocabulary a configuration may have.</summary>
+    public const int MaxWidth = 1 << 16, MaxVocabulary = 1 << 16;
+    /// <summary>The longest learned position table.</summary>
+    public const int MaxPositions = 1 << 20;
+    /// <summary>Parameters are one host array and safetensors shapes are 32-bit: at most this many.</summary>
+    public const long MaxParameters = int.MaxValue;
+
+    /// <summary>
+    /// Checks every field and the parameter count before anything is allocated; throws
+    /// <see cref="RawFlipFlop.Engine.Training.InvalidOptionException"/> naming the first bad field by its JSON name.
+    /// </summary>
     public ModelConfig Validate()
     {
-        if (VocabSize < 2) throw new ArgumentException($"vocab_size must be at least 2, got {VocabSize}");
+        ValidateFields();
+        long count = ParameterLayout.CountOf(this);
+        Require(count <= MaxParameters, "model", $"{this} would have {count:N0} parameters; at most {MaxParameters:N0}");
+        return this;
+    }
+
+    /// <summary>The field checks alone: enough to declare the layout safely (every size is bounded).</summary>
+    internal ModelConfig ValidateFields()
+    {
+        Require(VocabSize is >= 2 and <= MaxVocabulary, "vocab_size", $"must be in 2..{MaxVocabulary}, got {VocabSize}");
         if (IsTransformer)
         {
-            if (Layers < 1) throw new ArgumentException($"layers must be at least 1, got {Layers}");
-            if (Layers > DropoutSite.MaxLayers)
-                throw new ArgumentException($"layers must be at most {DropoutSite.MaxLayers} (each layer has two dropout sites among the {DropoutSite.PerStep} random streams of a training step), got {Layers}");
-            if (Dim < 2) throw new ArgumentException($"dim must be at least 2, got {Dim}");
-            if (Heads < 1 || Dim % Heads != 0) throw new ArgumentException($"heads ({Heads}) must divide dim ({Dim})");
-            if (Position == PositionEncoding.Rope && (Dim / Heads) % 2 != 0) throw new ArgumentException($"rope needs an even head dimension, dim/heads = {Dim / Heads}");
-            if (Position == PositionEncoding.Sinusoidal && Dim % 2 != 0) throw new ArgumentException($"sinusoidal positions need an even dim, got {Dim}");
-            if (MaxLength < 2) throw new ArgumentException($"max_length must be at least 2, got {MaxLength}");
-            if (Position == PositionEncoding.Linear && !(LinearPosDivisor > 0)) throw new ArgumentException("linear positions need linear_pos_divisor > 0");
+            Require(Layers >= 1, "layers", $"must be at least 1, got {Layers}");
+            Require(Layers <= DropoutSite.MaxLayers, "layers",
+                $"must be at most {DropoutSite.MaxLayers} (each layer has two dropout sites among the {DropoutSite.PerStep} random streams of a training step), got {Layers}");
+            Require(Dim is >= 2 and <= MaxWidth, "dim", $"must be in 2..{MaxWidth}, got {Dim}");
+            Require(Heads >= 1 && Heads <= Dim && Dim % Heads == 0, "heads", $"{Heads} must divide dim ({Dim})");
+            Require(Position != PositionEncoding.Rope || (Dim / Heads) % 2 == 0, "pos", $"rope needs an even head dimension, dim/heads = {Dim / Heads}");
+            Require(Position != PositionEncoding.Sinusoidal || Dim % 2 == 0, "pos", $"sinusoidal positions need an even dim, got {Dim}");
+            Require(MaxLength is >= 2 and <= MaxPositions, "max_length", $"must be in 2..{MaxPositions}, got {MaxLength}");
+            Require(Position != PositionEncoding.Linear || (LinearPosDivisor is { } c && double.IsFinite(c) && c > 0), "linear_pos_divisor",
+                $"linear positions need a positive divisor, got {LinearPosDivisor}");
         }
         else if (IsLstm)
         {
-            if (EmbedDim < 1) throw new ArgumentException($"embed_dim must be at least 1, got {EmbedDim}");
-            if (Hidden < 1) throw new ArgumentException($"hidden must be at least 1, got {Hidden}");
+            Require(EmbedDim is >= 1 and <= MaxWidth, "embed_dim", $"must be in 1..{MaxWidth}, got {EmbedDim}");
+            Require(Hidden is >= 1 and <= MaxWidth, "hidden", $"must be in 1..{MaxWidth}, got {Hidden}");
         }
-        else throw new ArgumentException($"model must be \"{TransformerKind}\" or \"{LstmKind}\", got \"{Model}\"");
+        else throw new RawFlipFlop.Engine.Training.InvalidOptionException("model", $"must be \"{TransformerKind}\" or \"{LstmKind}\", got \"{Model}\"");
         return this;
     }
+
+    static void Require(bool condition, string field, string problem) =>
+        RawFlipFlop.Engine.Training.InvalidOptionException.Require(condition, field, problem);
 
     /// <summary>Longest sequence the model accepts (learned positions are a table; other encodings extrapolate).</summary>
     [JsonIgnore]

@@ -41,6 +41,11 @@ public sealed class ParameterLayout
     }
 
     /// <summary>The layout of a configuration, in checkpoint order.</summary>
-    public static ParameterLayout For(ModelConfig config) =>
-        config.Validate().IsLstm ? LstmParameters.Declare(config).Layout : TransformerParameters.Declare(config).Layout;
+    public static ParameterLayout For(ModelConfig config) => Declare(config.Validate());
+
+    /// <summary>The parameter count of a configuration whose fields are valid (its size is not checked yet).</summary>
+    internal static long CountOf(ModelConfig config) => Declare(config).Count;
+
+    static ParameterLayout Declare(ModelConfig config) =>
+        config.IsLstm ? LstmParameters.Declare(config).Layout : TransformerParameters.Declare(config).Layout;
 }

@@ -32,7 +32,7 @@ public static class TransformerParameters
     /// </summary>
     public static (ParameterLayout Layout, TransformerParameters<LayoutEntry> Entries) Declare(ModelConfig config)
     {
-        if (!config.Validate().IsTransformer) throw new ArgumentException($"not a transformer configuration: {config}");
+        if (!config.ValidateFields().IsTransformer) throw new ArgumentException($"not a transformer configuration: {config}");
         var layout = new ParameterLayout();
         int v = config.VocabSize, d = config.Dim;
         double linear = 1 / Math.Sqrt(d);

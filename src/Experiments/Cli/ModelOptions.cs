@@ -1,5 +1,6 @@
 using System.CommandLine;
 using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Engine.Training;
 
 namespace RawFlipFlop.Experiments.Cli;
 
@@ -36,6 +37,7 @@ public sealed class ModelOptions
                 _ => throw new CliException($"--model must be lstm or transformer, got \"{model}\""),
             };
         }
+        catch (InvalidOptionException e) { throw OptionFlags.Error(e); }
         catch (ArgumentException e) { throw new CliException(e.Message); }
     }
 }

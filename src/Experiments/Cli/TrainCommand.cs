@@ -72,7 +72,7 @@ public static class TrainCommand
                     EvalBatch = r.GetValue(evalBatch),
                 }.Validate();
             }
-            catch (InvalidOptionException e) { throw new CliException($"{Flag(e.Field)}: {e.Problem}"); }
+            catch (InvalidOptionException e) { throw OptionFlags.Error(e); }
             catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException(e.Message); }
             using var b = Backends.Open(r.GetValue(backend)!, output);
             var view = new JobView(output, r.GetValue(quiet), $"train {options.Model}");
@@ -98,19 +98,6 @@ public static class TrainCommand
         });
         return cmd;
     }
-
-    /// <summary>The command-line spelling of each option field of <see cref="TrainOptions"/>.</summary>
-    static readonly Dictionary<string, string> Flags = new()
-    {
-        ["task"] = "--task", ["automaton_p_write"] = "--automaton-p-write", ["steps"] = "--steps", ["batch"] = "--batch", ["length"] = "--length",
-        ["learning_rate"] = "--lr", ["weight_decay"] = "--weight-decay", ["adam_beta1"] = "--adam-beta1", ["adam_beta2"] = "--adam-beta2",
-        ["adam_epsilon"] = "--adam-eps", ["warmup"] = "--warmup", ["decay_steps"] = "--decay-steps", ["data"] = "--p-ignore/--mixture",
-        ["mode"] = "--mode", ["dropout_embedding"] = "--dropout-emb", ["dropout_attention"] = "--dropout-attn", ["dropout_feed_forward"] = "--dropout-ff",
-        ["sharpen"] = "--sharpen", ["sharpen_layers"] = "--sharpen-layers", ["eval_every"] = "--eval-every", ["eval_count"] = "--eval-count",
-        ["offline"] = "--offline", ["eval_batch"] = "--eval-batch", ["model"] = "--model",
-    };
-
-    static string Flag(string field) => Flags.GetValueOrDefault(field, field);
 
     /// <summary>The training distribution of --mixture or --p-ignore, with errors that name the option.</summary>
     static FlipFlopMixture TrainingData(string? mixture, double pIgnore)

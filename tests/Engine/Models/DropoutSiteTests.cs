@@ -37,8 +37,8 @@ public sealed class DropoutSiteTests
     public void ModelsWhoseSitesOverflowAStepAreRefused()
     {
         ModelConfig.Transformer(layers: DropoutSite.MaxLayers, dim: 4, heads: 1, maxLength: 4).Validate();
-        var e = Assert.Throws<ArgumentException>(() => ModelConfig.Transformer(layers: DropoutSite.MaxLayers + 1, dim: 4, heads: 1, maxLength: 4).Validate());
-        Assert.Contains($"layers must be at most {DropoutSite.MaxLayers}", e.Message);
+        var e = Assert.Throws<RawFlipFlop.Engine.Training.InvalidOptionException>(() => ModelConfig.Transformer(layers: DropoutSite.MaxLayers + 1, dim: 4, heads: 1, maxLength: 4).Validate());
+        Assert.Contains($"layers: must be at most {DropoutSite.MaxLayers}", e.Message);
         Assert.Contains("2048", e.Message);
     }
 }

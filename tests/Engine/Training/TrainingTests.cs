@@ -103,6 +103,6 @@ public sealed class TrainingTests
             ("offline", new TrainOptions { Model = lstm, Offline = [new("sparse", -1)] }),
         })
             Assert.Equal(field, Assert.Throws<InvalidOptionException>(() => bad.Validate()).Field);
-        Assert.Contains("heads (3) must divide dim (8)", Assert.Throws<ArgumentException>(() => ModelConfig.Transformer(1, 8, 3, 16).Validate()).Message);
+        Assert.Contains("heads: 3 must divide dim (8)", Assert.Throws<InvalidOptionException>(() => ModelConfig.Transformer(1, 8, 3, 16).Validate()).Message);
     }
 }

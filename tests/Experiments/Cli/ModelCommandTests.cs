@@ -30,7 +30,7 @@ public sealed class ModelCommandTests
 
         var bad = CliRunner.Run("model", "--model", "transformer", "--dim", "10", "--heads", "3");
         Assert.Equal(2, bad.ExitCode);
-        Assert.Contains("heads (3) must divide dim (10)", bad.Err);
+        Assert.Contains("--heads: 3 must divide dim (10)", bad.Err);
         Assert.Contains("--pos must be", CliRunner.Run("model", "--model", "transformer", "--pos", "xyz").Err);
     }
 
