@@ -58,6 +58,7 @@ public sealed class ExperimentRunner(string outDir, Scale scale, Backend backend
                 report?.Invoke(new RunnerEvent(spec, k, runs.Count, null, SkipReason.Finished));
                 continue;
             }
+            var job = new TrainingJob(spec.Options, backend);
             using var directory = RunDirectory.TryOpen(RunDir(spec), out string holder);
             if (directory == null)
             {
@@ -71,8 +72,7 @@ public sealed class ExperimentRunner(string outDir, Scale scale, Backend backend
             }
             store.Begin(spec, scale, backend.Name);
             int index = k;
-            var job = new TrainingJob(spec.Options, backend, directory);
-            job.Run(new SyncProgress<JobEvent>(e =>
+            job.Run(directory, new SyncProgress<JobEvent>(e =>
             {
                 if (e.Phase == JobPhase.Checkpoint) store.Progress(spec.Id, e.Run.Step, e.Run.TrainTime.TotalSeconds, e.Run.Losses, e.Run.Online);
                 if (e.Phase == JobPhase.Done) store.Finish(spec.Id, e.Summary!);

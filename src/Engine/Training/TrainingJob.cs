@@ -37,11 +37,22 @@ public sealed record JobEvent(JobPhase Phase, TrainingRun<float> Run)
 /// evaluation and a saved state at every evaluation, evaluate the final and best-so-far iterates offline, and write
 /// the checkpoints, the task's artifacts and summary.json. Progress goes to <paramref name="progress"/>, synchronously.
 /// </summary>
-public sealed class TrainingJob(TrainOptions options, Backend backend, RunDirectory directory)
+public sealed class TrainingJob
 {
-    public TrainOptions Options { get; } = options.Validate();
+    readonly Backend backend;
 
-    public TrainingSummary Run(IProgress<JobEvent>? progress = null, CancellationToken cancel = default)
+    /// <summary>Validates the options and, where the device's memory is the machine's (CPU, emulator), refuses a run that cannot fit.</summary>
+    public TrainingJob(TrainOptions options, Backend backend)
+    {
+        Options = options.Validate();
+        this.backend = backend;
+        if (backend.Device.IsHostMemory) TrainingMemory.Check(Options, backend.Ops);
+    }
+
+    public TrainOptions Options { get; }
+
+    /// <summary>Runs the job in <paramref name="directory"/> (claimed by the caller).</summary>
+    public TrainingSummary Run(RunDirectory directory, IProgress<JobEvent>? progress = null, CancellationToken cancel = default)
     {
         using var model = ModelFactory.Create(Options.Model, backend.Ops);
         model.Initialize(Options.Seed);

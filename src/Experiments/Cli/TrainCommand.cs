@@ -80,9 +80,11 @@ public static class TrainCommand
             TrainingSummary summary;
             try
             {
+                var job = new TrainingJob(options, b);
                 using var runDirectory = RunDirectory.Open(dir);
-                summary = new TrainingJob(options, b, runDirectory).Run(new SyncProgress<JobEvent>(view.Show));
+                summary = job.Run(runDirectory, new SyncProgress<JobEvent>(view.Show));
             }
+            catch (InsufficientMemoryException e) { throw new CliException($"--batch/--length/--model: {e.Message}"); }
             catch (OptionsMismatchException e)
             {
                 throw new CliException($"--out {dir}: {e.Message}; use another --out, or delete {RunDirectory.StateFile} there to start over");

@@ -40,8 +40,8 @@ public sealed class TrainingJobTests
         using (var cancel = new CancellationTokenSource())
         {
             using var runDirectory = RunDirectory.Open(dir.File("cut"));
-            var job = new TrainingJob(options, backend, runDirectory);
-            Assert.ThrowsAny<OperationCanceledException>(() => job.Run(new SyncProgress<JobEvent>(e =>
+            var job = new TrainingJob(options, backend);
+            Assert.ThrowsAny<OperationCanceledException>(() => job.Run(runDirectory, new SyncProgress<JobEvent>(e =>
             {
                 if (e.Training is { Step: 11 }) cancel.Cancel();
             }), cancel.Token));
