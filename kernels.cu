@@ -673,6 +673,34 @@ read_errors_forward(int* __restrict__ errors, int* __restrict__ per_sequence, co
 static_assert(ATT_THREADS == ATT_ROWS * WARP_SIZE, "one warp per attention row");
 #define ATT_MAX_DH_PER_LANE 16  // head dimension up to 512
 
+// acc += sum over the tile's rows jj of x_jj * rows[jj] (rows of stride ld), where lane jj holds x_jj and each lane
+// accumulates the head-dimension elements lane + 32 r: the P.V product of the forward and the dS.K product of dq.
+__device__ __forceinline__ void attention_accumulate_rows(float (&acc)[ATT_MAX_DH_PER_LANE], float x, const float* rows, int tile, int ld, int dh, int lane)
+{
+    for (int jj = 0; jj < tile; jj++)
+    {
+        float xj = __shfl_sync(FULL_MASK, x, jj);
+        for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
+        {
+            int d = lane + r * WARP_SIZE;
+            if (d < dh) acc[r] += xj * rows[jj * ld + d];
+        }
+    }
+}
+
+// What an attention kernel derives for one (batch, head) pair bh = b * heads + h: the batch and head, the score scale
+// 1/sqrt(dh), the head's ALiBi slope (0 without ALiBi), the dropout keep scale 1/(1-p), the row stride of qkv (B,T,3C)
+// and the head's q columns of batch b (k and v follow at +C and +2C). (A larger struct, with warp and lane, made ptxas spill.)
+struct AttentionHead { int bi, h; float scale, slope, keep_scale; long long row_stride; const float* base; };
+
+__device__ __forceinline__ AttentionHead attention_head(int bh, const float* qkv, int t, int c, int heads, const float* alibi_slopes, float p_drop)
+{
+    const int bi = bh / heads, h = bh % heads, dh = c / heads;
+    const long long row_stride = 3LL * c;
+    return { bi, h, rsqrtf((float)dh), alibi_slopes ? alibi_slopes[h] : 0.0f, p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f,
+             row_stride, qkv + (long long)bi * t * row_stride + h * dh };
+}
+
 // Shared tiles x and y (kt, ld) = rows first..first+kt-1 of two operands with dh columns (zero past row T-1);
 // row r of x starts at x_rows + r * x_stride, of y at y_rows + r * y_stride. The whole block stages them.
 __device__ __forceinline__ void attention_stage_tiles(float* x, const float* x_rows, long long x_stride, float* y, const float* y_rows,
@@ -686,6 +714,16 @@ __device__ __forceinline__ void attention_stage_tiles(float* x, const float* x_r
     }
 }
 
+// The K and V tiles of keys first.. of this head into shared memory, between two block barriers (the first lets the
+// previous tile's readers finish); used by the forward and by dq, which walk the same key tiles.
+__device__ __forceinline__ void attention_load_kv(float* ks, float* vs, const float* base, int c, long long row_stride, int first, int kt, int t,
+                                                  int dh, int ld)
+{
+    __syncthreads();
+    attention_stage_tiles(ks, base + c, row_stride, vs, base + 2 * c, row_stride, first, kt, t, dh, ld);
+    __syncthreads();
+}
+
 // score of query i against key j: q.k / sqrt(dh) - slope_h (i - j); alibi_slopes (H) is null without ALiBi.
 // Shared memory layout of the forward: K tile (kt, dh+1), V tile (kt, dh+1), q rows (ATT_ROWS, dh).
 // out (B,T,C), saved (B,H,T,3), qkv (B,T,3C); kt = keys per tile (<= 32), chosen by the host for shared memory.
@@ -696,29 +734,20 @@ attention_forward(float* __restrict__ out, float* __restrict__ saved, const floa
 {
     extern __shared__ float smem[];
     const int dh = c / heads, ld = dh + 1;
-    float* ks = smem;
-    float* vs = ks + kt * ld;
-    float* qs = vs + kt * ld;
-    const int bh = blockIdx.y, bi = bh / heads, h = bh % heads;
+    float *ks = smem, *vs = ks + kt * ld, *qs = vs + kt * ld;          // K tile, V tile (kt, ld); q rows (ATT_ROWS, dh)
+    const int bh = blockIdx.y;
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    const int i = (int)blockIdx.x * ATT_ROWS + warp;                  // this warp's query row
-    const int last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
-    const float scale = rsqrtf((float)dh);
-    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
-    const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    const long long row_stride = 3LL * c;
-    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
+    // this warp's query row, and the block's last
+    const int i = (int)blockIdx.x * ATT_ROWS + warp, last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
     float* q = qs + warp * dh;
     if (i < t)
         for (int d = lane; d < dh; d += WARP_SIZE) q[d] = base[(long long)i * row_stride + d];
-    float acc[ATT_MAX_DH_PER_LANE];
-    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++) acc[r] = 0.0f;
+    float acc[ATT_MAX_DH_PER_LANE] = {};
     float m = -3.0e38f, l = 0.0f, es = 0.0f;   // running max ("-inf"), sum of exp, sum of p*s
     for (int j0 = 0; j0 <= last_row; j0 += kt)
     {
-        __syncthreads();
-        attention_stage_tiles(ks, base + c, row_stride, vs, base + 2 * c, row_stride, j0, kt, t, dh, ld);
-        __syncthreads();
+        attention_load_kv(ks, vs, base, c, row_stride, j0, kt, t, dh, ld);
         if (i >= t || j0 > i) continue;
         const int j = j0 + lane;
         const bool valid = lane < kt && j <= i;
@@ -740,16 +769,7 @@ attention_forward(float* __restrict__ out, float* __restrict__ saved, const floa
         if (p_drop > 0.0f && valid)
             pd = dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? p * keep_scale : 0.0f;
         for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++) acc[r] *= correction;
-        const int tile = min(kt, i - j0 + 1);
-        for (int jj = 0; jj < tile; jj++)
-        {
-            float pj = __shfl_sync(FULL_MASK, pd, jj);
-            for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
-            {
-                int d = lane + r * WARP_SIZE;
-                if (d < dh) acc[r] += pj * vs[jj * ld + d];
-            }
-        }
+        attention_accumulate_rows(acc, pd, vs, min(kt, i - j0 + 1), ld, dh, lane);
         m = m_new;
     }
     if (i >= t) return;
@@ -800,18 +820,11 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
 {
     extern __shared__ float smem[];
     const int dh = c / heads, ld = dh + 1;
-    float* ks = smem;
-    float* vs = ks + kt * ld;
-    float* rows = vs + kt * ld;
-    const int bh = blockIdx.y, bi = bh / heads, h = bh % heads;
+    float *ks = smem, *vs = ks + kt * ld, *rows = vs + kt * ld;        // K tile, V tile (kt, ld); q and dO rows (ATT_ROWS, 2*dh)
+    const int bh = blockIdx.y;
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    const int i = (int)blockIdx.x * ATT_ROWS + warp;
-    const int last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
-    const float scale = rsqrtf((float)dh);
-    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
-    const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    const long long row_stride = 3LL * c;
-    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
+    const int i = (int)blockIdx.x * ATT_ROWS + warp, last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
     float* q = rows + warp * 2 * dh;
     float* dov = q + dh;
     float lse = 0.0f, mean_s = 0.0f, d_row = 0.0f;
@@ -825,13 +838,10 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
         const float* st = saved + ((long long)bh * t + i) * 3;
         lse = st[0]; mean_s = st[1]; d_row = st[2];
     }
-    float acc[ATT_MAX_DH_PER_LANE];
-    for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++) acc[r] = 0.0f;
+    float acc[ATT_MAX_DH_PER_LANE] = {};
     for (int j0 = 0; j0 <= last_row; j0 += kt)
     {
-        __syncthreads();
-        attention_stage_tiles(ks, base + c, row_stride, vs, base + 2 * c, row_stride, j0, kt, t, dh, ld);
-        __syncthreads();
+        attention_load_kv(ks, vs, base, c, row_stride, j0, kt, t, dh, ld);
         if (i >= t || j0 > i) continue;
         const int j = j0 + lane;
         float ds = 0.0f;
@@ -843,16 +853,7 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
             float kept = p_drop <= 0.0f || dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? keep_scale : 0.0f;
             ds = attention_ds(expf(s - lse), mean_s, s, d_row, dv, kept, entropy_scale) * scale;
         }
-        const int tile = min(kt, i - j0 + 1);
-        for (int jj = 0; jj < tile; jj++)
-        {
-            float dsj = __shfl_sync(FULL_MASK, ds, jj);
-            for (int r = 0; r < ATT_MAX_DH_PER_LANE; r++)
-            {
-                int d = lane + r * WARP_SIZE;
-                if (d < dh) acc[r] += dsj * ks[jj * ld + d];
-            }
-        }
+        attention_accumulate_rows(acc, ds, ks, min(kt, i - j0 + 1), ld, dh, lane);
     }
     if (i >= t) return;
     float* dq = dqkv + ((long long)bi * t + i) * row_stride + h * dh;
@@ -866,25 +867,18 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
 // dk and dv parts of dqkv (B,T,3C) (overwritten): one warp per key row j, looping over query tiles i >= j.
 // Shared memory: Q tile (kt, dh+1), dO tile (kt, dh+1), k and v rows (ATT_ROWS, 2*dh), row stats (kt, 3).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
-attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                       const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
-                       float p_drop, unsigned long long seed, unsigned long long stream)
+attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+                       float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt, float p_drop,
+                       unsigned long long seed, unsigned long long stream)
 {
-    extern __shared__ float smem[];
     const int dh = c / heads, ld = dh + 1;
-    float* qt = smem;
-    float* dot_ = qt + kt * ld;
-    float* rows = dot_ + kt * ld;
-    float* stats = rows + ATT_ROWS * 2 * dh;
-    const int bh = blockIdx.y, bi = bh / heads, h = bh % heads;
+    extern __shared__ float smem[];
+    // Q tile, dO tile (kt, ld); k and v rows (ATT_ROWS, 2*dh); row stats (kt, 3)
+    float *qt = smem, *dot_ = qt + kt * ld, *rows = dot_ + kt * ld, *stats = rows + ATT_ROWS * 2 * dh;
+    const int bh = blockIdx.y;
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    const int j = (int)blockIdx.x * ATT_ROWS + warp;                 // this warp's key row
-    const int first_key = (int)blockIdx.x * ATT_ROWS;
-    const float scale = rsqrtf((float)dh);
-    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
-    const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    const long long row_stride = 3LL * c;
-    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
+    const int j = (int)blockIdx.x * ATT_ROWS + warp, first_key = (int)blockIdx.x * ATT_ROWS;   // this warp's key row, the block's first
     float* kr = rows + warp * 2 * dh;
     float* vr = kr + dh;
     if (j < t)
@@ -964,11 +958,9 @@ attention_probabilities(float* __restrict__ probs, float* __restrict__ scores, c
 {
     int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     if (row >= b * heads * t) return;
-    int i = row % t, bh = row / t, bi = bh / heads, h = bh % heads, dh = c / heads;
-    const long long row_stride = 3LL * c;
-    const float* base = qkv + (long long)bi * t * row_stride + h * dh;
-    const float scale = rsqrtf((float)dh);
-    const float slope = alibi_slopes ? alibi_slopes[h] : 0.0f;
+    const int i = row % t, bh = row / t;
+    const int dh = c / heads;
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, 0.0f);
     float* p = probs + (long long)row * t;
     float mx = -3.0e38f;
     for (int j = lane; j < t; j += WARP_SIZE)

@@ -6,11 +6,10 @@ using RawFlipFlop.Engine.Training;
 namespace RawFlipFlop.Engine.Experiments;
 
 /// <summary>Paper settings, or a CPU-friendly reduction that keeps each experiment's shape (same settings and evaluations, smaller sizes).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<Scale>))]
 public enum Scale
 {
-    [JsonStringEnumMemberName("paper")] Paper,
-    [JsonStringEnumMemberName("quick")] Quick,
+    Paper,
+    Quick,
 }
 
 /// <summary>

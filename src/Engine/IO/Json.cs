@@ -12,7 +12,8 @@ public static class Json
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Converters = { new NonFiniteAsNull() },
+        // Enums as snake_case names everywhere (a member may name itself otherwise with JsonStringEnumMemberName).
+        Converters = { new NonFiniteAsNull(), new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
     /// <summary>The same settings on one line: the canonical form that hashes are taken of.</summary>
@@ -40,14 +41,14 @@ public sealed class NonFiniteAsNull : JsonConverter<double>
 }
 
 /// <summary>
-/// The text of an enum value, as its <see cref="JsonStringEnumMemberNameAttribute"/> gives it: one spelling for
-/// JSON, the results store, the command line and messages.
+/// The text of an enum value as JSON writes it (its <see cref="JsonStringEnumMemberNameAttribute"/>, else its snake_case
+/// name): one spelling for JSON, the results store, the command line and messages.
 /// </summary>
 public static class EnumText<TEnum> where TEnum : struct, Enum
 {
     static readonly (TEnum Value, string Text)[] s_names = Enum.GetValues<TEnum>()
         .Select(v => (v, typeof(TEnum).GetField(v.ToString())!.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name
-                         ?? v.ToString().ToLowerInvariant()))
+                         ?? JsonNamingPolicy.SnakeCaseLower.ConvertName(v.ToString())))
         .ToArray();
 
     public static IReadOnlyList<string> Names { get; } = s_names.Select(n => n.Text).ToArray();

@@ -8,10 +8,7 @@ public sealed class LstmModel<T> : ModelBase<T> where T : unmanaged, IFloatingPo
 {
     readonly int _e, _h, _v;
     readonly LstmParameters<Buf<T>> _p, _g;   // views of Parameters and of Gradients
-    LstmActivations<Buf<T>>? _acts;
-    Buf<T> _block;                            // the one allocation _acts views
-    int _b, _t;
-    Buf<int> _tokens;
+    readonly ActivationBlock<T, LstmActivations<Buf<T>>> _acts;
 
     public LstmModel(ModelConfig config, IOps<T> ops) : this(config, ops, LstmParameters.Declare(config)) { }
 
@@ -19,33 +16,22 @@ public sealed class LstmModel<T> : ModelBase<T> where T : unmanaged, IFloatingPo
         : base(config, ops, parameters.Layout)
     {
         _e = config.EmbedDim; _h = config.Hidden; _v = config.VocabSize;
-        _p = parameters.Entries.Map(entry => Parameters.Slice(entry));
-        _g = parameters.Entries.Map(entry => Gradients.Slice(entry));
+        (_p, _g) = (parameters.Entries.Map(ParameterView), parameters.Entries.Map(GradientView));
+        _acts = new(Device);
     }
 
-    LstmActivations<Buf<T>> Ensure(int b, int t)
+    LstmActivations<Buf<T>> Ensure(int b, int t) => _acts.Ensure(b, t, () =>
     {
-        if (_acts != null && _b == b && _t == t) return _acts;
-        if (!_block.IsEmpty) { Device.Free(_block); _block = default; _acts = null; }
         var (layout, entries) = LstmActivations.Declare(Config, b, t);
-        var block = Device.Allocate<T>(layout.Count);
-        _block = block;
-        _acts = entries.Map(entry => block.Slice(entry));
-        _b = b; _t = t;
-        return _acts;
-    }
+        return (layout, block => entries.Map(entry => block.Slice(entry)));
+    });
 
-    protected override void ReleaseBuffers()
-    {
-        if (!_block.IsEmpty) Device.Free(_block);
-        _block = default;
-        _acts = null;
-    }
+    protected override void ReleaseBuffers() => _acts.Dispose();
 
     public override Buf<T> Forward(Buf<int> tokens, int b, int t, PassOptions options)
     {
         var a = Ensure(b, t);
-        _tokens = tokens;
+        LastTokens = tokens;
         int n = b * t;
         Ops.EmbeddingForward(a.Embedded, tokens, _p.Embedding, n, _e);
         Ops.MatmulForward(a.InputProjection, a.Embedded, _p.WeightIh, _p.BiasIh, n, _e, 4 * _h);
@@ -56,13 +42,13 @@ public sealed class LstmModel<T> : ModelBase<T> where T : unmanaged, IFloatingPo
 
     public override void Backward(Buf<T> dlogits, PassOptions options)
     {
-        var a = _acts ?? throw new InvalidOperationException("backward before forward");
-        int b = _b, t = _t, n = b * t;
+        var a = _acts.Views ?? throw new InvalidOperationException("backward before forward");
+        int b = _acts.B, t = _acts.T, n = b * t;
         Ops.Fill(a.DHidden, T.Zero);
         Ops.MatmulBackward(a.DHidden, _g.HeadWeight, _g.HeadBias, dlogits, a.Hidden, _p.HeadWeight, n, _h, _v);
         Ops.LstmBackward(a.DInputProjection, _g.WeightHh, _g.BiasHh, a.DHidden, a.Hidden, a.Cells, a.Gates, _p.WeightHh, b, t, _h);
         Ops.Fill(a.DEmbedded, T.Zero);
         Ops.MatmulBackward(a.DEmbedded, _g.WeightIh, _g.BiasIh, a.DInputProjection, a.Embedded, _p.WeightIh, n, _e, 4 * _h);
-        Ops.EmbeddingBackward(_g.Embedding, a.DEmbedded, _tokens, n, _v, _e);
+        Ops.EmbeddingBackward(_g.Embedding, a.DEmbedded, LastTokens, n, _v, _e);
     }
 }

@@ -27,6 +27,13 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     public Buf<T> Gradients { get; }
     public virtual double RegularizerLoss => 0;
 
+    /// <summary>The tokens (B,T) of the last forward: the embedding backward scatters into their rows.</summary>
+    protected Buf<int> LastTokens { get; set; }
+
+    /// <summary>A parameter tensor's view in <see cref="Parameters"/>, and its gradient's in <see cref="Gradients"/>.</summary>
+    protected Buf<T> ParameterView(LayoutEntry entry) => Parameters.Slice(entry);
+    protected Buf<T> GradientView(LayoutEntry entry) => Gradients.Slice(entry);
+
     public abstract Buf<T> Forward(Buf<int> tokens, int b, int t, PassOptions options);
     public abstract void Backward(Buf<T> dlogits, PassOptions options);
 

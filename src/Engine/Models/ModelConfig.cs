@@ -3,21 +3,20 @@ using System.Text.Json.Serialization;
 namespace RawFlipFlop.Engine.Models;
 
 /// <summary>How the Transformer knows positions.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<PositionEncoding>))]
 public enum PositionEncoding
 {
     /// <summary>Learned absolute embedding (init N(0,1)) times d^-0.5, added to the token embedding (the baseline).</summary>
-    [JsonStringEnumMemberName("learned")] Learned,
+    Learned,
     /// <summary>Fixed sinusoids [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(d/2)), times d^-0.5, added (no parameters).</summary>
-    [JsonStringEnumMemberName("sinusoidal")] Sinusoidal,
+    Sinusoidal,
     /// <summary>Rotary embedding of q and k over the full head dimension, rotate-half form, base 10000.</summary>
-    [JsonStringEnumMemberName("rope")] Rope,
+    Rope,
     /// <summary>ALiBi: score bias -slope_h (i - j) with the standard slopes.</summary>
-    [JsonStringEnumMemberName("alibi")] Alibi,
+    Alibi,
     /// <summary>No position information beyond causal masking.</summary>
-    [JsonStringEnumMemberName("none")] None,
+    None,
     /// <summary>Appendix C.3: t / C added to the last embedding dimension (C = linear_pos_divisor, default max_length).</summary>
-    [JsonStringEnumMemberName("linear")] Linear,
+    Linear,
 }
 
 /// <summary>

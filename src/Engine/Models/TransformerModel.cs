@@ -11,10 +11,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
 {
     readonly int _c, _layers, _heads, _v;
     readonly TransformerParameters<Buf<T>> _p, _g;   // views of Parameters and of Gradients
-    TransformerActivations<Buf<T>>? _acts;
-    Buf<T> _block;                                    // the one allocation _acts views
-    int _b, _t;
-    Buf<int> _tokens;
+    readonly ActivationBlock<T, TransformerActivations<Buf<T>>> _acts;
 
     public TransformerModel(ModelConfig config, IOps<T> ops) : this(config, ops, TransformerParameters.Declare(config)) { }
 
@@ -22,8 +19,8 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         : base(config, ops, parameters.Layout)
     {
         _c = config.Dim; _layers = config.Layers; _heads = config.Heads; _v = config.VocabSize;
-        _p = parameters.Entries.Map(entry => Parameters.Slice(entry));
-        _g = parameters.Entries.Map(entry => Gradients.Slice(entry));
+        (_p, _g) = (parameters.Entries.Map(ParameterView), parameters.Entries.Map(GradientView));
+        _acts = new(Device);
     }
 
     Buf<T> _analysis;                    // (2,B,H,T,T) probabilities and scores for inspection, allocated on first use
@@ -39,9 +36,10 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
 
     (Buf<T> Probs, Buf<T> Scores) Analyze(int layer)
     {
-        var a = _acts ?? throw new InvalidOperationException("no forward pass yet");
+        var a = _acts.Views ?? throw new InvalidOperationException("no forward pass yet");
+        int b = _acts.B, t = _acts.T;
         if (layer < 0 || layer >= _layers) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} outside 0..{_layers - 1}");
-        long size = (long)_b * _heads * _t * _t;
+        long size = (long)b * _heads * t * t;
         if (_analysis.Length != 2 * size)
         {
             if (!_analysis.IsEmpty) Device.Free(_analysis);
@@ -50,34 +48,26 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         var probs = _analysis.Slice(0, size);
         var scores = _analysis.Slice(size, size);
         Ops.AttentionProbabilities(probs, scores, a.Layers[layer].Qkv, new AttentionOptions(Config.Position == PositionEncoding.Alibi, DropoutSpec.None),
-            _b, _t, _c, _heads);
+            b, t, _c, _heads);
         return (probs, scores);
     }
 
-    public (int B, int T) LastShape => (_b, _t);
+    public (int B, int T) LastShape => (_acts.B, _acts.T);
 
-    TransformerActivations<Buf<T>> Ensure(int b, int t)
+    TransformerActivations<Buf<T>> Ensure(int b, int t) => _acts.Ensure(b, t, () =>
     {
-        if (_acts != null && _b == b && _t == t) return _acts;
-        if (!_block.IsEmpty) { Device.Free(_block); _block = default; _acts = null; }
         var (layout, entries) = TransformerActivations.Declare(Config, b, t, Ops.AttentionSavedLength(b, t, _heads));
-        var block = Device.Allocate<T>(layout.Count);
-        _block = block;
-        _acts = entries.Map(entry => block.Slice(entry));
-        _b = b; _t = t;
-        return _acts;
-    }
+        return (layout, block => entries.Map(entry => block.Slice(entry)));
+    });
 
     Buf<T> _sinusoidTable;               // (T,C) fixed table for sinusoidal positions
 
     protected override void ReleaseBuffers()
     {
-        if (!_block.IsEmpty) Device.Free(_block);
+        _acts.Dispose();
         if (!_sinusoidTable.IsEmpty) Device.Free(_sinusoidTable);
         if (!_analysis.IsEmpty) Device.Free(_analysis);
         _analysis = default;
-        _block = default;
-        _acts = null;
         _sinusoidTable = default;
     }
 
@@ -106,13 +96,13 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         get
         {
             var options = _regularizerOptions;
-            if (options == null || _acts == null) return 0;
+            if (options == null || _acts.Views == null) return 0;
             int sharpened = SharpenedLayerCount(options);
             if (sharpened == 0) return 0;
-            var entropies = Device.ToArray(_acts.Entropy);
+            var entropies = Device.ToArray(_acts.Views.Entropy);
             double sum = 0;
             for (int l = 0; l < _layers; l++) if (SharpenLayer(options, l)) sum += double.CreateTruncating(entropies[l]);
-            return options.Sharpen * sum / ((double)sharpened * _b * _heads * _t);
+            return options.Sharpen * sum / ((double)sharpened * _acts.B * _heads * _acts.T);
         }
     }
 
@@ -121,7 +111,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         if (t > Config.MaxSequenceLength)
             throw new ArgumentException($"sequence length {t} exceeds the learned position table ({Config.MaxLength})");
         var a = Ensure(b, t);
-        _tokens = tokens;
+        LastTokens = tokens;
         int n = b * t, c = _c;
         var pos = Config.Position;
         T posScale = T.One / T.Sqrt(T.CreateTruncating(c));
@@ -161,8 +151,8 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
 
     public override void Backward(Buf<T> dlogits, PassOptions options)
     {
-        var a = _acts ?? throw new InvalidOperationException("backward before forward");
-        int b = _b, t = _t, n = b * t, c = _c;
+        var a = _acts.Views ?? throw new InvalidOperationException("backward before forward");
+        int b = _acts.B, t = _acts.T, n = b * t, c = _c;
         long nc = (long)n * c;
         var pos = Config.Position;
         int sharpened = SharpenedLayerCount(options);
@@ -202,6 +192,6 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         Ops.DropoutBackward(a.DResidual, a.DResidual, options.DropoutAt(options.DropoutEmbedding, DropoutSite.Embedding), nc);
         if (pos == PositionEncoding.Learned)
             Ops.PositionAddBackward(_g.PositionEmbedding, a.DResidual, T.One / T.Sqrt(T.CreateTruncating(c)), b, t, c);
-        Ops.EmbeddingBackward(_g.TokenEmbedding, a.DResidual, _tokens, n, _v, c);
+        Ops.EmbeddingBackward(_g.TokenEmbedding, a.DResidual, LastTokens, n, _v, c);
     }
 }

@@ -4,13 +4,12 @@ using RawFlipFlop.Engine.Data;
 namespace RawFlipFlop.Engine.Training;
 
 /// <summary>Which next-token predictions the loss scores.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<LossMode>))]
 public enum LossMode
 {
     /// <summary>Deterministic mode: only positions whose input token is `r` (predict the bit that follows).</summary>
-    [JsonStringEnumMemberName("clean")] Clean,
+    Clean,
     /// <summary>Noisy mode: every next token (positions 0..T-2).</summary>
-    [JsonStringEnumMemberName("generative")] Generative,
+    Generative,
 }
 
 public static class LossTargets

@@ -6,13 +6,12 @@ using RawFlipFlop.Engine.Training.Tasks;
 namespace RawFlipFlop.Engine.Training;
 
 /// <summary>What the model learns (the implementations are in Training/Tasks).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<TaskKind>))]
 public enum TaskKind
 {
     /// <summary>Flip-flop language modelling: next-token prediction on flip-flop strings.</summary>
     [JsonStringEnumMemberName("flipflop")] FlipFlop,
     /// <summary>The flip-flop automaton (paper Definition 1): output the state after every input, non-autoregressively.</summary>
-    [JsonStringEnumMemberName("automaton")] Automaton,
+    Automaton,
 }
 
 /// <summary>An offline evaluation split of the flip-flop task and how many of its sequences are used.</summary>

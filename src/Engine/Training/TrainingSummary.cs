@@ -4,23 +4,21 @@ using RawFlipFlop.Engine.Models;
 namespace RawFlipFlop.Engine.Training;
 
 /// <summary>Which weights of a run an offline evaluation measured.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<Iterate>))]
 public enum Iterate
 {
     /// <summary>The weights after the last step.</summary>
-    [JsonStringEnumMemberName("final")] Final,
+    Final,
     /// <summary>The best-so-far weights: fewest online errors, earliest on ties.</summary>
-    [JsonStringEnumMemberName("best")] Best,
+    Best,
 }
 
 /// <summary>Where a run stands.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<RunStatus>))]
 public enum RunStatus
 {
-    [JsonStringEnumMemberName("running")] Running,
-    [JsonStringEnumMemberName("finished")] Finished,
+    Running,
+    Finished,
     /// <summary>The loss became NaN or infinite; the run stopped at that step.</summary>
-    [JsonStringEnumMemberName("diverged")] Diverged,
+    Diverged,
 }
 
 /// <summary>One offline evaluation of an iterate on a split (reads: the scored positions of the task).</summary>

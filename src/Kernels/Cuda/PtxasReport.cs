@@ -8,7 +8,7 @@ public sealed record KernelResources(string Kernel, string Architecture, int Reg
     int SharedBytes, int StackBytes, int ConstantBytes);
 
 /// <summary>Parses the log of an NVRTC compilation made with <c>--ptxas-options=-v</c>.</summary>
-public static partial class PtxasReport
+public static class PtxasReport
 {
     /// <summary>
     /// One entry per "Compiling entry function" in the log, with the registers and static shared memory of its
@@ -25,22 +25,21 @@ public static partial class PtxasReport
         {
             string line = raw.TrimEnd('\r');
             Match m;
-            if ((m = EntryRegex().Match(line)).Success)
+            if ((m = Entry.Match(line)).Success)
             {
                 entry = m.Groups[1].Value;
                 arch = m.Groups[2].Value;
                 propertiesOf = null;
                 if (!order.Contains(entry)) order.Add(entry);
             }
-            else if ((m = PropertiesRegex().Match(line)).Success)
+            else if ((m = Properties.Match(line)).Success)
                 propertiesOf = m.Groups[1].Value;
-            else if ((m = SpillRegex().Match(line)).Success && propertiesOf != null)
+            else if ((m = Spill.Match(line)).Success && propertiesOf != null)
                 properties[propertiesOf] = (Int(m.Groups[1]), Int(m.Groups[2]), Int(m.Groups[3]));
-            else if ((m = UsedRegex().Match(line)).Success && entry != null)
+            else if ((m = Used.Match(line)).Success && entry != null)
             {
-                var smem = SmemRegex().Match(line);
-                var cmem = CmemRegex().Match(line);
-                used[entry] = (arch!, Int(m.Groups[1]), smem.Success ? Int(smem.Groups[1]) : 0, cmem.Success ? Int(cmem.Groups[1]) : 0);
+                var amounts = Amount.Matches(line).ToDictionary(a => a.Groups[2].Value, a => Int(a.Groups[1]));
+                used[entry] = (arch!, Int(m.Groups[1]), amounts.GetValueOrDefault("smem"), amounts.GetValueOrDefault("cmem[0]"));
             }
         }
         foreach (var name in order)
@@ -54,23 +53,12 @@ public static partial class PtxasReport
 
     static int Int(Group g) => int.Parse(g.Value, CultureInfo.InvariantCulture);
 
-    [GeneratedRegex(@"Compiling entry function '([^']+)' for '([^']+)'")]
-    private static partial Regex EntryRegex();
-
-    [GeneratedRegex(@"Function properties for (\S+)")]
-    private static partial Regex PropertiesRegex();
-
-    [GeneratedRegex(@"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")]
-    private static partial Regex SpillRegex();
-
-    [GeneratedRegex(@"Used (\d+) registers")]
-    private static partial Regex UsedRegex();
-
-    [GeneratedRegex(@"(\d+) bytes smem")]
-    private static partial Regex SmemRegex();
-
-    [GeneratedRegex(@"(\d+) bytes cmem\[0\]")]
-    private static partial Regex CmemRegex();
+    // The lines of ptxas -v that matter; parsed once per compilation, so plain regexes suffice.
+    static readonly Regex Entry = new(@"Compiling entry function '([^']+)' for '([^']+)'");
+    static readonly Regex Properties = new(@"Function properties for (\S+)");
+    static readonly Regex Spill = new(@"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads");
+    static readonly Regex Used = new(@"Used (\d+) registers");
+    static readonly Regex Amount = new(@"(\d+) bytes (smem|cmem\[0\])");
 }
 
 /// <summary>Per-SM limits of an architecture, for theoretical occupancy.</summary>
