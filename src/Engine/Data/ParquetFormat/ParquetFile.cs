@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using RawFlipFlop.Engine.IO;
 
 namespace RawFlipFlop.Engine.Data.ParquetFormat;
 
@@ -72,11 +73,11 @@ public sealed class ParquetFile
             long pending = 1;
             while (pending > 0)
             {
-                if (position >= schema.Count) throw new ParquetFormatException($"schema group '{top.Name}' has more children than the schema holds");
+                if (position >= schema.Count) throw new ParquetFormatException($"schema group '{Printable.Of(top.Name)}' has more children than the schema holds");
                 var element = schema[position++];
                 pending += element.ChildCount - 1;
                 if (element.ChildCount == 0) columns++;
-                if (pending > schema.Count - position) throw new ParquetFormatException($"schema group '{top.Name}' has more children than the schema holds");
+                if (pending > schema.Count - position) throw new ParquetFormatException($"schema group '{Printable.Of(top.Name)}' has more children than the schema holds");
             }
             fields.Add(new ParquetField(top.Name, firstColumn, top.ChildCount > 0, top.Type, top.Repetition));
         }

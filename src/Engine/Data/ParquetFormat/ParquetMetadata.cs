@@ -1,3 +1,5 @@
+using RawFlipFlop.Engine.IO;
+
 namespace RawFlipFlop.Engine.Data.ParquetFormat;
 
 /// <summary>Physical types of Parquet columns (the format's Type enum).</summary>
@@ -71,7 +73,7 @@ public sealed record ParquetMetadata(IReadOnlyList<ParquetSchemaElement> Schema,
             }
         }
         r.EndStruct();
-        if (children < 0) throw new ParquetFormatException($"schema element '{name}' has {children} children");
+        if (children < 0) throw new ParquetFormatException($"schema element '{Printable.Of(name ?? "")}' has {children} children");
         return new ParquetSchemaElement(name ?? throw new ParquetFormatException("a schema element has no name"), physical, repetition, children);
     }
 
@@ -140,7 +142,7 @@ public sealed record ParquetMetadata(IReadOnlyList<ParquetSchemaElement> Schema,
             }
         }
         r.EndStruct();
-        string name = string.Join(".", path);
+        string name = Printable.Of(string.Join(".", path));
         if (physical == null || codec == null || values == null || dataOffset == null)
             throw new ParquetFormatException($"the metadata of column chunk '{name}' lacks a required field (type, codec, num_values or data_page_offset)");
         return new ParquetColumnChunk(path, physical.Value, codec.Value, values.Value, dataOffset.Value, dictionaryOffset,

@@ -1,3 +1,5 @@
+using RawFlipFlop.Engine.IO;
+
 namespace RawFlipFlop.Engine.Data.ParquetFormat;
 
 /// <summary>
@@ -43,7 +45,8 @@ public static class ParquetRecords
     static string? ProblemWith(ParquetFile file, string name)
     {
         var field = file.Fields.FirstOrDefault(c => c.Name == name);
-        string have = string.Join(", ", file.Fields.Select(c => $"{c.Name} ({c.Describe()})"));
+        string have = string.Join(", ", file.Fields.Take(20).Select(c => $"{Printable.Of(c.Name)} ({c.Describe()})")) +
+                      (file.Fields.Count > 20 ? $" and {file.Fields.Count - 20} more" : "");
         if (field == null) return $"no string column named '{name}' (columns: {have})";
         if (field.IsGroup || field.Type != (int)ParquetPhysicalType.ByteArray || field.Repetition is not (null or 0 or 1))
             return $"column '{name}' is not a plain string column: it is {(field.Repetition == 2 ? "a repeated " : "")}{field.Describe()} (columns: {have})";
@@ -76,7 +79,7 @@ public static class ParquetRecords
         if (chunk.External) throw new ParquetFormatException("the column's data is in another file, which is not supported");
         if (chunk.Encrypted) throw new ParquetFormatException("the column is encrypted, which is not supported");
         if (chunk.Path.Count != 1 || chunk.Path[0] != column.Name)
-            throw new ParquetFormatException($"the column chunk is for '{string.Join(".", chunk.Path)}'");
+            throw new ParquetFormatException($"the column chunk is for '{Printable.Of(string.Join(".", chunk.Path))}'");
         if (chunk.Type != (int)ParquetPhysicalType.ByteArray) throw new ParquetFormatException($"the column chunk has physical type {chunk.Type}, not BYTE_ARRAY");
         if (chunk.ValueCount != group.RowCount)
             throw new ParquetFormatException($"the column chunk holds {chunk.ValueCount} values for {group.RowCount} rows");
