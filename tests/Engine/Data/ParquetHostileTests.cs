@@ -88,6 +88,9 @@ public class ParquetHostileTests
         { "unsupported value encoding", "value encoding DeltaByteArray is not supported" },
         { "snappy data corrupt", "Snappy data" },
         { "second dictionary page", "a dictionary page after the first page" },
+        // the file as a whole
+        { "two row groups on the same pages", "row group 2 of 2 (rows 3-4), column 'text': the column chunk at byte 4 lies inside one already read" },
+        { "a dictionary entry used too often", "refused as a decompression bomb" },
     };
 
     static byte[] Build(string name)
@@ -145,6 +148,14 @@ public class ParquetHostileTests
             "unsupported value encoding" => (ok with { Pages = [TinyParquet.DataPage(plain, 2, DeltaByteArray)] }).Build(),
             "snappy data corrupt" => (ok with { Codec = Snappy, Pages = [TinyParquet.Page(DataPage, plain.Length, 4, 2, Plain, [(byte)plain.Length, 0xFF, 0xFF, 0xFF])] }).Build(),
             "second dictionary page" => (ok with { Pages = [TinyParquet.DictionaryPage(plain, 2), TinyParquet.DictionaryPage(plain, 2)] }).Build(),
+            "two row groups on the same pages" => (ok with { RowGroupCount = 2 }).Build(),
+            // one entry of 4000 characters, then 4800 one-bit indices to it: 600 bytes that decode to 19 million characters
+            "a dictionary entry used too often" => (ok with
+            {
+                Rows = 4800,
+                Pages = [TinyParquet.DictionaryPage(TinyParquet.Plain(string.Concat(Enumerable.Repeat("w0", 2000))), 1),
+                         TinyParquet.DataPage([1, 0xB1, 0x09, .. new byte[600]], 4800, RleDictionary)],
+            }).Build(),
             _ => throw new ArgumentException(name),
         };
     }

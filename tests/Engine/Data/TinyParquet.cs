@@ -89,6 +89,8 @@ public sealed record TinyParquet
     public long? DataPageOffset { get; init; }
     public string? ExternalPath { get; init; }
     public uint? FooterLength { get; init; }
+    /// <summary>Row groups in the footer, each pointing at the same pages (which a reader must not read twice).</summary>
+    public int RowGroupCount { get; init; } = 1;
     public IReadOnlyList<byte[]> Pages { get; init; } = [DataPage(Plain("w0r0", "w1r1"), 2)];
 
     public static byte[] Plain(params string[] values)
@@ -134,7 +136,7 @@ public sealed record TinyParquet
                 else w.I32(1, PhysicalType).I32(3, Repetition).String(4, Column);
             })
             .I64(3, rows)
-            .List(4, 12, 1, (w, _) => w
+            .List(4, 12, RowGroupCount, (w, _) => w
                 .List(1, 12, 1, (c, _) =>
                 {
                     if (ExternalPath != null) c.String(1, ExternalPath);

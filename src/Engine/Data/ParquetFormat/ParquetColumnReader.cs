@@ -7,9 +7,10 @@ namespace RawFlipFlop.Engine.Data.ParquetFormat;
 /// Reads one column chunk of strings (BYTE_ARRAY, required or optional, not repeated) page by page. Each page
 /// header is checked before its page is read: the page lies within the data, decompresses to at most
 /// <see cref="ParquetLimits.MaxExpansion"/> times its size and holds at most
-/// <see cref="ParquetLimits.MaxValuesPerByte"/> values per byte, so nothing allocated here outgrows the file.
+/// <see cref="ParquetLimits.MaxValuesPerByte"/> values per byte, and the chunk's bytes and decoded characters are
+/// charged to the file's <see cref="ParquetReadBudget"/>, so nothing allocated here outgrows the file.
 /// </summary>
-public sealed class ParquetColumnReader(IByteSource source, long dataEnd, ParquetCodec codec, int maxDefinitionLevel)
+public sealed class ParquetColumnReader(IByteSource source, long dataEnd, ParquetCodec codec, int maxDefinitionLevel, ParquetReadBudget budget)
 {
     // Headers are tens of bytes (more with statistics): start small and grow, so that many tiny pages cost little.
     const int FirstHeaderWindow = 256;
@@ -21,6 +22,7 @@ public sealed class ParquetColumnReader(IByteSource source, long dataEnd, Parque
     {
         if (chunk.Start < 4 || chunk.Start >= dataEnd)
             throw new ParquetFormatException($"the column's first page offset {chunk.Start} lies outside the data (bytes 4..{dataEnd})");
+        budget.CheckUnread(chunk.Start);
         var values = new List<string?>();
         long position = chunk.Start;
         while (values.Count < chunk.ValueCount)
@@ -42,6 +44,7 @@ public sealed class ParquetColumnReader(IByteSource source, long dataEnd, Parque
             }
             position = bodyStart + header.CompressedSize;
         }
+        budget.Claim(chunk.Start, position);
         return values;
     }
 
@@ -110,9 +113,10 @@ public sealed class ParquetColumnReader(IByteSource source, long dataEnd, Parque
         if (header.ValueCount == 0) throw new ParquetFormatException("a data page with no values");
         if (header.ValueCount > expected - read)
             throw new ParquetFormatException($"the page holds {header.ValueCount} values, more than the {expected - read} the chunk has left");
-        if (header.ValueCount > (long)ParquetLimits.MaxValuesPerByte * header.UncompressedSize)
-            throw new ParquetFormatException($"the page claims {header.ValueCount} values in {header.UncompressedSize} bytes, more than " +
-                                             $"{ParquetLimits.MaxValuesPerByte} a byte (run-length encoding that dense is refused)");
+        long bytes = Math.Min(header.UncompressedSize, header.CompressedSize);
+        if (header.ValueCount > ParquetLimits.MaxValuesPerByte * bytes)
+            throw new ParquetFormatException($"the page claims {header.ValueCount} values in {bytes} bytes, more than " +
+                                             $"{ParquetLimits.MaxValuesPerByte} a byte (run-length encoding or compression that dense is refused)");
     }
 
     void ReadPageV2(ParquetPageHeader header, byte[] body, List<string?> values)
@@ -148,6 +152,7 @@ public sealed class ParquetColumnReader(IByteSource source, long dataEnd, Parque
             default:
                 throw new ParquetFormatException($"value encoding {Name(header.Encoding)} is not supported (PLAIN or dictionary expected)");
         }
+        budget.ChargeDecoded(decoded.Sum(v => (long)v.Length));
         if (maxDefinitionLevel == 0)
         {
             values.AddRange(decoded);

@@ -24,6 +24,8 @@ public sealed class ParquetFile
     public long DataEnd { get; }
     public IReadOnlyList<ParquetField> Fields { get; }
     public int ColumnCount { get; }
+    /// <summary>What reading this file's columns may still cost.</summary>
+    public ParquetReadBudget Budget { get; }
 
     ParquetFile(IByteSource source, ParquetMetadata metadata, long dataEnd)
     {
@@ -31,6 +33,7 @@ public sealed class ParquetFile
         Metadata = metadata;
         DataEnd = dataEnd;
         (Fields, ColumnCount) = TopLevelFields(metadata.Schema);
+        Budget = new ParquetReadBudget(source.Length);
     }
 
     public static ParquetFile Open(IByteSource source)

@@ -7,11 +7,17 @@ namespace RawFlipFlop.Engine.Data.ParquetFormat;
 public static class ParquetLimits
 {
     /// <summary>
-    /// Values a page may hold per byte of its (decompressed) data: 8 is one bit a value, the densest bit-packing.
-    /// Only run-length encoding of repeated values gets denser; such pages are refused, so that a small file
-    /// cannot claim billions of rows.
+    /// Values a page may hold per byte it takes, compressed or not: 8 is one bit a value, the densest bit-packing.
+    /// Only run-length encoding or compression of repeated values gets denser; such pages are refused, so that a
+    /// small file cannot claim billions of rows.
     /// </summary>
     public const int MaxValuesPerByte = 8;
+
+    /// <summary>
+    /// Characters all the values of a file may decode to per byte of the file (dictionary entries count each time
+    /// they are used): deflate's own limit. Real flip-flop data compresses some 5 to 20 times.
+    /// </summary>
+    public const int MaxDecodedPerByte = 1032;
 
     /// <summary>
     /// How much larger than its compressed bytes a page may be once decompressed: the most each codec's format

@@ -87,7 +87,7 @@ public static class ParquetRecords
         if (!ParquetDecompressor.IsSupported(codec))
             throw new ParquetFormatException($"compression codec {(Enum.IsDefined(codec) ? codec.ToString() : chunk.Codec.ToString())} is not supported");
         int maxDefinitionLevel = column.Repetition == 1 ? 1 : 0;
-        var values = new ParquetColumnReader(file.Source, file.DataEnd, codec, maxDefinitionLevel).Read(chunk);
+        var values = new ParquetColumnReader(file.Source, file.DataEnd, codec, maxDefinitionLevel, file.Budget).Read(chunk);
         if (values.Count != group.RowCount) throw new ParquetFormatException($"the pages hold {values.Count} values for {group.RowCount} rows");
         return values;
     }
