@@ -55,8 +55,9 @@ public sealed class DataInput : IDisposable
         return Open(stream, path, ownsStream: true);
     }
 
-    /// <summary>Reads from <paramref name="stream"/> (seekable or not), naming it <paramref name="name"/> in problems.</summary>
-    public static DataInput Open(Stream stream, string name, bool ownsStream = false)
+    /// <summary>Reads from <paramref name="stream"/> (seekable or not), naming it <paramref name="name"/> in problems.
+    /// Parquet that is not a file on disk is buffered in memory, up to <paramref name="maxBufferedParquetBytes"/>.</summary>
+    public static DataInput Open(Stream stream, string name, bool ownsStream = false, long maxBufferedParquetBytes = ParquetLimits.MaxBufferedBytes)
     {
         byte[] prefix;
         try
@@ -78,7 +79,7 @@ public sealed class DataInput : IDisposable
         }
         try
         {
-            var file = ParquetFile.Open(SourceOf(stream, prefix));
+            var file = ParquetFile.Open(SourceOf(stream, prefix, maxBufferedParquetBytes));
             var columns = file.Fields.Select(f => f.Name).ToHashSet();
             var kind = !columns.Contains(FlipFlopFiles.TextColumn) && columns.Contains("input") && columns.Contains("state")
                 ? DataFileKind.Automaton : DataFileKind.FlipFlop;
@@ -133,17 +134,18 @@ public sealed class DataInput : IDisposable
     }
 
     /// <summary>Random access to a Parquet input: a file in place, or a pipe's whole content in memory.</summary>
-    static IByteSource SourceOf(Stream stream, byte[] prefix)
+    static IByteSource SourceOf(Stream stream, byte[] prefix, long maxBuffered)
     {
         if (stream is FileStream { CanSeek: true } file) return new FileByteSource(file.SafeFileHandle);
+        if (prefix.Length > maxBuffered) throw new ParquetFormatException($"Parquet read from a pipe is held in memory, up to {maxBuffered} bytes");
         var all = new MemoryStream();
         all.Write(prefix);
         var buffer = new byte[1 << 16];
         int n;
         while ((n = stream.Read(buffer)) > 0)
         {
-            if (all.Length + n > ParquetLimits.MaxBufferedBytes)
-                throw new ParquetFormatException($"Parquet read from a pipe is held in memory, up to {ParquetLimits.MaxBufferedBytes} bytes; " +
+            if (all.Length + n > maxBuffered)
+                throw new ParquetFormatException($"Parquet read from a pipe is held in memory, up to {maxBuffered} bytes; " +
                                                  "this one is longer: read it from a file");
             all.Write(buffer, 0, n);
         }

@@ -168,6 +168,24 @@ public class ParquetHostileTests
         Assert.Contains(expected, reason);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Version_2_data_pages_read_with_their_definition_levels(bool snappy)
+    {
+        var plain = TinyParquet.Plain("w0r0", "w1r1");
+        var values = snappy ? Snappier.Snappy.CompressToArray(plain) : plain;
+        byte[] levels = [0x03, 0b101]; // one bit-packed group: defined, null, defined
+        var bytes = new TinyParquet
+        {
+            Repetition = 1, Rows = 3, Codec = snappy ? Snappy : Uncompressed,
+            Pages = [TinyParquet.DataPageV2(levels, values, count: 3, nulls: 1, plain.Length, compressed: snappy)],
+        }.Build();
+        var problem = Assert.Single(CheckInvalid(bytes).Problems.Problems);
+        Assert.Equal(2, problem.Line);
+        Assert.Contains("null value in column 'text'", problem.Reason);
+    }
+
     [Fact]
     public void Problems_inside_a_row_group_name_the_row_group_and_the_column()
     {

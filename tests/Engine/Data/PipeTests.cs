@@ -81,6 +81,16 @@ public class PipeTests
     }
 
     [Fact]
+    public void Parquet_through_a_pipe_is_buffered_up_to_a_bound()
+    {
+        var bytes = FileBytes("d.parquet", path => FlipFlopFiles.Write(path, SomeData()));
+        using var input = DataInput.Open(new PipeStream(bytes), "/dev/stdin", maxBufferedParquetBytes: bytes.Length - 1);
+        var problem = Assert.Single(FlipFlopFiles.Check(input).Problems.Problems);
+        Assert.StartsWith($"/dev/stdin: not a readable Parquet file: Parquet read from a pipe is held in memory, up to {bytes.Length - 1} bytes",
+            problem.ToString());
+    }
+
+    [Fact]
     public void An_input_is_read_once()
     {
         using var input = DataInput.Open(new PipeStream("w1r1\n"u8.ToArray()), "pipe");

@@ -117,6 +117,16 @@ public sealed record TinyParquet
         return [.. header, .. body];
     }
 
+    /// <summary>A version 2 data page: uncompressed definition levels, then the values (compressed or not).</summary>
+    public static byte[] DataPageV2(byte[] levels, byte[] values, int count, int nulls, int uncompressedValues, bool compressed)
+    {
+        var header = new ThriftWriter()
+            .I32(1, 3).I32(2, levels.Length + uncompressedValues).I32(3, levels.Length + values.Length)
+            .Struct(8, h => h.I32(1, count).I32(2, nulls).I32(3, count).I32(4, 0).I32(5, levels.Length).I32(6, 0).Bool(7, compressed))
+            .Stop().ToArray();
+        return [.. header, .. levels, .. values];
+    }
+
     public static byte[] DataPage(byte[] body, long values, int encoding = 0) => Page(0, body.Length, body.Length, values, encoding, body);
 
     public static byte[] DictionaryPage(byte[] body, long values) => Page(2, body.Length, body.Length, values, 0, body, headerField: 7);
