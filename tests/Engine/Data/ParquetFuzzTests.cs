@@ -68,10 +68,10 @@ public class ParquetFuzzTests
     }
 
     [Theory(Timeout = 120_000)]
-    [InlineData("ours", 5000)]
-    [InlineData("ours, dictionary and gzip", 3000)]
-    [InlineData("flipflop-arrow-rs.parquet", 600)]
-    [InlineData("flipflop-hyparquet.parquet", 600)]
+    [InlineData("ours", 3000)]
+    [InlineData("ours, dictionary and gzip", 2000)]
+    [InlineData("flipflop-arrow-rs.parquet", 400)]
+    [InlineData("flipflop-hyparquet.parquet", 400)]
     public async Task Random_corruptions_end_as_problem_reports_or_valid_reads(string source, int cases)
     {
         var original = source.EndsWith(".parquet") ? File.ReadAllBytes(Fixtures.File(source)) : await OursAsync(dictionary: source != "ours");
