@@ -1,5 +1,9 @@
 using System.Runtime.InteropServices;
+using RawFlipFlop.Engine.Checkpoints;
 using RawFlipFlop.Engine.Data;
+using RawFlipFlop.Engine.Models;
+using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Tests.Engine.Data;
@@ -139,5 +143,28 @@ public class PipeTests
         var check = await RunOnFifo("w1r1\nw1r0\n"u8.ToArray(), TestContext.Current.CancellationToken, "data", "check");
         Assert.Equal(2, check.ExitCode);
         Assert.Contains("line 2, column 4: read gives '0'", check.Err);
+    }
+
+    [Theory(Timeout = 60_000)]
+    [InlineData("d.txt")]
+    [InlineData("d.parquet")]
+    public async Task Eval_and_grads_read_their_data_from_a_named_pipe(string name)
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "named pipes are made with Linux's mkfifo");
+        using var dir = new TempDir();
+        using (var device = new CpuDevice())
+        using (var model = ModelFactory.Create(ModelConfig.Lstm(4, 4), new CpuOps<float>(device)))
+        {
+            model.Initialize(1);
+            Checkpoint.Save(model, dir.File("m.safetensors"));
+        }
+        var bytes = FileBytes(name, path => FlipFlopFiles.Write(path, SomeData()));
+        var cancel = TestContext.Current.CancellationToken;
+        var eval = await RunOnFifo(bytes, cancel, "eval", "--checkpoint", dir.File("m.safetensors"), "--json", "--split");
+        Assert.True(eval.ExitCode == 0, eval.Err);
+        Assert.Contains("\"sequences\": 50", eval.Out);
+        var grads = await RunOnFifo(bytes, cancel, "grads", "--checkpoint", dir.File("m.safetensors"), "--out", dir.File("g.safetensors"), "--data");
+        Assert.True(grads.ExitCode == 0, grads.Err);
+        Assert.Contains("of 50 sequences", grads.Out);
     }
 }
