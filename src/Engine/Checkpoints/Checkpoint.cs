@@ -50,20 +50,26 @@ public static class Checkpoint
             Parameters.Select(T.CreateTruncating).ToArray();
     }
 
+    /// <summary>
+    /// The model configuration in a checkpoint's metadata, validated before anything is sized from it; whatever is
+    /// wrong with it (not JSON, not an object, wrong types, sizes that do not validate) names the file.
+    /// </summary>
     public static ModelConfig ReadConfig(string path, SafeTensors.Contents contents)
     {
         if (!contents.Metadata.TryGetValue(ConfigKey, out var json))
             throw new SafeTensorsException(path, $"no \"{ConfigKey}\" entry in __metadata__: not a RawFlipFlop checkpoint");
+        ModelConfig? config;
         try
         {
-            var config = JsonSerializer.Deserialize<ModelConfig>(json, Json.Options)
-                ?? throw new SafeTensorsException(path, "config metadata is null");
-            return config.Validate();
+            config = JsonSerializer.Deserialize<ModelConfig>(json, Json.Options);
+            config?.Validate();
         }
-        catch (Exception e) when (e is JsonException or ArgumentException)
+        catch (Exception e) when (e is JsonException or ArgumentException or NotSupportedException or InvalidOperationException
+                                      or FormatException or OverflowException)
         {
-            throw new SafeTensorsException(path, $"config metadata: {e.Message}");
+            throw new SafeTensorsException(path, $"config metadata: {Printable.Of(e.Message, 300)}");
         }
+        return config ?? throw new SafeTensorsException(path, "config metadata is JSON null, not a model configuration");
     }
 
     public static Loaded Load(string path, string prefix = "")

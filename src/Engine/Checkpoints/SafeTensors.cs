@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using RawFlipFlop.Engine.IO;
 
@@ -36,11 +35,12 @@ public sealed record SafeTensor(string Name, SafeTensorType Type, int[] Shape, b
 /// <summary>
 /// The safetensors format (huggingface/safetensors): u64 little-endian header size, a JSON header
 /// {"__metadata__": {string: string}, name: {"dtype", "shape", "data_offsets": [begin, end]}}, then the data.
-/// Reading checks every offset, size and dtype and names the file and the tensor in its errors.
+/// Reading checks the header and the layout of the data as the format requires (see <see cref="Read"/>) and
+/// names the file, and the tensor and field where there is one, in every error.
 /// </summary>
 public static class SafeTensors
 {
-    static int ElementSize(SafeTensorType type) => type is SafeTensorType.F64 or SafeTensorType.I64 ? 8 : 4;
+    public static int ElementSize(SafeTensorType type) => type is SafeTensorType.F64 or SafeTensorType.I64 ? 8 : 4;
 
     public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -53,8 +53,10 @@ public static class SafeTensors
             header["__metadata__"] = meta;
         }
         long offset = 0;
+        var names = new HashSet<string>(StringComparer.Ordinal) { SafeTensorsHeader.MetadataKey };
         foreach (var t in list)
         {
+            if (!names.Add(t.Name)) throw new ArgumentException($"tensor name {t.Name} is used twice or is reserved");
             if (t.Data.Length != t.Count * ElementSize(t.Type))
                 throw new ArgumentException($"tensor {t.Name}: {t.Data.Length} bytes do not match shape {t.ShapeText} of {t.Type}");
             header[t.Name] = new JsonObject
@@ -83,50 +85,80 @@ public static class SafeTensors
         public SafeTensor? Find(string name) => Tensors.FirstOrDefault(t => t.Name == name);
     }
 
+    /// <summary>The format's bound on the header (the reference implementation's limit).</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    /// <summary>
+    /// Reads and checks a file: the header within <see cref="MaxHeaderBytes"/> and the file, valid as
+    /// <see cref="SafeTensorsHeader"/> says, and the tensors' data_offsets tiling the data section exactly (from 0,
+    /// in order, no gap, no overlap, nothing after). Tensor data is allocated only once all of that holds, so
+    /// never more than the file holds.
+    /// </summary>
     public static Contents Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new SafeTensorsException(path, e.Message); }
-        if (bytes.Length < 8) throw new SafeTensorsException(path, $"file has {bytes.Length} bytes, too short for a safetensors header");
-        ulong headerSize = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (headerSize > (ulong)bytes.Length - 8) throw new SafeTensorsException(path, $"header size {headerSize} exceeds the file ({bytes.Length} bytes)");
-        JsonObject header;
-        try { header = JsonNode.Parse(bytes.AsSpan(8, (int)headerSize))!.AsObject(); }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { throw new SafeTensorsException(path, $"header is not a JSON object: {e.Message}"); }
-        long dataStart = 8 + (long)headerSize, dataLength = bytes.Length - dataStart;
-        var metadata = new Dictionary<string, string>();
-        var tensors = new List<(long Begin, SafeTensor Tensor)>();
-        foreach (var (name, node) in header)
+        try
         {
-            if (name == "__metadata__")
+            using var handle = File.OpenHandle(path);
+            long length = RandomAccess.GetLength(handle);
+            if (length < 8) throw new SafeTensorsException(path, $"the file has {length} bytes, too few for a safetensors header size");
+            Span<byte> prefix = stackalloc byte[8];
+            ReadExactly(path, handle, prefix, 0);
+            ulong headerSize = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+            if (headerSize > MaxHeaderBytes)
+                throw new SafeTensorsException(path, $"header size {headerSize} is more than safetensors allows ({MaxHeaderBytes} bytes)");
+            if (headerSize > (ulong)(length - 8))
+                throw new SafeTensorsException(path, $"header size {headerSize} runs past the end of the file ({length} bytes)");
+            var header = new byte[headerSize];
+            ReadExactly(path, handle, header, 8);
+            var (entries, metadata) = SafeTensorsHeader.Parse(path, header);
+            long dataStart = 8 + (long)headerSize;
+            CheckLayout(path, entries, length - dataStart);
+            var tensors = new List<SafeTensor>(entries.Count);
+            foreach (var e in entries)
             {
-                foreach (var (k, v) in node?.AsObject() ?? [])
-                    metadata[k] = v?.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : v?.ToJsonString() ?? "";
-                continue;
+                var data = new byte[e.Bytes];
+                ReadExactly(path, handle, data, dataStart + e.Begin);
+                tensors.Add(new SafeTensor(e.Name, e.Type, e.Shape, data));
             }
-            try
-            {
-                var o = node!.AsObject();
-                string dtype = o["dtype"]!.GetValue<string>();
-                if (!Enum.TryParse<SafeTensorType>(dtype, out var type))
-                    throw new SafeTensorsException(path, $"tensor {name}: dtype {dtype} is not supported (F32, F64, I32, I64)");
-                int[] shape = o["shape"]!.AsArray().Select(s => s!.GetValue<int>()).ToArray();
-                var offsets = o["data_offsets"]!.AsArray();
-                long begin = offsets[0]!.GetValue<long>(), end = offsets[1]!.GetValue<long>();
-                long count = shape.Aggregate(1L, (a, b) => a * b);
-                if (begin < 0 || end < begin || end > dataLength)
-                    throw new SafeTensorsException(path, $"tensor {name}: data_offsets [{begin}, {end}] outside the data ({dataLength} bytes)");
-                if (end - begin != count * ElementSize(type))
-                    throw new SafeTensorsException(path, $"tensor {name}: {end - begin} bytes do not match shape [{string.Join(",", shape)}] of {dtype}");
-                tensors.Add((begin, new SafeTensor(name, type, shape, bytes.AsSpan((int)(dataStart + begin), (int)(end - begin)).ToArray())));
-            }
-            catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
-            {
-                throw new SafeTensorsException(path, $"tensor {name}: malformed header entry ({e.Message})");
-            }
+            return new Contents(tensors, metadata);
         }
-        return new Contents(tensors.OrderBy(t => t.Begin).Select(t => t.Tensor).ToList(), metadata);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SafeTensorsException(path, e.Message);
+        }
+    }
+
+    /// <summary>Sorts the entries by offset and checks they cover the data section exactly once.</summary>
+    static void CheckLayout(string path, List<SafeTensorEntry> entries, long dataLength)
+    {
+        entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+        long covered = 0;
+        SafeTensorEntry? previous = null;
+        foreach (var e in entries)
+        {
+            string what = $"tensor \"{Printable.Of(e.Name)}\" (data_offsets [{e.Begin}, {e.End}])";
+            if (e.End > dataLength)
+                throw new SafeTensorsException(path, $"{what} runs past the data section, which has {dataLength} bytes (truncated file?)");
+            if (e.Begin > covered)
+                throw new SafeTensorsException(path, $"{e.Begin - covered} bytes before {what} belong to no tensor");
+            if (e.Begin < covered)
+                throw new SafeTensorsException(path, $"{what} overlaps tensor \"{Printable.Of(previous!.Name)}\" (data_offsets [{previous.Begin}, {previous.End}])");
+            covered = e.End;
+            if (e.Bytes > 0) previous = e;
+        }
+        if (covered < dataLength)
+            throw new SafeTensorsException(path, $"{dataLength - covered} bytes after the last tensor's data belong to no tensor");
+    }
+
+    static void ReadExactly(string path, Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> destination, long offset)
+    {
+        while (!destination.IsEmpty)
+        {
+            int read = RandomAccess.Read(handle, destination, offset);
+            if (read <= 0) throw new SafeTensorsException(path, $"the file ended at byte {offset} while being read (changed meanwhile?)");
+            destination = destination[read..];
+            offset += read;
+        }
     }
 }
 

@@ -91,12 +91,18 @@ public static class AutomatonFiles
 
     public static (AutomatonDataset? Data, ProblemLog Problems) Check(string path, int problemLimit = 100)
     {
-        var format = RecordFiles.FormatOf(path);
-        var problems = new ProblemLog(path, RecordFiles.UnitOf(format), problemLimit);
+        using var file = DataInput.Open(path);
+        return Check(file, problemLimit);
+    }
+
+    /// <summary>Validates every sequence of an opened input (which this reads, once).</summary>
+    public static (AutomatonDataset? Data, ProblemLog Problems) Check(DataInput file, int problemLimit = 100)
+    {
+        var problems = new ProblemLog(file.Path, file.Unit, problemLimit);
         var inputs = new List<byte>();
         var states = new List<byte>();
         int length = -1, count = 0;
-        foreach (var record in RecordFiles.Read(path, Fields, problems))
+        foreach (var record in file.Records(Fields, problems))
         {
             string? input = record.Fields[0], state = record.Fields[1];
             if (input == null || state == null) { problems.Add(record.Number, 0, "null value"); continue; }
@@ -117,14 +123,14 @@ public static class AutomatonFiles
             for (int t = 0; t < input.Length && ok; t++)
             {
                 int x = Automaton.InputFromChar(input[t]);
-                if (x < 0) { problems.Add(record.Number, t + 1, $"unexpected input character '{input[t]}' (expected '-', '0' or '1')"); ok = false; break; }
+                if (x < 0) { problems.Add(record.Number, t + 1, $"unexpected input character {CharacterNames.Describe(input[t])} (expected '-', '0' or '1')"); ok = false; break; }
                 rowInputs[t] = (byte)x;
                 q = x switch { Automaton.Sigma0 => 0, Automaton.Sigma1 => 1, _ => q };
                 char expected = (char)('0' + q);
                 if (state[t] != expected)
                 {
                     problems.Add(record.Number, input.Length + 1 + t + 1,
-                        $"state '{state[t]}' after input '{input[t]}' at position {t + 1}; the automaton is in state {expected}");
+                        $"state {CharacterNames.Describe(state[t])} after input '{input[t]}' at position {t + 1}; the automaton is in state {expected}");
                     ok = false;
                 }
             }

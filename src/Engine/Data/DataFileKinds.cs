@@ -4,23 +4,11 @@ namespace RawFlipFlop.Engine.Data;
 /// files have the columns input and state and no text column.</summary>
 public static class DataFileKinds
 {
+    /// <summary>Opens the file just to tell its kind. A reader of the records (a pipe can be read only once)
+    /// takes <see cref="DataInput.Kind"/> from the input it reads instead.</summary>
     public static bool IsAutomaton(string path)
     {
-        if (RecordFiles.FormatOf(path) == DataFileFormat.Parquet)
-        {
-            try
-            {
-                using var stream = File.OpenRead(path);
-                var schema = Parquet.ParquetReader.ReadSchemaAsync(stream).GetAwaiter().GetResult();
-                var names = schema.GetDataFields().Select(f => f.Name).ToHashSet();
-                return !names.Contains(FlipFlopFiles.TextColumn) && names.Contains("input") && names.Contains("state");
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException or Parquet.ParquetException)
-            {
-                return false; // not readable: the flip-flop reader reports why
-            }
-        }
-        using var reader = new StreamReader(path);
-        return reader.ReadLine()?.Contains('\t') ?? false;
+        using var input = DataInput.Open(path);
+        return input.Kind == DataFileKind.Automaton;
     }
 }

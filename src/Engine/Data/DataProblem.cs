@@ -2,12 +2,13 @@ namespace RawFlipFlop.Engine.Data;
 
 /// <summary>
 /// One thing wrong with an input: where (source file, line or row, 1-based column) and why.
-/// Column 0 means the whole line or row.
+/// Column 0 means the whole line or row; line 0 the whole file.
 /// </summary>
 public sealed record DataProblem(string Source, string Unit, long Line, int Column, string Reason)
 {
     public override string ToString() =>
-        Column > 0 ? $"{Source}: {Unit} {Line}, column {Column}: {Reason}" : $"{Source}: {Unit} {Line}: {Reason}";
+        Line == 0 ? $"{Source}: {Reason}"
+        : Column > 0 ? $"{Source}: {Unit} {Line}, column {Column}: {Reason}" : $"{Source}: {Unit} {Line}: {Reason}";
 }
 
 /// <summary>An input that failed validation: every problem found (up to a limit) and the total count.</summary>

@@ -28,13 +28,19 @@ public static class FlipFlopFiles
     /// <summary>Validates every sequence of a file. All sequences must share the first one's length.</summary>
     public static CheckResult Check(string path, int problemLimit = 100)
     {
-        var format = RecordFiles.FormatOf(path);
-        var problems = new ProblemLog(path, RecordFiles.UnitOf(format), problemLimit);
+        using var input = DataInput.Open(path);
+        return Check(input, problemLimit);
+    }
+
+    /// <summary>Validates every sequence of an opened input (which this reads, once).</summary>
+    public static CheckResult Check(DataInput input, int problemLimit = 100)
+    {
+        var problems = new ProblemLog(input.Path, input.Unit, problemLimit);
         var tokens = new ArrayBufferWriter<byte>(1 << 20);
         int length = -1;
         long count = 0;
         long firstLengthLine = 0;
-        foreach (var record in RecordFiles.Read(path, [TextColumn], problems))
+        foreach (var record in input.Records([TextColumn], problems))
         {
             string? text = record.Fields[0];
             if (text == null)
@@ -62,7 +68,7 @@ public static class FlipFlopFiles
         if (count == 0 && problems.Total == 0) problems.Add(0, 0, "the file holds no sequences");
         if (count > int.MaxValue) problems.Add(0, 0, $"{count} sequences are more than one dataset holds");
         var dataset = length > 0 && problems.Total == 0 ? new FlipFlopDataset(tokens.WrittenSpan.ToArray(), (int)count, length) : null;
-        return new CheckResult(path, format, dataset, problems);
+        return new CheckResult(input.Path, input.Format, dataset, problems);
     }
 
     /// <summary>Writes a dataset atomically, as Parquet when the path ends in .parquet and as text otherwise.</summary>

@@ -26,7 +26,7 @@ public static class FlipFlopValidator
             int token = Tokens.FromChar(c);
             if (token < 0)
             {
-                report(column, $"unexpected character {Describe(c)}: a flip-flop string holds only w, r, i, 0 and 1");
+                report(column, $"unexpected character {CharacterNames.Describe(c)}: a flip-flop string holds only w, r, i, 0 and 1");
                 return false;
             }
             bool instructionSlot = i % 2 == 0;
@@ -73,13 +73,4 @@ public static class FlipFlopValidator
         }
         return valid;
     }
-
-    static string Describe(char c) => c switch
-    {
-        ' ' => "' ' (space)",
-        '\t' => "'\\t' (tab)",
-        '\r' => "'\\r' (carriage return)",
-        _ when char.IsControl(c) => $"U+{(int)c:X4} (control character)",
-        _ => $"'{c}'",
-    };
 }

@@ -127,14 +127,15 @@ public static class DataCommands
             string path = r.GetValue(file)!;
             if (!File.Exists(path)) throw new CliException($"{path}: no such file");
             int max = r.GetValue(limit);
-            if (DataFileKinds.IsAutomaton(path))
+            using var input = DataInput.Open(path);
+            if (input.Kind == DataFileKind.Automaton)
             {
-                var (data, problems) = AutomatonFiles.Check(path, max);
+                var (data, problems) = AutomatonFiles.Check(input, max);
                 if (problems.Total > 0) return Report(output, path, problems);
                 output.Out.WriteLine($"{path}: valid automaton file, {data!.Count} sequences of length {data.Length}");
                 return 0;
             }
-            var result = FlipFlopFiles.Check(path, max);
+            var result = FlipFlopFiles.Check(input, max);
             if (!result.IsValid) return Report(output, path, result.Problems);
             var stats = DatasetStatistics.Of(result.Dataset!);
             output.Out.WriteLine($"{path}: valid ({result.Format.ToString().ToLowerInvariant()}), {stats.Sequences} sequences of length {stats.Length}, " +
