@@ -12,8 +12,8 @@ public class CheckpointConfigTests
     [InlineData("not json", "config metadata: ")]
     [InlineData("{\"model\": 5}", "config metadata: ")]
     [InlineData("{\"model\": \"transformer\", \"layers\": 1e40}", "config metadata: ")]
-    [InlineData("{\"model\": \"transformer\", \"layers\": -1, \"dim\": 8, \"heads\": 2, \"max_length\": 8}", "layers must be at least 1")]
-    [InlineData("{\"model\": \"\\u001b[2Jevil\"}", "model must be")]
+    [InlineData("{\"model\": \"transformer\", \"layers\": -1, \"dim\": 8, \"heads\": 2, \"max_length\": 8}", "layers: must be at least 1")]
+    [InlineData("{\"model\": \"\\u001b[2Jevil\"}", "model: must be")]
     public void A_bad_config_names_the_file(string config, string expected)
     {
         using var dir = new TempDir();

@@ -1,0 +1,123 @@
+namespace RawFlipFlop.Tests.Experiments.Cli.Hostile;
+
+public sealed partial class HostileInputTests
+{
+    const int Invalid = 2, Failure = 1;
+
+    static string[] TinyTransformer(Workspace w, params string[] extra) =>
+    [
+        "train", "--model", "transformer", "--layers", "1", "--dim", "8", "--heads", "2", "--length", "16", "--batch", "2", "--steps", "2",
+        "--eval-every", "0", "--offline", "none", "--quiet", .. extra, "--out", w["run"],
+    ];
+
+    static string[] TinyLstm(Workspace w, params string[] extra) =>
+        ["train", "--model", "lstm", "--embed-dim", "4", "--hidden", "4", "--length", "16", "--batch", "2", "--steps", "2", "--eval-every", "0",
+         "--offline", "none", "--quiet", .. extra, "--out", w["run"]];
+
+    /// <summary>Option values out of range or malformed, for every command: nothing may run or be written.</summary>
+    static IEnumerable<HostileCase> OptionCases()
+    {
+        // train: every numeric option
+        foreach (var (option, value) in new[]
+        {
+            ("--lr", "NaN"), ("--lr", "Infinity"), ("--lr", "-1"), ("--lr", "0"), ("--lr", "abc"),
+            ("--batch", "0"), ("--batch", "-1"), ("--batch", "abc"), ("--batch", "2147483648"),
+            ("--eval-batch", "0"), ("--eval-batch", "-3"), ("--steps", "0"), ("--steps", "-5"),
+            ("--length", "0"), ("--length", "3"), ("--length", "7"), ("--length", "-2"),
+            ("--warmup", "-1"), ("--decay-steps", "0"), ("--weight-decay", "-1"), ("--weight-decay", "NaN"),
+            ("--adam-beta1", "1"), ("--adam-beta1", "-0.1"), ("--adam-beta2", "1.5"), ("--adam-eps", "0"), ("--adam-eps", "NaN"),
+            ("--dropout-emb", "-0.1"), ("--dropout-attn", "1"), ("--dropout-ff", "NaN"), ("--sharpen", "NaN"), ("--sharpen", "Infinity"),
+            ("--sharpen-layers", "5"), ("--sharpen-layers", "x"), ("--sharpen-layers", "-1"), ("--sharpen-layers", "0,0"),
+            ("--eval-every", "-1"), ("--eval-count", "-1"), ("--offline", "foo:1"), ("--offline", "sparse:x"), ("--offline", "sparse:-1"),
+            ("--mode", "noisy"), ("--task", "parity"), ("--pos", "spiral"), ("--p-ignore", "1.5"), ("--p-ignore", "-0.1"), ("--p-ignore", "NaN"),
+            ("--mixture", "a,b"), ("--mixture", "2"), ("--mixture", ","), ("--backend", "tpu"), ("--seed", "-1"), ("--data-seed", "abc"),
+            ("--automaton-p-write", "2"), ("--layers", "0"), ("--layers", "-1"), ("--dim", "0"), ("--heads", "0"), ("--heads", "3"),
+            ("--max-length", "1"), ("--linear-divisor", "0"), ("--decay-steps", "abc"), ("--unknown-option", "1"),
+        })
+        {
+            string mention = option switch { "--unknown-option" => "--unknown-option", "--pos" => "--pos", _ => option };
+            var extra = option == "--linear-divisor" ? new[] { "--pos", "linear", option, value } : new[] { option, value };
+            yield return new($"train {option} {value}", Invalid, mention, w => TinyTransformer(w, extra));
+        }
+        yield return new("train lstm with dropout", Invalid, "--model", w => TinyLstm(w, "--dropout-attn", "0.1"));
+        yield return new("train lstm --hidden 0", Invalid, "hidden", w => TinyLstm(w, "--hidden", "0"));
+        yield return new("train lstm --hidden 1073741824", Invalid, "hidden", w => TinyLstm(w, "--hidden", "1073741824"));
+        yield return new("train lstm --embed-dim -4", Invalid, "embed", w => TinyLstm(w, "--embed-dim", "-4"));
+        yield return new("train --layers 2147483647", Invalid, "layers", w => TinyTransformer(w, "--layers", "2147483647"));
+        yield return new("train --dim 1000000000", Invalid, "dim", w => TinyTransformer(w, "--dim", "1000000000", "--heads", "1"));
+        yield return new("train --max-length 2147483647", Invalid, "max", w => TinyTransformer(w, "--max-length", "2147483647"));
+        yield return new("train --length 100000 --batch 1", Invalid, "--length", w =>
+            ["train", "--model", "transformer", "--layers", "1", "--dim", "8", "--heads", "2", "--length", "100000", "--batch", "1", "--steps", "1",
+             "--eval-every", "0", "--offline", "none", "--quiet", "--out", w["run"]]);
+        yield return new("train --eval-count huge", Invalid, "--eval-count", w => TinyTransformer(w, "--eval-count", "2000000000"));
+        yield return new("train --offline sparse:2000000000", Invalid, "--offline", w => TinyTransformer(w, "--offline", "sparse:2000000000"));
+        yield return new("train automaton generative", Invalid, "--mode", w => TinyTransformer(w, "--task", "automaton", "--mode", "generative"));
+        yield return new("train automaton offline", Invalid, "--offline", w =>
+            ["train", "--task", "automaton", "--model", "lstm", "--embed-dim", "4", "--hidden", "4", "--length", "16", "--steps", "1",
+             "--offline", "sparse:3", "--out", w["run"]]);
+        yield return new("train without --out", Invalid, "--out", _ => ["train", "--model", "lstm"]);
+        yield return new("train without --model", Invalid, "--model", w => ["train", "--out", w["run"]]);
+
+        // eval and grads
+        yield return new("eval missing checkpoint", Invalid, "nope.safetensors", w => ["eval", "--checkpoint", w["nope.safetensors"]]);
+        yield return new("eval checkpoint is a directory", Invalid, "adir", w => ["eval", "--checkpoint", w.Directory("adir")]);
+        yield return new("eval --batch 0", Invalid, "--batch", w => ["eval", "--checkpoint", w.Checkpoint(), "--batch", "0"]);
+        yield return new("eval --count -1", Invalid, "--count", w => ["eval", "--checkpoint", w.Checkpoint(), "--count", "-1"]);
+        yield return new("eval --length 7", Invalid, "--length", w => ["eval", "--checkpoint", w.Checkpoint(), "--length", "7"]);
+        yield return new("eval --split unknown", Invalid, "--split", w => ["eval", "--checkpoint", w.Checkpoint(), "--split", "medium"]);
+        yield return new("eval --backend tpu", Invalid, "--backend", w => ["eval", "--checkpoint", w.Checkpoint(), "--backend", "tpu"]);
+        yield return new("eval beyond max_length", Invalid, "max_length", w =>
+            ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--split", "sparse", "--count", "2", "--length", "32"]);
+        yield return new("eval --count huge", Invalid, "--count", w => ["eval", "--checkpoint", w.Checkpoint(), "--count", "2000000000"]);
+        yield return new("grads missing checkpoint", Invalid, "nope.safetensors", w => ["grads", "--checkpoint", w["nope.safetensors"], "--data", w.FlipFlopText(), "--out", w["g.safetensors"]]);
+        yield return new("grads missing data", Invalid, "nodata.txt", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w["nodata.txt"], "--out", w["g.safetensors"]]);
+        yield return new("grads --precision half", Invalid, "--precision", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w.FlipFlopText(), "--precision", "half", "--out", w["g.safetensors"]]);
+        yield return new("grads --mode noisy", Invalid, "--mode", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w.FlipFlopText(), "--mode", "noisy", "--out", w["g.safetensors"]]);
+        yield return new("grads double on the emulator", Invalid, "--precision", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w.FlipFlopText(), "--precision", "double", "--backend", "emulator", "--out", w["g.safetensors"]]);
+        yield return new("grads --out into a missing directory of a file", Failure, "ok.txt", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w.FlipFlopText(), "--out", Path.Combine(w.FlipFlopText(), "g.safetensors")]);
+
+        // data
+        yield return new("data generate --p-ignore 1.5", Invalid, "--p-ignore", w => ["data", "generate", "--p-ignore", "1.5", "--out", w["d.txt"]]);
+        yield return new("data generate --p-write alone", Invalid, "--p-write", w => ["data", "generate", "--p-write", "0.5", "--out", w["d.txt"]]);
+        yield return new("data generate --p-write --p-read above 1", Invalid, "p_", w => ["data", "generate", "--p-write", "0.7", "--p-read", "0.7", "--out", w["d.txt"]]);
+        yield return new("data generate --count -1", Invalid, "--count", w => ["data", "generate", "--p-ignore", "0.8", "--count", "-1", "--out", w["d.txt"]]);
+        yield return new("data generate --length 7", Invalid, "--length", w => ["data", "generate", "--p-ignore", "0.8", "--length", "7", "--out", w["d.txt"]]);
+        yield return new("data generate --length 0", Invalid, "--length", w => ["data", "generate", "--p-ignore", "0.8", "--length", "0", "--out", w["d.txt"]]);
+        yield return new("data generate --first -5", Invalid, "--first", w => ["data", "generate", "--p-ignore", "0.8", "--first", "-5", "--out", w["d.txt"]]);
+        yield return new("data generate --split unknown", Invalid, "--split", w => ["data", "generate", "--split", "medium", "--out", w["d.txt"]]);
+        yield return new("data generate --split with --seed", Invalid, "--split", w => ["data", "generate", "--split", "dense", "--seed", "4", "--out", w["d.txt"]]);
+        yield return new("data generate --mixture bad", Invalid, "--mixture", w => ["data", "generate", "--mixture", "0.9,x", "--out", w["d.txt"]]);
+        yield return new("data generate --automaton --p-ignore", Invalid, "--automaton", w => ["data", "generate", "--automaton", "--p-ignore", "0.5", "--out", w["d.txt"]]);
+        yield return new("data generate --automaton --length 0", Invalid, "--length", w => ["data", "generate", "--automaton", "--length", "0", "--out", w["d.txt"]]);
+        yield return new("data generate no distribution", Invalid, "--p-ignore", w => ["data", "generate", "--out", w["d.txt"]]);
+        yield return new("data generate --count huge", Invalid, "--count", w => ["data", "generate", "--p-ignore", "0.8", "--count", "2000000000", "--out", w["d.txt"]]);
+        yield return new("data generate --out under a file", Failure, "ok.txt", w => ["data", "generate", "--p-ignore", "0.8", "--count", "2", "--out", Path.Combine(w.FlipFlopText(), "d.txt")]);
+        yield return new("data generate --out is a directory", Failure, "adir", w => ["data", "generate", "--p-ignore", "0.8", "--count", "2", "--out", w.Directory("adir")]);
+        yield return new("data check missing file", Invalid, "nothere.txt", w => ["data", "check", w["nothere.txt"]]);
+        yield return new("data check --limit -1", Invalid, "--limit", w => ["data", "check", w.FlipFlopText(), "--limit", "-1"]);
+        yield return new("data check a directory", Invalid, "adir", w => ["data", "check", w.Directory("adir")]);
+        yield return new("data stats missing file", Invalid, "nothere.txt", w => ["data", "stats", w["nothere.txt"]]);
+        yield return new("data stats a directory", Invalid, "adir", w => ["data", "stats", w.Directory("adir")]);
+
+        // model
+        yield return new("model --model gru", Invalid, "--model", _ => ["model", "--model", "gru"]);
+        yield return new("model --layers 0", Invalid, "layers", _ => ["model", "--model", "transformer", "--layers", "0"]);
+        yield return new("model --heads 3", Invalid, "heads", _ => ["model", "--model", "transformer", "--heads", "3"]);
+        yield return new("model --hidden 1073741824", Invalid, "hidden", _ => ["model", "--model", "lstm", "--hidden", "1073741824"]);
+        yield return new("model --dim 2147483647", Invalid, "dim", _ => ["model", "--model", "transformer", "--dim", "2147483647", "--heads", "1"]);
+
+        // experiments
+        yield return new("experiment run unknown", Invalid, "unknown experiment", w => ["experiment", "run", "ablation", "--out", w["e"]]);
+        yield return new("experiment run --scale huge", Invalid, "--scale", w => ["experiment", "run", "lstm", "--scale", "huge", "--out", w["e"]]);
+        yield return new("experiment run --replicates 0", Invalid, "--replicates", w => ["experiment", "run", "lstm", "--replicates", "0", "--out", w["e"]]);
+        yield return new("experiment run --shard 0/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "0/2", "--out", w["e"]]);
+        yield return new("experiment run --shard 3/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "3/2", "--out", w["e"]]);
+        yield return new("experiment run --shard x", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "x", "--out", w["e"]]);
+        yield return new("experiment run --backend tpu", Invalid, "--backend", w => ["experiment", "run", "lstm", "--backend", "tpu", "--out", w["e"]]);
+        yield return new("experiment export without --csv", Invalid, "--csv", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
+
+        // kernels
+        yield return new("kernels report --arch sm_12", Invalid, "--arch", _ => ["kernels", "report", "--arch", "sm_12"]);
+        yield return new("kernels report --arch empty", Invalid, "--arch", _ => ["kernels", "report", "--arch", ","]);
+    }
+}
