@@ -49,10 +49,17 @@ public static class RunState
         var contents = SafeTensors.Read(path);
         if (!contents.Metadata.TryGetValue(OptionsHashKey, out var hash) || !contents.Metadata.TryGetValue(OptionsKey, out var options))
             throw new OptionsMismatchException(path, ["the state names no options (written by an older version)"]);
-        if (hash != OptionsSchema.Hash(run.Options))
-            throw new OptionsMismatchException(path, OptionsSchema.Differences(JsonNode.Parse(options), OptionsSchema.ToJson(run.Options)));
-        var progress = JsonSerializer.Deserialize<Progress>(contents.Metadata.GetValueOrDefault(ProgressKey) ?? "null", Json.Options)
+        Progress progress;
+        try
+        {
+            if (hash != OptionsSchema.Hash(run.Options))
+                throw new OptionsMismatchException(path, OptionsSchema.Differences(JsonNode.Parse(options), OptionsSchema.ToJson(run.Options)));
+            progress = JsonSerializer.Deserialize<Progress>(contents.Metadata.GetValueOrDefault(ProgressKey) ?? "null", Json.Options)
                        ?? throw new SafeTensorsException(path, $"no {ProgressKey} metadata");
+        }
+        catch (JsonException e) { throw new SafeTensorsException(path, $"damaged run state metadata ({e.Message}); delete the file to start the run over"); }
+        if (progress.Step < 0 || progress.Step > run.Options.Steps || progress.Losses.Count < progress.Step)
+            throw new SafeTensorsException(path, $"run state at step {progress.Step} does not fit a run of {run.Options.Steps} steps; delete the file to start over");
         var device = run.Model.Ops.Device;
         float[] Tensor(string name)
         {

@@ -165,6 +165,8 @@ public static class ExperimentReport
         var contents = SafeTensors.Read(path);
         foreach (var tensor in contents.Tensors)
         {
+            if (tensor.Shape.Length != 2 || tensor.Shape[0] != tensor.Shape[1] || tensor.Type != SafeTensorType.F32)
+                throw new SafeTensorsException(path, $"tensor {tensor.Name} {tensor.ShapeText} is not a square F32 attention map");
             int n = tensor.Shape[0], stride = tensor.Name.StartsWith("drift", StringComparison.Ordinal) ? 32 : 1;
             var values = tensor.ToDoubles();
             int m = (n + stride - 1) / stride;

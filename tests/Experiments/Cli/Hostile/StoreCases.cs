@@ -69,6 +69,26 @@ public sealed partial class HostileInputTests
         yield return new("experiment run --out is a file", Failure, "ok.txt", w => ["experiment", "run", "lstm", "--scale", "quick", "--out", w.FlipFlopText()]);
         yield return new("experiment report --out is a file", Failure, "ok.txt", w => ["experiment", "report", "--db", w.Store(), "--out", w.FlipFlopText()]);
         yield return new("experiment export --out is a file", Failure, "ok.txt", w => ["experiment", "export", "--db", w.Store(), "--csv", "--out", w.FlipFlopText()]);
+        yield return new("train with a garbage state", Invalid, "state.safetensors", w =>
+        {
+            w.Directory("run");
+            w.Text("run/state.safetensors", "garbage instead of a run state");
+            return TinyTransformer(w);
+        });
+        yield return new("train with a truncated state", Invalid, "state.safetensors", w =>
+        {
+            var (h, d) = w.CheckpointParts();
+            w.Directory("run");
+            w.SafeTensorsRaw("run/state.safetensors", h, d[..10]);
+            return TinyTransformer(w);
+        });
+        yield return new("experiment report with a damaged attention map", Invalid, "attention.safetensors", w =>
+        {
+            string store = w.Store();
+            w.Directory("runs/lstm/lstm/0");
+            w.SafeTensorsRaw("runs/lstm/lstm/0/attention.safetensors", "{\"paper_input\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}", new byte[24]);
+            return ["experiment", "report", "--db", store, "--out", w["report"]];
+        });
         yield return new("train into a state of other options", Invalid, "seed", w =>
         {
             // a run of seed 1 was interrupted here: its state must not be lost to a run of seed 2

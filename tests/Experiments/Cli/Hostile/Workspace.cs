@@ -121,13 +121,19 @@ public sealed class Workspace : IDisposable
         return this[name];
     }
 
-    /// <summary>Every file and directory below the root with a content hash (links: their target), for "nothing changed" checks.</summary>
+    /// <summary>
+    /// Every file and directory below the root with a content hash (links: their target), for "nothing changed" checks.
+    /// A directory's claim (.rff/lock, .rff/lock.pid) is left out: a command that claims a run directory before it finds
+    /// the input bad creates it, and it holds no output.
+    /// </summary>
     public IReadOnlyDictionary<string, string> Snapshot()
     {
         var snapshot = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(Root, "*", SearchOption.AllDirectories))
         {
             string key = Path.GetRelativePath(Root, entry);
+            if (Path.GetFileName(Path.GetDirectoryName(key)) == ".rff" && Path.GetFileName(key) is "lock" or "lock.pid") continue;
+            if (Path.GetFileName(key) == ".rff" && System.IO.Directory.GetFileSystemEntries(entry).All(e => Path.GetFileName(e) is "lock" or "lock.pid")) continue;
             var info = new FileInfo(entry);
             snapshot[key] = info.LinkTarget is { } target ? "link " + target
                 : System.IO.Directory.Exists(entry) ? "dir"
