@@ -9,6 +9,7 @@ public sealed record CompiledModule(string Architecture, byte[] Image, bool IsCu
 /// <summary>
 /// Compiles a kernel source with NVRTC for one architecture and caches the result on disk
 /// (<see cref="KernelCache"/>, <c>nvrtc/</c>) under a SHA-256 of the source, the options and NVRTC's version.
+/// An entry's payload is "RFFK1\n", the log's and the image's lengths (4 bytes each), the log, the image.
 /// </summary>
 public static class KernelCompiler
 {
@@ -37,14 +38,18 @@ public static class KernelCompiler
         bool cubin = architecture.StartsWith("sm_", StringComparison.Ordinal);
         string key = KernelCache.Key(["nvrtc", source.Text, source.Name, string.Join('\n', options), VersionKey]);
         string path = Path.Combine(cacheDirectory is null ? KernelCache.Directory("nvrtc") : Directory.CreateDirectory(cacheDirectory).FullName, $"{architecture}-{key[..32]}.{(cubin ? "cubin" : "ptx")}.rff");
-        if (useCache && KernelCache.TryRead(path) is { } cached && TryUnpack(cached, out var image, out var cachedLog))
-            return new CompiledModule(architecture, image, cubin, cachedLog, FromCache: true, options);
+        if (useCache && KernelCache.Read(path) is { } cached)
+        {
+            if (TryUnpack(cached, out var image, out var cachedLog))
+                return new CompiledModule(architecture, image, cubin, cachedLog, FromCache: true, options);
+            KernelCache.Discard(path, "its content is not a compiled module");
+        }
 
         var output = Nvrtc.Compile(source.Text, source.Name, options);
         byte[] result = cubin
             ? output.Cubin ?? throw new NvrtcException($"NVRTC produced no cubin for {architecture}")
             : output.Ptx;
-        if (useCache) KernelCache.WriteAtomically(path, Pack(result, output.Log));
+        if (useCache) KernelCache.Write(path, Pack(result, output.Log));
         return new CompiledModule(architecture, result, cubin, output.Log, FromCache: false, options);
     }
 

@@ -17,7 +17,8 @@ public sealed class EmulatorException(string message) : Exception(message);
 /// <summary>
 /// A CUDA source (kernels.cu or a test source in its conventions) compiled as C++ with g++ together with
 /// cuda_emulator.h, loaded into the process. Built on first use and cached on disk (<see cref="KernelCache"/>,
-/// <c>emulator/</c>) under a SHA-256 of the header, the source, the flags and the compiler's version.
+/// <c>emulator/</c>) under a SHA-256 of the header, the source, the flags and the compiler's version; the entry's
+/// content hash is checked before it is loaded.
 /// Before compiling, <c>extern __shared__ T name[];</c> becomes <c>T* name = (T*)rff_emu_dynamic_shared();</c>
 /// (dynamic shared memory); nothing else of the source changes and its line numbers are kept.
 /// The compiler is $RFF_CXX or g++.
@@ -46,12 +47,14 @@ public sealed unsafe partial class EmulatorLibrary
     readonly Dictionary<string, EmulatedKernel> _kernels;
     readonly delegate* unmanaged<byte*, uint*, uint*, ulong, NativeArg*, int, NativeOptions*, byte*, int, int> _launch;
 
-    EmulatorLibrary(KernelSource source, string path, bool compiled)
+    // The verified cache files libraries were loaded through, open for good like the libraries: see LoadablePath.
+    static readonly ConcurrentBag<FileStream> s_loadedFiles = [];
+
+    EmulatorLibrary(KernelSource source, string path, bool compiled, nint handle)
     {
         Source = source;
         Path = path;
         Compiled = compiled;
-        nint handle = NativeLibrary.Load(path);
         _launch = (delegate* unmanaged<byte*, uint*, uint*, ulong, NativeArg*, int, NativeOptions*, byte*, int, int>)
             NativeLibrary.GetExport(handle, "rff_emu_launch");
         var count = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "rff_emu_kernel_count");
@@ -72,12 +75,34 @@ public sealed unsafe partial class EmulatorLibrary
     /// <summary>The emulator library of <paramref name="source"/>: from this process, the disk cache, or built now.</summary>
     public static EmulatorLibrary Load(KernelSource source)
     {
+        var (header, unit, key) = Identify(source);
+        return s_loaded.GetOrAdd(key, k => new Lazy<EmulatorLibrary>(() => BuildOrOpen(source, header, unit, k, KernelCache.Directory("emulator")))).Value;
+    }
+
+    /// <summary>
+    /// The emulator library of <paramref name="source"/> from the cache directory <paramref name="cacheDirectory"/>
+    /// (built there when it has no valid entry), loaded anew: not shared with <see cref="Load"/> (for tests and tools).
+    /// </summary>
+    public static EmulatorLibrary LoadFrom(KernelSource source, string cacheDirectory)
+    {
+        var (header, unit, key) = Identify(source);
+        return BuildOrOpen(source, header, unit, key, System.IO.Directory.CreateDirectory(cacheDirectory).FullName);
+    }
+
+    /// <summary>The path of <paramref name="source"/>'s entry in the cache directory <paramref name="cacheDirectory"/>.</summary>
+    public static string EntryPath(KernelSource source, string cacheDirectory) => EntryPath(source, Identify(source).Key, cacheDirectory);
+
+    static string EntryPath(KernelSource source, string key, string cacheDirectory) =>
+        System.IO.Path.Combine(cacheDirectory, $"{System.IO.Path.GetFileNameWithoutExtension(source.Name)}-{key[..24]}.so");
+
+    /// <summary>What is compiled for <paramref name="source"/>, and the cache key of the result.</summary>
+    static (string Header, string Unit, string Key) Identify(KernelSource source)
+    {
         string header = KernelSource.ReadResource("cuda_emulator.h");
         string unit = TranslationUnit(source);
         var (version, reason) = s_compiler.Value;
         if (version == null) throw new EmulatorException(reason);
-        string key = KernelCache.Key("emulator", header, unit, Flags, version);
-        return s_loaded.GetOrAdd(key, k => new Lazy<EmulatorLibrary>(() => BuildOrOpen(source, header, unit, k))).Value;
+        return (header, unit, KernelCache.Key("emulator", header, unit, Flags, version));
     }
 
     /// <summary>Whether a C++ compiler is available; otherwise why not.</summary>
@@ -117,13 +142,28 @@ public sealed unsafe partial class EmulatorLibrary
         return sb.ToString();
     }
 
-    static EmulatorLibrary BuildOrOpen(KernelSource source, string header, string unit, string key)
+    /// <summary>
+    /// Loads the cache entry when it verifies (<see cref="KernelCache.OpenVerified"/>: a damaged one is discarded,
+    /// never loaded), else builds it, publishes it by rename with its hash, and loads what was published.
+    /// </summary>
+    static EmulatorLibrary BuildOrOpen(KernelSource source, string header, string unit, string key, string dir)
     {
-        string dir = KernelCache.Directory("emulator");
-        string stem = System.IO.Path.GetFileNameWithoutExtension(source.Name);
-        string path = System.IO.Path.Combine(dir, $"{stem}-{key[..24]}.so");
-        if (File.Exists(path)) return new EmulatorLibrary(source, path, compiled: false);
+        string path = EntryPath(source, key, dir);
+        if (KernelCache.OpenVerified(path, out _) is { } cached)
+        {
+            if (TryOpen(source, path, cached, compiled: false, out var library, out string error)) return library!;
+            // A verified entry that no longer loads (e.g. a system library it needs changed): build it again.
+            KernelCache.Discard(path, $"it does not load ({error})");
+        }
+        Build(source, header, unit, dir, path);
+        var built = KernelCache.OpenVerified(path, out _)
+                    ?? throw new EmulatorException($"the emulator library just built for {source.Name} did not verify in the cache ({path})");
+        return TryOpen(source, path, built, compiled: true, out var fresh, out string why) ? fresh!
+            : throw new EmulatorException($"the emulator library built for {source.Name} does not load ({path}): {why}");
+    }
 
+    static void Build(KernelSource source, string header, string unit, string dir, string path)
+    {
         string work = System.IO.Path.Combine(dir, $".build-{Environment.ProcessId}-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(work);
         try
@@ -135,14 +175,51 @@ public sealed unsafe partial class EmulatorLibrary
             var (code, log) = Run(Compiler, args, work);
             if (code != 0)
                 throw new EmulatorException($"compiling {source.Name} for the emulator failed ({Compiler} {string.Join(' ', args)}):\n{log}");
-            KernelCache.Publish(output, path);
+            KernelCache.Write(path, File.ReadAllBytes(output));
         }
         finally
         {
             try { System.IO.Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
-        return new EmulatorLibrary(source, path, compiled: true);
     }
+
+    /// <summary>Loads a verified entry; on failure says why.</summary>
+    static bool TryOpen(KernelSource source, string path, FileStream file, bool compiled, out EmulatorLibrary? library, out string error)
+    {
+        library = null;
+        nint handle;
+        try
+        {
+            handle = NativeLibrary.Load(LoadablePath(file, path));
+        }
+        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+        {
+            file.Dispose();
+            error = e.Message;
+            return false;
+        }
+        s_loadedFiles.Add(file);  // loaded for good now, so its descriptor stays open (see LoadablePath)
+        try
+        {
+            library = new EmulatorLibrary(source, path, compiled, handle);
+            error = "";
+            return true;
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// On Linux the open file's /proc/self/fd path: the loader then maps the very file whose bytes were verified,
+    /// even if another process renames a new entry over the name meanwhile. The descriptor stays open for as long
+    /// as the library stays loaded (for good), so its number, which the loader remembers as the library's name, is
+    /// never reused for another library (the loader would hand back the first).
+    /// </summary>
+    static string LoadablePath(FileStream file, string path) =>
+        OperatingSystem.IsLinux() && System.IO.Directory.Exists("/proc/self/fd") ? $"/proc/self/fd/{file.SafeFileHandle.DangerousGetHandle()}" : path;
 
     static (int Code, string Output) Run(string file, IEnumerable<string> args, string workingDirectory)
     {
