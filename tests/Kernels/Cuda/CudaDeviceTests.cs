@@ -89,8 +89,9 @@ public class CudaDeviceTests
     }
 }
 
-/// <summary>Device selection, wherever the tests run.</summary>
+/// <summary>Device selection, wherever the tests run (in the GPU collection: on a GPU machine it opens the GPU).</summary>
 [Trait("Category", "Cpu")]
+[Collection(GpuCollection.Name)]
 public class DeviceSelectionTests
 {
     [Fact]
