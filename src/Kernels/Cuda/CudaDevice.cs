@@ -12,12 +12,11 @@ namespace RawFlipFlop.Kernels.Cuda;
 /// <see cref="KernelCompiler"/>. The NVRTC is the newest the driver supports, the next one when the driver rejects
 /// its code (<see cref="NvrtcSelection"/>, <see cref="ModuleFallback"/>).
 /// Launches and device-to-device copies are queued on the stream; uploads, downloads and
-/// <see cref="Synchronize"/> wait for it.
+/// <see cref="Synchronize"/> wait for it. Any thread may use the device: every call that needs the context makes
+/// it current on the calling thread first.
 /// </summary>
 public sealed unsafe class CudaDevice : IKernelDevice
 {
-    [ThreadStatic] static nint t_current;
-
     readonly nint _context;
     readonly nint _stream;
     readonly nint _module;
@@ -194,12 +193,15 @@ public sealed unsafe class CudaDevice : IKernelDevice
         return Encoding.UTF8.GetString(bytes, 0, n < 0 ? bytes.Length : n);
     }
 
+    /// <summary>
+    /// Makes the context current on the calling thread, every time: the device may be used from any thread, and
+    /// remembering what a thread had current would go stale when other code changes it. cuCtxSetCurrent is cheap
+    /// (it sets a thread-local); push/pop would also restore another context, which nothing here uses.
+    /// </summary>
     void MakeCurrent()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (t_current == _context) return;
-        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
-        t_current = _context;
+        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), $"cuCtxSetCurrent (GPU {Ordinal})");
     }
 
     nint Function(string kernel) =>
@@ -269,12 +271,14 @@ public sealed unsafe class CudaDevice : IKernelDevice
         ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
         MakeCurrent();
         nint f = Function(kernel);
-        if (sharedBytes > IKernelDevice.DefaultDynamicSharedBytes && (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes))
-        {
-            CudaDriver.Check(CudaDriver.cuFuncSetAttribute(f, CudaFunctionAttribute.MaxDynamicSharedSizeBytes, sharedBytes),
-                $"cuFuncSetAttribute({kernel}, MaxDynamicSharedSizeBytes, {sharedBytes})");
-            _dynamicSharedSet[f] = sharedBytes;
-        }
+        if (sharedBytes > IKernelDevice.DefaultDynamicSharedBytes)
+            lock (_lock)
+                if (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes)
+                {
+                    CudaDriver.Check(CudaDriver.cuFuncSetAttribute(f, CudaFunctionAttribute.MaxDynamicSharedSizeBytes, sharedBytes),
+                        $"cuFuncSetAttribute({kernel}, MaxDynamicSharedSizeBytes, {sharedBytes})");
+                    _dynamicSharedSet[f] = sharedBytes;
+                }
         // kernelParams[i] points at argument i's value; 4-byte values sit in the low bytes (little-endian).
         int n = args.Length;
         ulong* values = stackalloc ulong[Math.Max(1, n)];
@@ -298,10 +302,11 @@ public sealed unsafe class CudaDevice : IKernelDevice
     public float Time(Action work)
     {
         MakeCurrent();
-        CudaDriver.Check(CudaDriver.cuEventCreate(out nint start, 0), "cuEventCreate");
-        CudaDriver.Check(CudaDriver.cuEventCreate(out nint end, 0), "cuEventCreate");
+        nint start = 0, end = 0;
         try
         {
+            CudaDriver.Check(CudaDriver.cuEventCreate(out start, 0), "cuEventCreate");
+            CudaDriver.Check(CudaDriver.cuEventCreate(out end, 0), "cuEventCreate");
             CudaDriver.Check(CudaDriver.cuEventRecord(start, _stream), "cuEventRecord");
             work();
             MakeCurrent();
@@ -312,8 +317,10 @@ public sealed unsafe class CudaDevice : IKernelDevice
         }
         finally
         {
-            CudaDriver.cuEventDestroy(start);
-            CudaDriver.cuEventDestroy(end);
+            // work() may have failed with another device's context current; the events belong to this one.
+            CudaDriver.cuCtxSetCurrent(_context);
+            if (start != 0) CudaDriver.cuEventDestroy(start);
+            if (end != 0) CudaDriver.cuEventDestroy(end);
         }
     }
 
@@ -322,10 +329,12 @@ public sealed unsafe class CudaDevice : IKernelDevice
         if (a != b) throw new ArgumentException($"copy of {a} elements into/from a buffer of {b}");
     }
 
+    /// <summary>Frees everything; best effort (errors are ignored), so it never hides the failure that led to it.</summary>
     public void Dispose()
     {
         if (_disposed) return;
-        MakeCurrent();
+        _disposed = true;
+        CudaDriver.cuCtxSetCurrent(_context);
         CudaDriver.cuStreamSynchronize(_stream);
         lock (_lock)
         {
@@ -335,7 +344,5 @@ public sealed unsafe class CudaDevice : IKernelDevice
         CudaDriver.cuModuleUnload(_module);
         CudaDriver.cuStreamDestroy(_stream);
         CudaDriver.cuDevicePrimaryCtxRelease(Ordinal);
-        if (t_current == _context) t_current = 0;
-        _disposed = true;
     }
 }
