@@ -51,7 +51,7 @@ public static class KernelCompiler
         byte[] result = cubin
             ? output.Cubin ?? throw new NvrtcException($"{nvrtc} produced no cubin for {architecture}")
             : output.Ptx;
-        if (useCache) KernelCache.Write(path, Pack(result, output.Log));
+        if (useCache) KernelCache.TryWrite(path, Pack(result, output.Log));
         return new CompiledModule(architecture, result, cubin, output.Log, FromCache: false, options);
     }
 

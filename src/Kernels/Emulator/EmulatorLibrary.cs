@@ -155,7 +155,15 @@ public sealed unsafe partial class EmulatorLibrary
             // A verified entry that no longer loads (e.g. a system library it needs changed): build it again.
             KernelCache.Discard(path, $"it does not load ({error})");
         }
-        Build(source, header, unit, dir, path);
+        try
+        {
+            Build(source, header, unit, dir, path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new EmulatorException($"cannot build the emulator library of {source.Name} in the kernel cache ({dir}): {e.Message}; " +
+                                        $"set {KernelCache.EnvironmentVariable} to a writable directory");
+        }
         var built = KernelCache.OpenVerified(path, out _)
                     ?? throw new EmulatorException($"the emulator library just built for {source.Name} did not verify in the cache ({path})");
         return TryOpen(source, path, built, compiled: true, out var fresh, out string why) ? fresh!

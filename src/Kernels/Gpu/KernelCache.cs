@@ -84,6 +84,21 @@ public static class KernelCache
         }
     }
 
+    /// <summary><see cref="Write"/>, or a note on stderr when the cache cannot be written (the caller goes on uncached).</summary>
+    public static bool TryWrite(string path, ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            Write(path, payload);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Note(path, $"not stored ({e.Message}); set {EnvironmentVariable} to a writable directory to keep compiled kernels");
+            return false;
+        }
+    }
+
     /// <summary>The payload of the entry <paramref name="path"/>; null when there is none or it was discarded (see <see cref="OpenVerified"/>).</summary>
     public static byte[]? Read(string path)
     {
