@@ -196,14 +196,15 @@ public sealed unsafe partial class EmulatorLibrary
     {
         library = null;
         nint handle;
+        string loadable = LoadablePath(file, path);
         try
         {
-            handle = NativeLibrary.Load(LoadablePath(file, path));
+            handle = NativeLibrary.Load(loadable);
         }
         catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
         {
             file.Dispose();
-            error = e.Message;
+            error = LoaderError(e.Message, loadable, path);
             return false;
         }
         s_loadedFiles.Add(file);  // loaded for good now, so its descriptor stays open (see LoadablePath)
@@ -218,6 +219,13 @@ public sealed unsafe partial class EmulatorLibrary
             error = e.Message;
             return false;
         }
+    }
+
+    /// <summary>The loader's own words (the last line of .NET's message), naming the entry rather than its descriptor.</summary>
+    static string LoaderError(string message, string loadable, string path)
+    {
+        string last = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? message;
+        return last.Replace(loadable, path, StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -76,6 +76,18 @@ public class EmulatorCacheTests(PristineEmulatorEntries pristine) : IClassFixtur
         Assert.Equal(2, Directory.GetFileSystemEntries(dir.Path).Length);  // no temporary files or build directories
     }
 
+    [Fact]
+    public void An_entry_that_verifies_but_does_not_load_is_rebuilt()
+    {
+        Toolchain.RequireCompiler();
+        using var dir = new TempDir();
+        var (entry, _) = pristine.CopyTo(dir.Path);
+        KernelCache.Write(entry, "not a shared library"u8);  // a valid hash over bytes the loader refuses
+        var library = EmulatorLibrary.LoadFrom(Toolchain.TestKernels, dir.Path);
+        Assert.True(library.Compiled);
+        AssertKernelsRun(library);
+    }
+
     /// <summary>neighbour_sum against its reference.</summary>
     static void AssertKernelsRun(EmulatorLibrary library)
     {
