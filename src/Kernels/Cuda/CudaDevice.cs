@@ -8,14 +8,15 @@ namespace RawFlipFlop.Kernels.Cuda;
 /// <summary>
 /// An NVIDIA GPU through the CUDA driver API: the device's primary context, one stream for all work, device
 /// memory, and kernels.cu compiled by NVRTC for the device's exact architecture (a cubin; PTX for the driver when
-/// NVRTC does not know the architecture), cached on disk by <see cref="KernelCompiler"/>.
+/// NVRTC does not know the architecture or the driver rejects the cubin), cached on disk by
+/// <see cref="KernelCompiler"/>. The NVRTC is the newest the driver supports, the next one when the driver rejects
+/// its code (<see cref="NvrtcSelection"/>, <see cref="ModuleFallback"/>).
 /// Launches and device-to-device copies are queued on the stream; uploads, downloads and
-/// <see cref="Synchronize"/> wait for it.
+/// <see cref="Synchronize"/> wait for it. Any thread may use the device: every call that needs the context makes
+/// it current on the calling thread first.
 /// </summary>
 public sealed unsafe class CudaDevice : IKernelDevice
 {
-    [ThreadStatic] static nint t_current;
-
     readonly nint _context;
     readonly nint _stream;
     readonly nint _module;
@@ -47,7 +48,7 @@ public sealed unsafe class CudaDevice : IKernelDevice
         CudaDriver.Check(CudaDriver.cuDeviceTotalMem(out nuint total, device), "cuDeviceTotalMem");
         TotalMemory = (long)total;
         CudaDriver.Check(CudaDriver.cuDriverGetVersion(out int driver), "cuDriverGetVersion");
-        DriverVersion = new Version(driver / 1000, driver % 1000 / 10);
+        DriverVersion = NvrtcSelection.DriverVersion(driver);
 
         CudaDriver.Check(CudaDriver.cuDevicePrimaryCtxRetain(out _context, device), "cuDevicePrimaryCtxRetain");
         try
@@ -55,17 +56,25 @@ public sealed unsafe class CudaDevice : IKernelDevice
             MakeCurrent();
             CudaDriver.Check(CudaDriver.cuStreamCreate(out _stream, 0), "cuStreamCreate");
             if (!Nvrtc.IsAvailable(out string nvrtcReason)) throw new InvalidOperationException($"CUDA kernels need NVRTC: {nvrtcReason}");
-            Architecture = KernelCompiler.ArchitectureFor(ComputeCapability.Major, ComputeCapability.Minor, Nvrtc.SupportedArchitectures);
-            Module = KernelCompiler.Compile(Source, Architecture);
-            _module = LoadModule(Module);
+            var nvrtcs = Nvrtc.Found;
+            var (module, handle, nvrtc) = ModuleFallback.LoadFirst(
+                $"loading {Source.Name} on GPU {ordinal} ({DeviceName}, sm_{ComputeCapability.Major}{ComputeCapability.Minor}, driver for CUDA {DriverVersion})",
+                ModuleFallback.Attempts(nvrtcs.Order, ComputeCapability.Major, ComputeCapability.Minor, (library, architecture) =>
+                {
+                    var compiled = KernelCompiler.Compile(Source, architecture, nvrtc: library);
+                    return (compiled, LoadModule(compiled, library), library);
+                }),
+                nvrtcs.NotUsed);
+            (Module, _module, NvrtcLibrary, Architecture) = (module, handle, nvrtc, module.Architecture);
             foreach (var entry in Source.Table)
             {
-                CudaDriver.Check(CudaDriver.cuModuleGetFunction(out nint f, _module, entry.Name), $"cuModuleGetFunction({entry.Name})");
+                CudaDriver.Check(CudaDriver.cuModuleGetFunction(out nint f, _module, entry.Name), $"cuModuleGetFunction({entry.Name}) in {Source.Name}");
                 _functions[entry.Name] = f;
             }
         }
         catch
         {
+            if (_module != 0) CudaDriver.cuModuleUnload(_module);
             if (_stream != 0) CudaDriver.cuStreamDestroy(_stream);
             CudaDriver.cuDevicePrimaryCtxRelease(device);
             throw;
@@ -82,9 +91,11 @@ public sealed unsafe class CudaDevice : IKernelDevice
             device = new CudaDevice(ordinal);
             return true;
         }
-        catch (Exception e) when (e is CudaException or NvrtcException or InvalidOperationException or ArgumentException or DllNotFoundException or EntryPointNotFoundException)
+        catch (Exception e) when (e is CudaException or NvrtcException or InvalidOperationException or ArgumentException or DllNotFoundException
+                                       or EntryPointNotFoundException or IOException or UnauthorizedAccessException)
         {
-            reason = e.Message;
+            NativeLibraries.TryCuda(out string driver);
+            reason = e is EntryPointNotFoundException ? $"{driver} is not a usable CUDA driver: {e.Message}" : e.Message;
             return false;
         }
     }
@@ -92,18 +103,27 @@ public sealed unsafe class CudaDevice : IKernelDevice
     /// <summary>Whether a CUDA driver with at least one device is present; otherwise why not.</summary>
     public static bool IsAvailable(out string reason)
     {
-        if (!NativeLibraries.TryCuda(out reason)) return false;
+        if (!NativeLibraries.TryCuda(out string driver))
+        {
+            reason = driver;
+            return false;
+        }
         try
         {
             int rc = CudaDriver.cuInit(0);
-            if (rc == CudaDriver.CUDA_ERROR_NO_DEVICE) { reason = "no CUDA device (cuInit: CUDA_ERROR_NO_DEVICE)"; return false; }
-            CudaDriver.Check(rc, "cuInit");
-            CudaDriver.Check(CudaDriver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
-            if (count == 0) { reason = "no CUDA device"; return false; }
+            if (rc == CudaDriver.CUDA_ERROR_NO_DEVICE) { reason = $"no CUDA device (cuInit of {driver}: CUDA_ERROR_NO_DEVICE)"; return false; }
+            CudaDriver.Check(rc, $"cuInit ({driver})");
+            CudaDriver.Check(CudaDriver.cuDeviceGetCount(out int count), $"cuDeviceGetCount ({driver})");
+            if (count == 0) { reason = $"no CUDA device ({driver} counts none)"; return false; }
         }
-        catch (Exception e) when (e is CudaException or EntryPointNotFoundException)
+        catch (CudaException e)
         {
             reason = e.Message;
+            return false;
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            reason = $"{driver} is not a usable CUDA driver: {e.Message}";
             return false;
         }
         reason = "";
@@ -124,11 +144,14 @@ public sealed unsafe class CudaDevice : IKernelDevice
     /// <summary>The loaded module (its NVRTC log, whether it came from the cache).</summary>
     public CompiledModule Module { get; } = null!;
 
+    /// <summary>The NVRTC that compiled <see cref="Module"/>.</summary>
+    public NvrtcLibrary NvrtcLibrary { get; } = null!;
+
     public bool SynchronizeEachLaunch { get; set; }
 
     public string Name => "cuda";
     public string Description =>
-        $"{DeviceName} (sm_{ComputeCapability.Major}{ComputeCapability.Minor}, {Multiprocessors} SMs, {TotalMemory / (1L << 30)} GiB, driver {DriverVersion}, kernels {Architecture})";
+        $"{DeviceName} (sm_{ComputeCapability.Major}{ComputeCapability.Minor}, {Multiprocessors} SMs, {TotalMemory / (1L << 30)} GiB, driver {DriverVersion}, kernels {Architecture} by NVRTC {NvrtcLibrary.Version})";
     public bool IsHostMemory => false;
 
     public int Attribute(CudaDeviceAttribute attribute)
@@ -145,7 +168,7 @@ public sealed unsafe class CudaDevice : IKernelDevice
         return value;
     }
 
-    nint LoadModule(CompiledModule module)
+    nint LoadModule(CompiledModule module, NvrtcLibrary nvrtc)
     {
         const int logSize = 1 << 16;
         var errorLog = new byte[logSize];
@@ -158,7 +181,8 @@ public sealed unsafe class CudaDevice : IKernelDevice
             void** values = stackalloc void*[] { err, (void*)(nint)logSize, info, (void*)(nint)logSize };
             int rc = CudaDriver.cuModuleLoadDataEx(out nint handle, img, 4, options, values);
             if (rc != CudaDriver.CUDA_SUCCESS)
-                throw new CudaException($"cuModuleLoadDataEx ({Source.Name}, {module.Architecture})", rc, CString(errorLog) + CString(infoLog));
+                throw new CudaException($"cuModuleLoadDataEx ({Source.Name}, {module.Architecture} {(module.IsCubin ? "cubin" : "PTX")} " +
+                                        $"{(module.FromCache ? "from the kernel cache" : "just compiled")} by {nvrtc})", rc, CString(errorLog) + CString(infoLog));
             return handle;
         }
     }
@@ -169,12 +193,15 @@ public sealed unsafe class CudaDevice : IKernelDevice
         return Encoding.UTF8.GetString(bytes, 0, n < 0 ? bytes.Length : n);
     }
 
+    /// <summary>
+    /// Makes the context current on the calling thread, every time: the device may be used from any thread, and
+    /// remembering what a thread had current would go stale when other code changes it. cuCtxSetCurrent is cheap
+    /// (it sets a thread-local); push/pop would also restore another context, which nothing here uses.
+    /// </summary>
     void MakeCurrent()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (t_current == _context) return;
-        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
-        t_current = _context;
+        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(_context), $"cuCtxSetCurrent (GPU {Ordinal})");
     }
 
     nint Function(string kernel) =>
@@ -244,12 +271,14 @@ public sealed unsafe class CudaDevice : IKernelDevice
         ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
         MakeCurrent();
         nint f = Function(kernel);
-        if (sharedBytes > IKernelDevice.DefaultDynamicSharedBytes && (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes))
-        {
-            CudaDriver.Check(CudaDriver.cuFuncSetAttribute(f, CudaFunctionAttribute.MaxDynamicSharedSizeBytes, sharedBytes),
-                $"cuFuncSetAttribute({kernel}, MaxDynamicSharedSizeBytes, {sharedBytes})");
-            _dynamicSharedSet[f] = sharedBytes;
-        }
+        if (sharedBytes > IKernelDevice.DefaultDynamicSharedBytes)
+            lock (_lock)
+                if (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes)
+                {
+                    CudaDriver.Check(CudaDriver.cuFuncSetAttribute(f, CudaFunctionAttribute.MaxDynamicSharedSizeBytes, sharedBytes),
+                        $"cuFuncSetAttribute({kernel}, MaxDynamicSharedSizeBytes, {sharedBytes})");
+                    _dynamicSharedSet[f] = sharedBytes;
+                }
         // kernelParams[i] points at argument i's value; 4-byte values sit in the low bytes (little-endian).
         int n = args.Length;
         ulong* values = stackalloc ulong[Math.Max(1, n)];
@@ -273,10 +302,11 @@ public sealed unsafe class CudaDevice : IKernelDevice
     public float Time(Action work)
     {
         MakeCurrent();
-        CudaDriver.Check(CudaDriver.cuEventCreate(out nint start, 0), "cuEventCreate");
-        CudaDriver.Check(CudaDriver.cuEventCreate(out nint end, 0), "cuEventCreate");
+        nint start = 0, end = 0;
         try
         {
+            CudaDriver.Check(CudaDriver.cuEventCreate(out start, 0), "cuEventCreate");
+            CudaDriver.Check(CudaDriver.cuEventCreate(out end, 0), "cuEventCreate");
             CudaDriver.Check(CudaDriver.cuEventRecord(start, _stream), "cuEventRecord");
             work();
             MakeCurrent();
@@ -287,8 +317,10 @@ public sealed unsafe class CudaDevice : IKernelDevice
         }
         finally
         {
-            CudaDriver.cuEventDestroy(start);
-            CudaDriver.cuEventDestroy(end);
+            // work() may have failed with another device's context current; the events belong to this one.
+            CudaDriver.cuCtxSetCurrent(_context);
+            if (start != 0) CudaDriver.cuEventDestroy(start);
+            if (end != 0) CudaDriver.cuEventDestroy(end);
         }
     }
 
@@ -297,10 +329,12 @@ public sealed unsafe class CudaDevice : IKernelDevice
         if (a != b) throw new ArgumentException($"copy of {a} elements into/from a buffer of {b}");
     }
 
+    /// <summary>Frees everything; best effort (errors are ignored), so it never hides the failure that led to it.</summary>
     public void Dispose()
     {
         if (_disposed) return;
-        MakeCurrent();
+        _disposed = true;
+        CudaDriver.cuCtxSetCurrent(_context);
         CudaDriver.cuStreamSynchronize(_stream);
         lock (_lock)
         {
@@ -310,7 +344,5 @@ public sealed unsafe class CudaDevice : IKernelDevice
         CudaDriver.cuModuleUnload(_module);
         CudaDriver.cuStreamDestroy(_stream);
         CudaDriver.cuDevicePrimaryCtxRelease(Ordinal);
-        if (t_current == _context) t_current = 0;
-        _disposed = true;
     }
 }

@@ -46,18 +46,38 @@ public static unsafe partial class CudaDriver
         if (rc != CUDA_SUCCESS) throw new CudaException(call, rc, detail);
     }
 
-    /// <summary>The CUresult's name from the driver (e.g. CUDA_ERROR_INVALID_VALUE).</summary>
+    /// <summary>The CUresult's name from the driver (e.g. CUDA_ERROR_INVALID_VALUE), else from <see cref="CudaErrors"/>.</summary>
     public static string ErrorName(int code)
     {
-        try { return cuGetErrorName(code, out nint s) == CUDA_SUCCESS ? Marshal.PtrToStringUTF8(s) ?? $"CUresult {code}" : $"CUresult {code}"; }
-        catch (DllNotFoundException) { return $"CUresult {code}"; }
+        string fallback = CudaErrors.KnownName(code) ?? $"CUresult {code}";
+        if (!NativeLibraries.TryCuda(out _)) return fallback;
+        try { return cuGetErrorName(code, out nint s) == CUDA_SUCCESS ? Marshal.PtrToStringUTF8(s) ?? fallback : fallback; }
+        catch (EntryPointNotFoundException) { return fallback; }
+    }
+
+    /// <summary>The CUDA version the driver supports (cuDriverGetVersion, which needs no device), or null with why not.</summary>
+    public static Version? TryGetVersion(out string reason)
+    {
+        if (!NativeLibraries.TryCuda(out reason)) return null;
+        try
+        {
+            int rc = cuDriverGetVersion(out int version);
+            if (rc == CUDA_SUCCESS) return NvrtcSelection.DriverVersion(version);
+            reason = $"cuDriverGetVersion failed: {ErrorName(rc)} ({rc})";
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            reason = e.Message;
+        }
+        return null;
     }
 
     /// <summary>The driver's description of a CUresult.</summary>
     public static string ErrorString(int code)
     {
+        if (!NativeLibraries.TryCuda(out _)) return "no driver to describe it";
         try { return cuGetErrorString(code, out nint s) == CUDA_SUCCESS ? Marshal.PtrToStringUTF8(s) ?? "?" : "unknown error"; }
-        catch (DllNotFoundException) { return "?"; }
+        catch (EntryPointNotFoundException) { return "?"; }
     }
 
     // ---- errors, initialization, devices ----

@@ -9,6 +9,7 @@ public sealed record CompiledModule(string Architecture, byte[] Image, bool IsCu
 /// <summary>
 /// Compiles a kernel source with NVRTC for one architecture and caches the result on disk
 /// (<see cref="KernelCache"/>, <c>nvrtc/</c>) under a SHA-256 of the source, the options and NVRTC's version.
+/// An entry's payload is "RFFK1\n", the log's and the image's lengths (4 bytes each), the log, the image.
 /// </summary>
 public static class KernelCompiler
 {
@@ -23,28 +24,34 @@ public static class KernelCompiler
     }
 
     /// <summary>The NVRTC version string that goes into cache keys.</summary>
-    public static string VersionKey => $"nvrtc {Nvrtc.Version}";
+    public static string VersionKey(NvrtcLibrary nvrtc) => $"nvrtc {nvrtc.Version}";
 
     /// <summary>
     /// Compiles <paramref name="source"/> for <paramref name="architecture"/> ("sm_90": cubin; "compute_90": PTX).
     /// <paramref name="verbose"/> adds ptxas's resource usage to the log (<see cref="PtxasReport"/> parses it).
-    /// </summary>
     /// <paramref name="cacheDirectory"/>: where cached modules live (default: the nvrtc/ directory of <see cref="KernelCache"/>).
+    /// <paramref name="nvrtc"/>: the NVRTC to compile with (default: <see cref="Nvrtc.Default"/>).
+    /// </summary>
     public static CompiledModule Compile(KernelSource source, string architecture, bool verbose = false, bool useCache = true,
-        string? cacheDirectory = null)
+        string? cacheDirectory = null, NvrtcLibrary? nvrtc = null)
     {
+        nvrtc ??= Nvrtc.RequireDefault();
         var options = Options(architecture, verbose);
         bool cubin = architecture.StartsWith("sm_", StringComparison.Ordinal);
-        string key = KernelCache.Key(["nvrtc", source.Text, source.Name, string.Join('\n', options), VersionKey]);
+        string key = KernelCache.Key(["nvrtc", source.Text, source.Name, string.Join('\n', options), VersionKey(nvrtc)]);
         string path = Path.Combine(cacheDirectory is null ? KernelCache.Directory("nvrtc") : Directory.CreateDirectory(cacheDirectory).FullName, $"{architecture}-{key[..32]}.{(cubin ? "cubin" : "ptx")}.rff");
-        if (useCache && KernelCache.TryRead(path) is { } cached && TryUnpack(cached, out var image, out var cachedLog))
-            return new CompiledModule(architecture, image, cubin, cachedLog, FromCache: true, options);
+        if (useCache && KernelCache.Read(path) is { } cached)
+        {
+            if (TryUnpack(cached, out var image, out var cachedLog))
+                return new CompiledModule(architecture, image, cubin, cachedLog, FromCache: true, options);
+            KernelCache.Discard(path, "its content is not a compiled module");
+        }
 
-        var output = Nvrtc.Compile(source.Text, source.Name, options);
+        var output = nvrtc.Compile(source.Text, source.Name, options);
         byte[] result = cubin
-            ? output.Cubin ?? throw new NvrtcException($"NVRTC produced no cubin for {architecture}")
+            ? output.Cubin ?? throw new NvrtcException($"{nvrtc} produced no cubin for {architecture}")
             : output.Ptx;
-        if (useCache) KernelCache.WriteAtomically(path, Pack(result, output.Log));
+        if (useCache) KernelCache.TryWrite(path, Pack(result, output.Log));
         return new CompiledModule(architecture, result, cubin, output.Log, FromCache: false, options);
     }
 
@@ -52,14 +59,21 @@ public static class KernelCompiler
     /// The architecture to build for a device of compute capability major.minor: sm_XY when NVRTC supports it
     /// (a cubin), else PTX for the newest virtual architecture NVRTC supports below it (the driver compiles it).
     /// </summary>
-    public static string ArchitectureFor(int major, int minor, IReadOnlyList<int> supported)
+    public static string ArchitectureFor(int major, int minor, IReadOnlyList<int> supported) =>
+        ArchitecturesFor(major, minor, supported) is [var first, ..] ? first
+            : throw new NvrtcException($"NVRTC supports none of the architectures up to sm_{major * 10 + minor} (it knows {string.Join(", ", supported)})");
+
+    /// <summary>
+    /// What to build for a device of compute capability major.minor, best first: sm_XY when NVRTC supports it (a
+    /// cubin), then PTX for the newest virtual architecture NVRTC supports up to it (the driver compiles it, which
+    /// also serves when the driver rejects the cubin). Empty when NVRTC supports nothing up to the device.
+    /// </summary>
+    public static IReadOnlyList<string> ArchitecturesFor(int major, int minor, IReadOnlyList<int> supported)
     {
         int cc = major * 10 + minor;
-        if (supported.Contains(cc)) return $"sm_{cc}";
         var lower = supported.Where(a => a <= cc).ToList();
-        if (lower.Count == 0)
-            throw new NvrtcException($"NVRTC {Nvrtc.Version} supports none of the architectures up to sm_{cc} (it knows {string.Join(", ", supported)})");
-        return $"compute_{lower.Max()}";
+        if (lower.Count == 0) return [];
+        return supported.Contains(cc) ? [$"sm_{cc}", $"compute_{cc}"] : [$"compute_{lower.Max()}"];
     }
 
     static byte[] Pack(byte[] image, string log)

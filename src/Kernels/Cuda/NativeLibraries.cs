@@ -6,22 +6,20 @@ using System.Text.RegularExpressions;
 namespace RawFlipFlop.Kernels.Cuda;
 
 /// <summary>
-/// Finds the CUDA driver and NVRTC for the LibraryImport bindings (one DllImport resolver for this assembly).
-/// Driver: $RFF_CUDA_LIBRARY, else libcuda.so.1. NVRTC: $RFF_NVRTC_LIBRARY, else the newest of the libnvrtc.so.X
-/// files in the application's directory, the standard library directories (and $LD_LIBRARY_PATH, $CUDA_PATH/lib64,
-/// /usr/local/cuda/lib64) and the
-/// sonames libnvrtc.so.13 / .12 / .11.2 the loader knows. A variable that names a file that does not load is an
-/// error, not a reason to look elsewhere.
+/// Finds the CUDA driver for the LibraryImport bindings (one DllImport resolver for this assembly) and the NVRTC
+/// candidates (<see cref="Nvrtc"/> loads them and chooses). Driver: $RFF_CUDA_LIBRARY, else libcuda.so.1. NVRTC:
+/// $RFF_NVRTC_LIBRARY alone, else the libnvrtc.so.X files in the application's directory, the standard library
+/// directories (and $LD_LIBRARY_PATH, $CUDA_PATH/lib64, /usr/local/cuda/lib64) and the sonames libnvrtc.so.13 /
+/// .12 / .11.2 the loader knows. A variable that names a file that does not load is an error, not a reason to look
+/// elsewhere.
 /// </summary>
 public static partial class NativeLibraries
 {
     internal const string Cuda = "rff-cuda";
-    internal const string Nvrtc = "rff-nvrtc";
     public const string CudaVariable = "RFF_CUDA_LIBRARY";
     public const string NvrtcVariable = "RFF_NVRTC_LIBRARY";
 
     static readonly Lazy<Loaded> s_cuda = new(LoadCuda);
-    static readonly Lazy<Loaded> s_nvrtc = new(LoadNvrtc);
     static int s_registered;
 
     sealed record Loaded(nint Handle, string Path, string Reason);
@@ -36,7 +34,6 @@ public static partial class NativeLibraries
     static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) => name switch
     {
         Cuda => s_cuda.Value.Handle,
-        Nvrtc => s_nvrtc.Value.Handle,
         _ => 0,
     };
 
@@ -44,14 +41,6 @@ public static partial class NativeLibraries
     public static bool TryCuda(out string pathOrReason)
     {
         var l = s_cuda.Value;
-        pathOrReason = l.Handle != 0 ? l.Path : l.Reason;
-        return l.Handle != 0;
-    }
-
-    /// <summary>Whether NVRTC loads; its path, or why not.</summary>
-    public static bool TryNvrtc(out string pathOrReason)
-    {
-        var l = s_nvrtc.Value;
         pathOrReason = l.Handle != 0 ? l.Path : l.Reason;
         return l.Handle != 0;
     }
@@ -66,40 +55,13 @@ public static partial class NativeLibraries
         return new(0, "", "no CUDA driver: libcuda.so.1 was not found (set RFF_CUDA_LIBRARY to its path)");
     }
 
-    static Loaded LoadNvrtc()
-    {
-        if (Environment.GetEnvironmentVariable(NvrtcVariable) is { Length: > 0 } file)
-            return NativeLibrary.TryLoad(file, out nint h) ? new(h, file, "")
-                : new(0, file, $"{NvrtcVariable}={file} does not load as a library");
-        var tried = new List<string>();
-        foreach (var candidate in NvrtcCandidates())
-        {
-            tried.Add(candidate);
-            if (candidate.Contains('/')) PreloadBuiltins(Path.GetDirectoryName(candidate)!);
-            if (NativeLibrary.TryLoad(candidate, out nint h)) return new(h, candidate, "");
-        }
-        return new(0, "", $"NVRTC was not found (tried {string.Join(", ", tried)}); install libnvrtc (Debian: libnvrtc11.2 " +
-                          $"from non-free) or set {NvrtcVariable} to its path");
-    }
-
     /// <summary>
-    /// NVRTC opens libnvrtc-builtins by soname; loading the copy beside a libnvrtc found in a directory the loader
-    /// does not search (e.g. next to the application) first lets that succeed.
+    /// NVRTC candidates, newest version first by name (a name can understate the version: libnvrtc.so.11.2 is any
+    /// 11.x): files found in library directories, then sonames; only $RFF_NVRTC_LIBRARY when it is set.
     /// </summary>
-    static void PreloadBuiltins(string directory)
-    {
-        try
-        {
-            foreach (var f in Directory.GetFiles(directory, "libnvrtc-builtins.so*").OrderByDescending(f => f.Length))
-                if (NativeLibrary.TryLoad(f, out _)) return;
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
-
-    /// <summary>NVRTC candidates, newest version first: files found in library directories, then sonames.</summary>
     public static IReadOnlyList<string> NvrtcCandidates()
     {
+        if (Environment.GetEnvironmentVariable(NvrtcVariable) is { Length: > 0 } file) return [file];
         var found = new List<(Version Version, string Path)>();
         foreach (var dir in LibraryDirectories().Distinct())
         {

@@ -1,13 +1,10 @@
-using System.Runtime.InteropServices;
-using System.Text;
-
 namespace RawFlipFlop.Kernels.Cuda;
 
 /// <summary>An NVRTC failure: the NVRTC error, and for a compilation the full log.</summary>
 public sealed class NvrtcException : Exception
 {
-    public NvrtcException(string call, int code, string log = "")
-        : base($"{call} failed: {Nvrtc.ErrorName(code)} ({code}): {Nvrtc.ErrorString(code)}" + (log.Length > 0 ? $"\n{log}" : ""))
+    public NvrtcException(string call, int code, string description, string log = "")
+        : base($"{call} failed: {Nvrtc.ErrorName(code)} ({code}): {description}" + (log.Length > 0 ? $"\n{log}" : ""))
     {
         Code = code;
         Log = log;
@@ -27,119 +24,77 @@ public sealed class NvrtcException : Exception
 /// <param name="Ptx">The PTX (always produced).</param>
 public sealed record NvrtcOutput(byte[]? Cubin, byte[] Ptx, string Log);
 
-/// <summary>NVRTC, the CUDA run-time compiler: bindings and a compile call.</summary>
-public static unsafe partial class Nvrtc
+/// <summary>
+/// NVRTC, the CUDA run-time compiler: the libraries found (<see cref="NativeLibraries.NvrtcCandidates"/>, or
+/// $RFF_NVRTC_LIBRARY alone), in the order <see cref="NvrtcSelection"/> gives for the installed driver (what a GPU
+/// uses), and <see cref="Default"/> for callers that only compile.
+/// </summary>
+public static class Nvrtc
 {
-    const int NVRTC_SUCCESS = 0;
-    const int NVRTC_ERROR_COMPILATION = 6;
+    /// <summary>
+    /// The NVRTCs that load (<paramref name="Loaded"/>, newest first), those to try with this machine's driver in
+    /// order (<paramref name="Order"/>), and each candidate left out of the order with its path and reason.
+    /// </summary>
+    public sealed record Libraries(IReadOnlyList<NvrtcLibrary> Loaded, IReadOnlyList<NvrtcLibrary> Order, IReadOnlyList<string> NotUsed, Version? Driver);
 
-    static Nvrtc() => NativeLibraries.Register();
+    static readonly Lazy<Libraries> s_libraries = new(Find);
 
-    /// <summary>Whether NVRTC loads; otherwise why not.</summary>
-    public static bool IsAvailable(out string reason)
-    {
-        bool ok = NativeLibraries.TryNvrtc(out string pathOrReason);
-        reason = ok ? "" : pathOrReason;
-        return ok;
-    }
-
-    /// <summary>The loaded library's path (for reports).</summary>
-    public static string LibraryPath => NativeLibraries.TryNvrtc(out string p) ? p : "";
-
-    /// <summary>NVRTC's version (e.g. 11.8).</summary>
-    public static Version Version
-    {
-        get
-        {
-            Check(nvrtcVersion(out int major, out int minor), "nvrtcVersion");
-            return new Version(major, minor);
-        }
-    }
-
-    /// <summary>The real architectures NVRTC can compile for (e.g. 80 for sm_80).</summary>
-    public static IReadOnlyList<int> SupportedArchitectures
-    {
-        get
-        {
-            Check(nvrtcGetNumSupportedArchs(out int n), "nvrtcGetNumSupportedArchs");
-            var archs = new int[n];
-            fixed (int* p = archs) Check(nvrtcGetSupportedArchs(p), "nvrtcGetSupportedArchs");
-            return archs;
-        }
-    }
+    /// <summary>The NVRTCs to try, best first, and the candidates not used (each with its path and reason).</summary>
+    public static Libraries Found => s_libraries.Value;
 
     /// <summary>
-    /// Compiles <paramref name="source"/> with <paramref name="options"/>. With <c>--gpu-architecture=sm_XY</c> the
-    /// output has a cubin; with <c>compute_XY</c> only PTX. A compilation error throws with the full log.
+    /// The NVRTC for compiling without loading the result (e.g. a kernel report): the first in the driver's order,
+    /// else the newest that loads, since code a driver is too old for still compiles. Null when none loads.
     /// </summary>
-    public static NvrtcOutput Compile(string source, string name, IReadOnlyList<string> options)
+    public static NvrtcLibrary? Default => Found.Order.FirstOrDefault() ?? Found.Loaded.FirstOrDefault();
+
+    /// <summary>Whether an NVRTC loads; otherwise why not (every candidate with its reason).</summary>
+    public static bool IsAvailable(out string reason)
     {
-        nint program;
-        byte[] src = Utf8z(source), file = Utf8z(name);
-        fixed (byte* s = src, f = file)
-            Check(nvrtcCreateProgram(out program, s, f, 0, null, null), "nvrtcCreateProgram");
-        try
+        var found = Found;
+        reason = found.Loaded.Count > 0 ? ""
+            : $"no usable NVRTC: {string.Join("; ", found.NotUsed)}. Install libnvrtc (Debian: libnvrtc11.2 from non-free) or set {NativeLibraries.NvrtcVariable} to its path";
+        return found.Loaded.Count > 0;
+    }
+
+    /// <summary><see cref="Default"/>, or an <see cref="NvrtcException"/> saying why there is none.</summary>
+    public static NvrtcLibrary RequireDefault()
+    {
+        if (Default is { } library) return library;
+        IsAvailable(out string reason);
+        throw new NvrtcException(reason);
+    }
+
+    /// <summary>The default library's path (for reports).</summary>
+    public static string LibraryPath => Default?.Path ?? "";
+
+    /// <summary>The default NVRTC's version (e.g. 11.8).</summary>
+    public static Version Version => RequireDefault().Version;
+
+    /// <summary>The real architectures the default NVRTC can compile for (e.g. 80 for sm_80).</summary>
+    public static IReadOnlyList<int> SupportedArchitectures => RequireDefault().SupportedArchitectures;
+
+    /// <summary>Compiles with the default NVRTC (<see cref="NvrtcLibrary.Compile"/>).</summary>
+    public static NvrtcOutput Compile(string source, string name, IReadOnlyList<string> options) => RequireDefault().Compile(source, name, options);
+
+    static Libraries Find()
+    {
+        var notUsed = new List<string>();
+        var loaded = new List<NvrtcLibrary>();
+        bool explicitFile = Environment.GetEnvironmentVariable(NativeLibraries.NvrtcVariable) is { Length: > 0 };
+        foreach (var path in NativeLibraries.NvrtcCandidates())
         {
-            var optionBytes = options.Select(Utf8z).ToArray();
-            var handles = optionBytes.Select(b => GCHandle.Alloc(b, GCHandleType.Pinned)).ToArray();
-            int rc;
-            try
-            {
-                var pointers = stackalloc byte*[Math.Max(1, handles.Length)];
-                for (int i = 0; i < handles.Length; i++) pointers[i] = (byte*)handles[i].AddrOfPinnedObject();
-                rc = nvrtcCompileProgram(program, handles.Length, pointers);
-            }
-            finally
-            {
-                foreach (var h in handles) h.Free();
-            }
-            string log = GetLog(program);
-            if (rc != NVRTC_SUCCESS)
-                throw new NvrtcException($"nvrtcCompileProgram of {name} ({string.Join(' ', options)})", rc,
-                    rc == NVRTC_ERROR_COMPILATION ? log : log.Length > 0 ? log : "");
-            Check(nvrtcGetPTXSize(program, out nuint ptxSize), "nvrtcGetPTXSize");
-            var ptx = new byte[(int)ptxSize];
-            fixed (byte* p = ptx) Check(nvrtcGetPTX(program, p), "nvrtcGetPTX");
-            byte[]? cubin = null;
-            if (nvrtcGetCUBINSize(program, out nuint cubinSize) == NVRTC_SUCCESS && cubinSize > 0)
-            {
-                cubin = new byte[(int)cubinSize];
-                fixed (byte* p = cubin) Check(nvrtcGetCUBIN(program, p), "nvrtcGetCUBIN");
-            }
-            return new NvrtcOutput(cubin, ptx, log);
+            var library = NvrtcLibrary.TryLoad(path, out string reason);
+            if (library == null) notUsed.Add(explicitFile ? $"{NativeLibraries.NvrtcVariable}={path} {reason}" : $"{path}: {reason}");
+            else if (loaded.All(l => l.Handle != library.Handle)) loaded.Add(library);  // a soname and the file it names are one library
         }
-        finally
-        {
-            nvrtcDestroyProgram(ref program);
-        }
-    }
+        var candidates = loaded.Select(l => l.Candidate).ToList();
+        Version? driver = CudaDriver.TryGetVersion(out _);
+        var plan = NvrtcSelection.Choose(candidates, driver);
+        foreach (var (candidate, reason) in plan.LeftOut) notUsed.Add($"{candidate}: {reason}");
+        return new Libraries(InOrder(NvrtcSelection.Choose(candidates, driver: null).Order), InOrder(plan.Order), notUsed, driver);
 
-    static string GetLog(nint program)
-    {
-        if (nvrtcGetProgramLogSize(program, out nuint size) != NVRTC_SUCCESS || size <= 1) return "";
-        var bytes = new byte[(int)size];
-        fixed (byte* p = bytes)
-            if (nvrtcGetProgramLog(program, p) != NVRTC_SUCCESS) return "";
-        return Encoding.UTF8.GetString(bytes, 0, Math.Max(0, bytes.Length - 1)).TrimEnd('\0');
-    }
-
-    static byte[] Utf8z(string s)
-    {
-        var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
-        Encoding.UTF8.GetBytes(s, bytes);
-        return bytes;
-    }
-
-    static void Check(int rc, string call)
-    {
-        if (rc != NVRTC_SUCCESS) throw new NvrtcException(call, rc);
-    }
-
-    /// <summary>NVRTC's description of an error code.</summary>
-    public static string ErrorString(int code)
-    {
-        try { return Marshal.PtrToStringUTF8(nvrtcGetErrorString(code)) ?? "?"; }
-        catch (DllNotFoundException) { return "?"; }
+        List<NvrtcLibrary> InOrder(IEnumerable<NvrtcCandidate> order) => [.. order.Select(c => loaded.First(l => l.Path == c.Path))];
     }
 
     /// <summary>The nvrtcResult enumerator's name.</summary>
@@ -160,18 +115,4 @@ public static unsafe partial class Nvrtc
         12 => "NVRTC_ERROR_TIME_FILE_WRITE_FAILED",
         _ => $"NVRTC_ERROR_{code}",
     };
-
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial nint nvrtcGetErrorString(int result);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcVersion(out int major, out int minor);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetNumSupportedArchs(out int count);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetSupportedArchs(int* archs);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcCreateProgram(out nint program, byte* source, byte* name, int numHeaders, byte** headers, byte** includeNames);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcDestroyProgram(ref nint program);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcCompileProgram(nint program, int numOptions, byte** options);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetProgramLogSize(nint program, out nuint size);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetProgramLog(nint program, byte* log);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetPTXSize(nint program, out nuint size);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetPTX(nint program, byte* ptx);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetCUBINSize(nint program, out nuint size);
-    [LibraryImport(NativeLibraries.Nvrtc)] private static partial int nvrtcGetCUBIN(nint program, byte* cubin);
 }

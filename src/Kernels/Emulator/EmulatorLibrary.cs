@@ -17,7 +17,8 @@ public sealed class EmulatorException(string message) : Exception(message);
 /// <summary>
 /// A CUDA source (kernels.cu or a test source in its conventions) compiled as C++ with g++ together with
 /// cuda_emulator.h, loaded into the process. Built on first use and cached on disk (<see cref="KernelCache"/>,
-/// <c>emulator/</c>) under a SHA-256 of the header, the source, the flags and the compiler's version.
+/// <c>emulator/</c>) under a SHA-256 of the header, the source, the flags and the compiler's version; the entry's
+/// content hash is checked before it is loaded.
 /// Before compiling, <c>extern __shared__ T name[];</c> becomes <c>T* name = (T*)rff_emu_dynamic_shared();</c>
 /// (dynamic shared memory); nothing else of the source changes and its line numbers are kept.
 /// The compiler is $RFF_CXX or g++.
@@ -46,12 +47,11 @@ public sealed unsafe partial class EmulatorLibrary
     readonly Dictionary<string, EmulatedKernel> _kernels;
     readonly delegate* unmanaged<byte*, uint*, uint*, ulong, NativeArg*, int, NativeOptions*, byte*, int, int> _launch;
 
-    EmulatorLibrary(KernelSource source, string path, bool compiled)
+    EmulatorLibrary(KernelSource source, string path, bool compiled, nint handle)
     {
         Source = source;
         Path = path;
         Compiled = compiled;
-        nint handle = NativeLibrary.Load(path);
         _launch = (delegate* unmanaged<byte*, uint*, uint*, ulong, NativeArg*, int, NativeOptions*, byte*, int, int>)
             NativeLibrary.GetExport(handle, "rff_emu_launch");
         var count = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "rff_emu_kernel_count");
@@ -72,12 +72,18 @@ public sealed unsafe partial class EmulatorLibrary
     /// <summary>The emulator library of <paramref name="source"/>: from this process, the disk cache, or built now.</summary>
     public static EmulatorLibrary Load(KernelSource source)
     {
-        string header = KernelSource.ReadResource("cuda_emulator.h");
-        string unit = TranslationUnit(source);
-        var (version, reason) = s_compiler.Value;
-        if (version == null) throw new EmulatorException(reason);
-        string key = KernelCache.Key("emulator", header, unit, Flags, version);
-        return s_loaded.GetOrAdd(key, k => new Lazy<EmulatorLibrary>(() => BuildOrOpen(source, header, unit, k))).Value;
+        var (header, unit, key) = Identify(source);
+        return s_loaded.GetOrAdd(key, k => new Lazy<EmulatorLibrary>(() => BuildOrOpen(source, header, unit, k, KernelCache.Directory("emulator")))).Value;
+    }
+
+    /// <summary>
+    /// The emulator library of <paramref name="source"/> from the cache directory <paramref name="cacheDirectory"/>
+    /// (built there when it has no valid entry), loaded anew: not shared with <see cref="Load"/> (for tests and tools).
+    /// </summary>
+    public static EmulatorLibrary LoadFrom(KernelSource source, string cacheDirectory)
+    {
+        var (header, unit, key) = Identify(source);
+        return BuildOrOpen(source, header, unit, key, System.IO.Directory.CreateDirectory(cacheDirectory).FullName);
     }
 
     /// <summary>Whether a C++ compiler is available; otherwise why not.</summary>
@@ -115,33 +121,6 @@ public sealed unsafe partial class EmulatorLibrary
         sb.Append("\n#line 1 \"rff_emu_registration\"\n");
         sb.Append("RFF_EMU_REGISTER(RFF_KERNEL_TABLE)\n");
         return sb.ToString();
-    }
-
-    static EmulatorLibrary BuildOrOpen(KernelSource source, string header, string unit, string key)
-    {
-        string dir = KernelCache.Directory("emulator");
-        string stem = System.IO.Path.GetFileNameWithoutExtension(source.Name);
-        string path = System.IO.Path.Combine(dir, $"{stem}-{key[..24]}.so");
-        if (File.Exists(path)) return new EmulatorLibrary(source, path, compiled: false);
-
-        string work = System.IO.Path.Combine(dir, $".build-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        System.IO.Directory.CreateDirectory(work);
-        try
-        {
-            File.WriteAllText(System.IO.Path.Combine(work, "cuda_emulator.h"), header);
-            File.WriteAllText(System.IO.Path.Combine(work, "unit.cpp"), unit);
-            string output = System.IO.Path.Combine(work, "lib.so");
-            var args = Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).Concat(["-o", output, "unit.cpp"]).ToList();
-            var (code, log) = Run(Compiler, args, work);
-            if (code != 0)
-                throw new EmulatorException($"compiling {source.Name} for the emulator failed ({Compiler} {string.Join(' ', args)}):\n{log}");
-            KernelCache.Publish(output, path);
-        }
-        finally
-        {
-            try { System.IO.Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-        return new EmulatorLibrary(source, path, compiled: true);
     }
 
     static (int Code, string Output) Run(string file, IEnumerable<string> args, string workingDirectory)

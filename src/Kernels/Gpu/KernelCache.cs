@@ -7,8 +7,9 @@ namespace RawFlipFlop.Kernels.Gpu;
 /// The on-disk cache of compiled kernels: NVRTC cubins/PTX (<c>nvrtc/</c>) and emulator libraries
 /// (<c>emulator/</c>). Location: $RFF_KERNEL_CACHE, else $XDG_CACHE_HOME/rawflipflop/kernels, else
 /// ~/.cache/rawflipflop/kernels (the temporary directory when there is no home). Entries are named by a SHA-256 of
-/// everything that determines them and written atomically (a temporary file renamed into place), so concurrent
-/// processes can share the cache.
+/// everything that determines them, carry a hash of their content (<see cref="CacheEntry"/>) that is checked on
+/// every read, and are written atomically (a temporary file renamed into place), so concurrent processes can
+/// share the cache.
 /// </summary>
 public static class KernelCache
 {
@@ -60,15 +61,18 @@ public static class KernelCache
     public static string TempPathFor(string path) =>
         Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
 
-    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
-    public static void WriteAtomically(string path, ReadOnlySpan<byte> bytes)
+    /// <summary>
+    /// Stores <paramref name="payload"/> as the entry <paramref name="path"/> (<see cref="CacheEntry"/>: payload and
+    /// hash in one file), written beside it and renamed into place: readers see the old entry or the whole new one.
+    /// </summary>
+    public static void Write(string path, ReadOnlySpan<byte> payload)
     {
         string temp = TempPathFor(path);
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                stream.Write(bytes);
+                stream.Write(CacheEntry.Seal(Path.GetFileName(path), payload));
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
@@ -80,20 +84,81 @@ public static class KernelCache
         }
     }
 
-    /// <summary>Moves a finished temporary file into place atomically.</summary>
-    public static void Publish(string temp, string path)
+    /// <summary><see cref="Write"/>, or a note on stderr when the cache cannot be written (the caller goes on uncached).</summary>
+    public static bool TryWrite(string path, ReadOnlySpan<byte> payload)
     {
-        try { File.Move(temp, path, overwrite: true); }
-        catch { TryDelete(temp); throw; }
+        try
+        {
+            Write(path, payload);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Note(path, $"not stored ({e.Message}); set {EnvironmentVariable} to a writable directory to keep compiled kernels");
+            return false;
+        }
     }
 
-    /// <summary>The entry's bytes, or null when absent or unreadable.</summary>
-    public static byte[]? TryRead(string path)
+    /// <summary>The payload of the entry <paramref name="path"/>; null when there is none or it was discarded (see <see cref="OpenVerified"/>).</summary>
+    public static byte[]? Read(string path)
     {
-        try { return File.Exists(path) ? File.ReadAllBytes(path) : null; }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
+        using var stream = OpenVerified(path, out byte[] payload);
+        return stream == null ? null : payload;
     }
+
+    /// <summary>
+    /// Opens the entry <paramref name="path"/> and verifies the bytes read through the returned stream, which stays
+    /// open so that what is loaded later through it (an emulator library) is exactly what was verified. Returns null
+    /// when there is no entry; an entry that is empty, truncated, damaged, without a hash, or another entry's is
+    /// deleted with a note on stderr and also gives null, so the caller rebuilds it.
+    /// </summary>
+    public static FileStream? OpenVerified(string path, out byte[] payload)
+    {
+        payload = [];
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Note(path, $"unreadable ({e.Message}); rebuilding");
+            return null;
+        }
+        try
+        {
+            if (stream.Length > int.MaxValue) throw new IOException($"{stream.Length} bytes is too large for a kernel cache entry");
+            var entry = new byte[stream.Length];
+            stream.ReadExactly(entry);
+            if (CacheEntry.Problem(Path.GetFileName(path), entry) is { } problem)
+            {
+                stream.Dispose();
+                Discard(path, problem);
+                return null;
+            }
+            payload = CacheEntry.Payload(entry).ToArray();
+            return stream;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stream.Dispose();
+            Discard(path, $"unreadable ({e.Message})");
+            return null;
+        }
+    }
+
+    /// <summary>Deletes a bad entry and says so on stderr (the caller then rebuilds it).</summary>
+    public static void Discard(string path, string reason)
+    {
+        TryDelete(path);
+        Note(path, $"{reason}; discarded, rebuilding");
+    }
+
+    static void Note(string path, string message) => Console.Error.WriteLine($"rawflipflop: kernel cache entry {path}: {message}");
 
     internal static void TryDelete(string path)
     {

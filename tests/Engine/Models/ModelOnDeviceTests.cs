@@ -147,6 +147,7 @@ public sealed class EmulatorModelTests : ModelOnDevice
 }
 
 [Trait("Category", "Gpu")]
+[Collection(GpuCollection.Name)]
 public sealed class GpuModelTests : ModelOnDevice
 {
     protected override IKernelDevice? Device(out string reason) => GpuFixture.Device(out reason);

@@ -62,7 +62,13 @@ public sealed class CliBackendTests
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("CPU engine only", bad.Err);
     }
+}
 
+/// <summary>`--backend cuda` where CUDA is unusable (in the GPU collection: on a GPU machine it opens the GPU).</summary>
+[Trait("Category", "Cpu")]
+[Collection(GpuCollection.Name)]
+public sealed class CliCudaBackendTests
+{
     [Fact]
     public void Explicit_cuda_without_a_gpu_is_a_clear_error()
     {

@@ -70,6 +70,43 @@ public class CudaDeviceTests
     }
 
     [Fact]
+    public void Any_thread_can_use_the_device()
+    {
+        var device = Open();
+        const int n = 4096;
+        var values = Enumerable.Range(0, n).Select(i => i * 0.25f).ToArray();
+        Buf<float> source = default;
+        var creator = new Thread(() => source = device.AllocateFrom<float>(values));  // not the thread that opened the device
+        creator.Start();
+        creator.Join();
+        try
+        {
+            using var ops = new RawFlipFlop.Kernels.Gpu.GpuOps(device);
+            Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+            {
+                var copy = device.Allocate<float>(n);
+                try
+                {
+                    device.Copy(source, copy);
+                    ops.ResidualForward(copy, copy, source, n);
+                    ops.Fill(copy.Slice(0, 1), i);
+                    var result = device.ToArray(copy);
+                    Assert.Equal(i, result[0]);
+                    Assert.Equal(values[1..].Select(v => 2 * v), result[1..]);
+                }
+                finally
+                {
+                    device.Free(copy);
+                }
+            });
+        }
+        finally
+        {
+            device.Free(source);
+        }
+    }
+
+    [Fact]
     public void Events_time_queued_work()
     {
         var device = Open();
@@ -89,8 +126,9 @@ public class CudaDeviceTests
     }
 }
 
-/// <summary>Device selection, wherever the tests run.</summary>
+/// <summary>Device selection, wherever the tests run (in the GPU collection: on a GPU machine it opens the GPU).</summary>
 [Trait("Category", "Cpu")]
+[Collection(GpuCollection.Name)]
 public class DeviceSelectionTests
 {
     [Fact]
