@@ -42,7 +42,30 @@ public static class KernelCache
             dir = Path.Combine(Path.GetTempPath(), "rawflipflop", "kernels", kind);
             System.IO.Directory.CreateDirectory(dir);
         }
+        RemoveStaleLeftovers(dir);
         return dir;
+    }
+
+    /// <summary>How old a temporary file or build directory must be before it counts as left by a crashed process.</summary>
+    static readonly TimeSpan StaleAfter = TimeSpan.FromHours(6);
+
+    /// <summary>
+    /// Removes temporary files (".NAME.PID.ID.tmp") and build directories (".build-PID-ID") that crashed processes left
+    /// behind. Only old ones: a compilation in progress in another process is minutes old at most.
+    /// </summary>
+    public static void RemoveStaleLeftovers(string dir)
+    {
+        var cutoff = DateTime.UtcNow - StaleAfter;
+        try
+        {
+            foreach (var entry in new DirectoryInfo(dir).EnumerateFileSystemInfos(".*"))
+            {
+                if (entry.LastWriteTimeUtc > cutoff) continue;
+                if (entry is FileInfo file && file.Name.EndsWith(".tmp", StringComparison.Ordinal)) file.Delete();
+                else if (entry is DirectoryInfo build && build.Name.StartsWith(".build-", StringComparison.Ordinal)) build.Delete(recursive: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // another process removed it first, or it is not ours to remove
     }
 
     /// <summary>Hex SHA-256 over the parts, each followed by a NUL separator.</summary>
