@@ -24,6 +24,16 @@ public static class ExperimentCommands
 
     static Scale ParseScale(string text) => CliParse.Enum<Scale>(text, "--scale");
 
+    /// <summary>--jobs: a positive count, or auto (the cores for the CPU and the emulator, two on a GPU), at most the runs.</summary>
+    static int ParseJobs(string text, string backend, int runs)
+    {
+        int n;
+        if (text == "auto") n = backend is "cuda" or "auto" ? 2 : Environment.ProcessorCount;
+        else if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out n) || n < 1)
+            throw new CliException($"--jobs: must be a positive count or auto, got \"{text}\"");
+        return Math.Max(1, Math.Min(n, runs));
+    }
+
     static Command List(CliOutput output)
     {
         var json = new Option<bool>("--json") { Description = "print a JSON list" };
@@ -51,7 +61,8 @@ public static class ExperimentCommands
         var shard = new Option<string?>("--shard") { Description = "i/n: run every n-th run starting at the i-th (1-based); each shard writes its own store" };
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
         var outDir = new Option<string?>("--out") { Description = "output directory (default runs/NAME-SCALE[-shard-i-of-n])" };
-        var cmd = new Command("run", "Run an experiment; on an existing output, resume unfinished runs and skip finished ones.") { name, scale, replicates, shard, backend, outDir };
+        var jobs = new Option<string>("--jobs") { Description = "runs trained at once in this process: N, or auto (the cores on the CPU and the emulator, 2 on CUDA)", DefaultValueFactory = _ => "1" };
+        var cmd = new Command("run", "Run an experiment; on an existing output, resume unfinished runs and skip finished ones.") { name, scale, replicates, shard, backend, outDir, jobs };
         cmd.SetAction(r =>
         {
             ExperimentDefinition definition;
@@ -72,44 +83,19 @@ public static class ExperimentCommands
                 suffix = $"-shard-{i}-of-{n}";
             }
             string dir = r.GetValue(outDir) ?? Path.Combine("runs", $"{definition.Name}-{EnumText<Scale>.Of(s)}{suffix}");
-            using var b = Backends.Open(r.GetValue(backend)!, output);
-            var runner = new ExperimentRunner(dir, s, b);
+            string backendName = r.GetValue(backend)!;
+            int jobCount = ParseJobs(r.GetValue(jobs)!, backendName, runs.Count);
+            // Open one backend now: an unusable device is reported before any run starts.
+            using (Backends.Open(backendName, output)) { }
+            var runner = new ExperimentRunner(dir, s, () => Backends.Open(backendName, CliOutput.Silent), jobCount);
             var clock = Stopwatch.StartNew();
-            var view = new ExperimentView(output);
-            try { runner.Run(runs, view.Show); }
+            try { ExperimentView.Show(output, report => runner.Run(runs, report)); }
             catch (OptionsMismatchException e) { throw new CliException($"--out {dir}: {e.Message}; run into another directory"); }
             output.Out.WriteLine($"{definition.Name} ({EnumText<Scale>.Of(s)}): {runs.Count} runs in {dir}; results in {runner.StorePath} " +
                                  $"({clock.Elapsed.TotalSeconds:0.0} s)");
             return 0;
         });
         return cmd;
-    }
-
-    /// <summary>The live line of the active run (a <see cref="JobView"/>) with an overall bar; plain log lines when stderr is not a terminal.</summary>
-    sealed class ExperimentView(CliOutput output)
-    {
-        JobView? _job;
-
-        public void Show(RunnerEvent e)
-        {
-            int done = e.Index + (e.Skipped != null || e.Job?.Phase == JobPhase.Done ? 1 : 0);
-            const int width = 20;
-            int filled = e.Total == 0 ? width : width * done / e.Total;
-            string bar = $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{e.Total}";
-            if (e.Skipped is { } reason)
-            {
-                output.Err.WriteLine($"{bar} {e.Spec.Id}: skipped ({(reason == SkipReason.Finished ? "finished already" : $"{e.Note} is training it")})");
-                return;
-            }
-            var job = e.Job!;
-            if (job.Phase == JobPhase.Start) _job = new JobView(output, quiet: false, $"{bar} {e.Spec.Id}");
-            _job?.Show(job);
-            if (job.Phase == JobPhase.Done)
-            {
-                var finals = job.Summary!.Eval.Where(x => x.Iterate == Iterate.Final).Select(x => $"{x.Split} {x.Errors}/{x.Reads}");
-                output.Err.WriteLine($"{bar} {e.Spec.Id}: {EnumText<RunStatus>.Of(job.Summary.Status)} ({string.Join(", ", finals)})");
-            }
-        }
     }
 
     static Command Merge(CliOutput output)

@@ -231,3 +231,41 @@ public sealed class ExperimentRunTests
         }
     }
 }
+
+[Trait("Category", "Cpu")]
+public sealed class ConcurrentJobsTests
+{
+    [Theory]
+    [InlineData("lstm", "3", "2")]
+    [InlineData("mechanistic", "1", "3")]
+    public void Runs_trained_as_concurrent_jobs_are_bit_identical_to_sequential_runs(string experiment, string replicates, string jobs)
+    {
+        using var dir = new TempDir();
+        var sequential = CliRunner.Run("experiment", "run", experiment, "--scale", "quick", "--replicates", replicates, "--out", dir.File("seq"));
+        Assert.True(sequential.ExitCode == 0, sequential.Err);
+        var concurrent = CliRunner.Run("experiment", "run", experiment, "--scale", "quick", "--replicates", replicates, "--jobs", jobs, "--out", dir.File("par"));
+        Assert.True(concurrent.ExitCode == 0, concurrent.Err);
+        using var a = ResultsStore.OpenReadOnly(dir.File("seq/results.db"));
+        using var b = ResultsStore.OpenReadOnly(dir.File("par/results.db"));
+        Assert.Equal(a.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.OptionsHash)), b.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.OptionsHash)));
+        foreach (var run in a.Runs())
+        {
+            Assert.Equal(a.Losses(run.Id), b.Losses(run.Id));
+            Assert.Equal(a.Online(run.Id), b.Online(run.Id));
+            Assert.Equal(a.Evals(run.Id), b.Evals(run.Id));
+            string runDir = Path.Combine("runs", run.Experiment, run.Setting, run.Replicate.ToString());
+            foreach (var file in Directory.EnumerateFiles(dir.File(Path.Combine("seq", runDir)), "*.safetensors"))
+                Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(Path.Combine(dir.File(Path.Combine("par", runDir)), Path.GetFileName(file))));
+        }
+    }
+
+    [Fact]
+    public void Jobs_must_be_a_positive_count_or_auto()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--jobs", "0", "--out", dir.File("x"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--jobs", r.Err);
+        Assert.False(Directory.Exists(dir.File("x")));
+    }
+}

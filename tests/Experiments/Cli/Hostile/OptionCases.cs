@@ -114,6 +114,8 @@ public sealed partial class HostileInputTests
         yield return new("experiment run --shard 3/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "3/2", "--out", w["e"]]);
         yield return new("experiment run --shard x", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "x", "--out", w["e"]]);
         yield return new("experiment run --backend tpu", Invalid, "--backend", w => ["experiment", "run", "lstm", "--backend", "tpu", "--out", w["e"]]);
+        yield return new("experiment run --jobs 0", Invalid, "--jobs", w => ["experiment", "run", "lstm", "--jobs", "0", "--out", w["e"]]);
+        yield return new("experiment run --jobs many", Invalid, "--jobs", w => ["experiment", "run", "lstm", "--jobs", "many", "--out", w["e"]]);
         yield return new("experiment export without --csv", Invalid, "--csv", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
 
         // kernels
