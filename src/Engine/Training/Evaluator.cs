@@ -33,6 +33,9 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
         var ints = new int[(long)_batch * _length];
         var errors = new int[(long)_batch * _length];
         var perSequence = new int[2 * _batch];
+        int vocab = _model.Config.VocabSize;
+        var hostLogits = new T[(long)_batch * _length * vocab];
+        var floatLogits = new float[hostLogits.Length];
         var device = _model.Ops.Device;
         for (int first = 0; first < data.Count; first += _batch)
         {
@@ -48,8 +51,16 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
             long reads = 0, wrong = 0;
             for (int s = 0; s < b; s++) { reads += perSequence[2 * s]; wrong += perSequence[2 * s + 1]; }
             long readsBefore = counter.Reads, errorsBefore = counter.Errors;
+            // errors are rare: their flags come back only then, and the batch's logits while glitch records are wanted
+            bool recordGlitches = wrong > 0 && counter.Glitches.Count < Glitch.MaxRecords;
             if (wrong > 0) device.Download(_errors.Slice(0, n), errors.AsSpan(0, n));
-            counter.AddErrorFlags(tokens, wrong > 0 ? errors.AsSpan(0, n) : [], _length, first);
+            if (recordGlitches)
+            {
+                device.Download(logits.Slice(0, (long)n * vocab), hostLogits.AsSpan(0, n * vocab));
+                for (int i = 0; i < n * vocab; i++) floatLogits[i] = float.CreateTruncating(hostLogits[i]);
+            }
+            counter.AddErrorFlags(tokens, wrong > 0 ? errors.AsSpan(0, n) : [], _length, first,
+                recordGlitches ? floatLogits.AsSpan(0, n * vocab) : default, vocab);
             if (counter.Reads - readsBefore != reads || counter.Errors - errorsBefore != wrong)
                 throw new InvalidOperationException($"{split}: the device counted {reads} reads and {wrong} errors in sequences {first}.., " +
                                                     $"the host {counter.Reads - readsBefore} and {counter.Errors - errorsBefore}");

@@ -34,6 +34,7 @@ public static class CommandLine
         root.Add(ModelCommands.Eval(output));
         root.Add(ModelCommands.Grads(output));
         root.Add(ExperimentCommands.Build(output));
+        root.Add(GlitchCommands.Build(output));
         root.Add(KernelCommands.Build(output));
         return root;
     }

@@ -87,6 +87,8 @@ public static class ModelCommands
                     sequences_with_errors = report.SequencesWithErrors, error_rate = report.ErrorRate, seconds = clock.Elapsed.TotalSeconds,
                     errors_by_dependency = counter.ByDependency.Where(kv => kv.Value.Errors > 0)
                         .Select(kv => new { dependency = kv.Key, reads = kv.Value.Reads, errors = kv.Value.Errors }),
+                    by_dependency = counter.Buckets,
+                    glitches = counter.Glitches,
                 }));
                 return 0;
             }

@@ -53,6 +53,14 @@ public static class ExperimentReport
                                   $"{errors.Count(e => e == 0)} | {g.Average(x => x.Eval.Reads):0} |");
                 }
                 md.AppendLine();
+                foreach (var split in evals.Select(x => x.Eval.Split).Distinct().Order(StringComparer.Ordinal))
+                {
+                    var figure = DependencyCurves(evals.Where(x => x.Eval.Split == split && x.Eval.Iterate == Iterate.Final).ToList(),
+                        $"{experiment.Key}-dependency-{split}", $"{experiment.Key}: error rate by dependency length on {split} (final iterates)");
+                    if (figure.Count == 0) continue;
+                    figures.AddRange(figure);
+                    md.AppendLine($"![error rate by dependency length on {split}]({experiment.Key}-dependency-{split}.png)").AppendLine();
+                }
             }
             foreach (var run in list)
             {
@@ -157,6 +165,35 @@ public static class ExperimentReport
         plot.Title($"{name}: read errors of each run");
         plot.YLabel("log10(errors + 1)");
         return Save(plot, name + "-errors", Math.Max(800, 70 * settings.Count + 250), 600);
+    }
+
+    /// <summary>
+    /// Error rate against dependency length (log-log), one line per setting: the errors and reads of every replicate
+    /// summed per dependency bucket (buckets with reads only); none when no evaluation kept buckets.
+    /// </summary>
+    static List<(string Name, Action<string> Write)> DependencyCurves(List<(RunRecord Run, EvaluationRecord Eval)> evals, string name, string title)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int k = 0;
+        foreach (var setting in evals.GroupBy(x => x.Run.Setting).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var buckets = setting.SelectMany(x => x.Eval.ByDependency).GroupBy(b => (b.Min, b.Max)).OrderBy(g => g.Key.Min)
+                .Select(g => (Min: g.Key.Min, Max: g.Key.Max, Reads: g.Sum(b => b.Reads), Errors: g.Sum(b => b.Errors))).Where(b => b.Reads > 0).ToList();
+            if (buckets.Count == 0) continue;
+            // x: the bucket's geometric middle; y: log10 of the error rate, with errors + 0.5 so zero-error buckets show at the floor
+            double[] xs = buckets.Select(b => Math.Log10(Math.Sqrt(Math.Max(1, b.Min) * (double)Math.Max(1, b.Max)))).ToArray();
+            double[] ys = buckets.Select(b => Math.Log10((b.Errors + 0.5) / b.Reads)).ToArray();
+            var line = plot.Add.Scatter(xs, ys);
+            line.Color = palette.GetColor(k++);
+            line.LegendText = setting.Key;
+        }
+        if (k == 0) return [];
+        plot.Title(title);
+        plot.XLabel("log10 dependency length (tokens back to the write)");
+        plot.YLabel("log10 (errors + 0.5) / reads");
+        plot.ShowLegend(Edge.Right);
+        return [.. Save(plot, name)];
     }
 
     static IEnumerable<(string Name, Action<string> Write)> Heatmaps(string path, string prefix)

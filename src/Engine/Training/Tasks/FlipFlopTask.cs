@@ -60,7 +60,7 @@ public sealed class FlipFlopTask : ITrainingTask
             _data ??= set.Generate(count, length);
             using var evaluator = new Evaluator<T>(model, batch, length);
             var counter = evaluator.Evaluate(set.Name, _data, progress: progress);
-            return new SplitResult(set.Name, counter.Sequences, counter.Reads, counter.Errors, counter.SequencesWithErrors);
+            return new SplitResult(set.Name, counter.Sequences, counter.Reads, counter.Errors, counter.SequencesWithErrors, counter.Buckets, counter.Glitches);
         }
     }
 }

@@ -38,9 +38,11 @@ public interface ITaskSplit
 
 /// <summary>
 /// One evaluation: sequences, scored positions (reads for flip-flop strings, every position for the automaton),
-/// errors among them and sequences with at least one error.
+/// errors among them and sequences with at least one error; positions and errors by dependency length, and the first
+/// errors as glitch records.
 /// </summary>
-public sealed record SplitResult(string Split, long Sequences, long Positions, long Errors, long SequencesWithErrors);
+public sealed record SplitResult(string Split, long Sequences, long Positions, long Errors, long SequencesWithErrors,
+    IReadOnlyList<RawFlipFlop.Engine.Data.DependencyBucket> Buckets, IReadOnlyList<RawFlipFlop.Engine.Data.Glitch> Glitches);
 
 /// <summary>A file a task adds to a finished run: its name in the run directory and how to write it at a given path.</summary>
 public sealed record TaskArtifact(string FileName, Action<string> Write);
