@@ -159,7 +159,7 @@ public sealed class ExperimentRunner
             store.Do(s => s.Begin(spec, scale, backend.Name));
             job.Run(directory, new SyncProgress<JobEvent>(e =>
             {
-                if (e.Phase == JobPhase.Checkpoint) store.Do(s => s.Progress(spec.Id, e.Run.Step, e.Run.TrainTime.TotalSeconds, e.Run.Losses, e.Run.Online));
+                if (e.Phase == JobPhase.Checkpoint) store.Do(s => s.Progress(spec.Id, e.Run.Step, e.Run.TrainTime.TotalSeconds, e.Run.Losses, e.Run.Online, e.Run.Diagnostics));
                 if (e.Phase == JobPhase.Done) store.Do(s => s.Finish(spec.Id, e.Summary!));
                 work.Report(new RunnerEvent(spec, index, work.Total, e));
             }), cancel);

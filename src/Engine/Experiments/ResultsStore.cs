@@ -53,15 +53,16 @@ public sealed class ResultsStore : IDisposable
           PRIMARY KEY (run_id, iterate, split));
         CREATE TABLE eval_buckets (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, min_length INTEGER NOT NULL,
           max_length INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL, PRIMARY KEY (run_id, iterate, split, min_length));
+        CREATE TABLE diagnostics (run_id TEXT NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, step, name));
         CREATE TABLE glitches (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, sequence INTEGER NOT NULL,
           position INTEGER NOT NULL, dependency INTEGER NOT NULL, predicted INTEGER NOT NULL, p_correct REAL,
           PRIMARY KEY (run_id, iterate, split, sequence, position));
         """;
 
-    static readonly string[] Tables = ["runs", "losses", "online", "evals", "eval_buckets", "glitches"];
+    static readonly string[] Tables = ["runs", "losses", "online", "evals", "eval_buckets", "glitches", "diagnostics"];
 
     /// <summary>The tables holding one row set per run (everything but runs), for deleting and copying a run.</summary>
-    static readonly string[] RunTables = ["losses", "online", "evals", "eval_buckets", "glitches"];
+    static readonly string[] RunTables = ["losses", "online", "evals", "eval_buckets", "glitches", "diagnostics"];
 
     readonly SqliteConnection _db;
 
@@ -213,17 +214,31 @@ public sealed class ResultsStore : IDisposable
         ("$ms", spec.Options.Seed.ToString(CultureInfo.InvariantCulture)), ("$ds", spec.Options.DataSeed.ToString(CultureInfo.InvariantCulture)),
         ("$backend", backend), ("$version", EngineInfo.Version), ("$status", Text(RunStatus.Running)), ("$now", Now)));
 
-    /// <summary>Records the progress of a run (at each checkpoint): its curves so far.</summary>
-    public void Progress(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online) =>
+    /// <summary>Records the progress of a run (at each checkpoint): its curves and diagnostics so far.</summary>
+    public void Progress(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online,
+        IReadOnlyList<TrainingDiagnostics> diagnostics) =>
         Guard(() =>
         {
             using var tx = _db.BeginTransaction();
-            WriteCurves(id, steps, trainSeconds, losses, online);
+            WriteCurves(id, steps, trainSeconds, losses, online, diagnostics);
             tx.Commit();
         });
 
-    void WriteCurves(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online)
+    /// <summary>Diagnostic names in the store: "attention_entropy.LAYER" and "norm.TENSOR".</summary>
+    const string EntropyPrefix = "attention_entropy.", NormPrefix = "norm.";
+
+    void WriteCurves(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online,
+        IReadOnlyList<TrainingDiagnostics> diagnostics)
     {
+        Execute("DELETE FROM diagnostics WHERE run_id = $id", ("$id", id));
+        foreach (var d in diagnostics)
+        {
+            var values = d.AttentionEntropy.Select((e, l) => (EntropyPrefix + l.ToString(CultureInfo.InvariantCulture), e))
+                .Concat(d.WeightNorms.Select(kv => (NormPrefix + kv.Key, kv.Value)));
+            foreach (var (name, value) in values)
+                Execute("INSERT INTO diagnostics VALUES ($id, $step, $name, $value)",
+                    ("$id", id), ("$step", d.Step), ("$name", name), ("$value", double.IsFinite(value) ? value : null));
+        }
         Execute("UPDATE runs SET steps_done = $steps, train_seconds = $sec, updated = $now WHERE id = $id",
             ("$id", id), ("$steps", steps), ("$sec", trainSeconds), ("$now", Now));
         Execute("DELETE FROM losses WHERE run_id = $id", ("$id", id));
@@ -250,7 +265,7 @@ public sealed class ResultsStore : IDisposable
     public void Finish(string id, TrainingSummary summary) => Guard(() =>
     {
         using var tx = _db.BeginTransaction();
-        WriteCurves(id, summary.Steps, summary.TrainSeconds, summary.Losses, summary.Online);
+        WriteCurves(id, summary.Steps, summary.TrainSeconds, summary.Losses, summary.Online, summary.Diagnostics);
         foreach (var table in new[] { "evals", "eval_buckets", "glitches" }) Execute($"DELETE FROM {table} WHERE run_id = $id", ("$id", id));
         foreach (var e in summary.Eval)
         {
@@ -309,6 +324,17 @@ public sealed class ResultsStore : IDisposable
     public IReadOnlyList<OnlineEvaluation> Online(string id) =>
         Query("SELECT step, reads, errors, sequences_with_errors FROM online WHERE run_id = $id ORDER BY step", id,
             r => new OnlineEvaluation(r.GetInt32(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)));
+
+    /// <summary>A run's diagnostics per online evaluation, in step order.</summary>
+    public IReadOnlyList<TrainingDiagnostics> Diagnostics(string id) =>
+        Query("SELECT step, name, value FROM diagnostics WHERE run_id = $id ORDER BY step, name", id,
+                r => (Step: r.GetInt32(0), Name: r.GetString(1), Value: r.IsDBNull(2) ? double.NaN : r.GetDouble(2)))
+            .GroupBy(x => x.Step)
+            .Select(g => new TrainingDiagnostics(g.Key,
+                g.Where(x => x.Name.StartsWith(EntropyPrefix, StringComparison.Ordinal))
+                    .OrderBy(x => int.Parse(x.Name[EntropyPrefix.Length..], CultureInfo.InvariantCulture)).Select(x => x.Value).ToList(),
+                g.Where(x => x.Name.StartsWith(NormPrefix, StringComparison.Ordinal)).ToDictionary(x => x.Name[NormPrefix.Length..], x => x.Value)))
+            .ToList();
 
     /// <summary>A run's offline evaluations with their dependency buckets and glitch records.</summary>
     public IReadOnlyList<EvaluationRecord> Evals(string id)
@@ -423,7 +449,8 @@ public sealed class ResultsStore : IDisposable
     {
         var tables = new List<(string, string)>();
         foreach (var (table, order) in new[] { ("runs", "id"), ("evals", "run_id, iterate, split"), ("online", "run_id, step"), ("losses", "run_id, step"),
-                     ("eval_buckets", "run_id, iterate, split, min_length"), ("glitches", "run_id, iterate, split, sequence, position") })
+                     ("eval_buckets", "run_id, iterate, split, min_length"), ("glitches", "run_id, iterate, split, sequence, position"),
+                     ("diagnostics", "run_id, step, name") })
         {
             using var cmd = _db.CreateCommand();
             cmd.CommandText = $"SELECT * FROM {table} ORDER BY {order}";

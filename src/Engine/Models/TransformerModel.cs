@@ -54,6 +54,17 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
 
     public (int B, int T) LastShape => (_acts.B, _acts.T);
 
+    /// <summary>
+    /// The summed entropy of the attention rows of each layer (L) in the last forward, B*H*T rows a layer, computed by
+    /// the attention entropy op from each layer's saved state (a diagnostic: any pass, sharpened or not).
+    /// </summary>
+    public double[] AttentionEntropySums()
+    {
+        var a = _acts.Views ?? throw new InvalidOperationException("no forward pass yet");
+        for (int l = 0; l < _layers; l++) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), a.Layers[l].Saved, _acts.B, _acts.T, _heads);
+        return Device.ToArray(a.Entropy).Select(double.CreateTruncating).ToArray();
+    }
+
     TransformerActivations<Buf<T>> Ensure(int b, int t) => _acts.Ensure(b, t, () =>
     {
         var (layout, entries) = TransformerActivations.Declare(Config, b, t, Ops.AttentionSavedLength(b, t, _heads));

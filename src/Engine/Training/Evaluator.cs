@@ -26,7 +26,8 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
     /// <summary>Default evaluation batch: the LSTM's recurrence gains from wide batches; attention probabilities grow as B*H*T^2.</summary>
     public static int DefaultBatch(ModelConfig config) => config.IsLstm ? 64 : 16;
 
-    public ReadErrorCounter Evaluate(string split, FlipFlopDataset data, long step = -1, Action<int, int>? progress = null)
+    /// <summary>Read errors on <paramref name="data"/>; <paramref name="afterForward"/> runs after each batch's forward (diagnostics).</summary>
+    public ReadErrorCounter Evaluate(string split, FlipFlopDataset data, long step = -1, Action<int, int>? progress = null, Action? afterForward = null)
     {
         if (data.Length != _length) throw new ArgumentException($"{split}: sequences of length {data.Length}, the evaluator was made for {_length}");
         var counter = new ReadErrorCounter(split);
@@ -45,6 +46,7 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
             for (int i = 0; i < n; i++) ints[i] = tokens[i];
             device.Upload<int>(ints.AsSpan(0, n), _tokens.Slice(0, n));
             var logits = _model.Forward(_tokens.Slice(0, n), b, _length, PassOptions.Evaluation);
+            afterForward?.Invoke();
             // the device counts reads and errors; the error flags come back only when there is an error
             _model.Ops.ReadErrorsForward(_errors, _perSequence, _tokens, logits, b, _length, _model.Config.VocabSize);
             device.Download(_perSequence.Slice(0, 2 * b), perSequence.AsSpan(0, 2 * b));

@@ -62,6 +62,8 @@ public sealed record TrainingSummary
     public required double TrainSeconds { get; init; }
     public required double EvalSeconds { get; init; }
     public required IReadOnlyList<OnlineEvaluation> Online { get; init; }
+    /// <summary>Attention entropy per layer and weight-matrix norms at each online evaluation.</summary>
+    public IReadOnlyList<TrainingDiagnostics> Diagnostics { get; init; } = [];
     public int? BestStep { get; init; }
     public required IReadOnlyList<EvaluationRecord> Eval { get; init; }
     public required string EngineVersion { get; init; }

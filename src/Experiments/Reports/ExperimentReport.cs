@@ -38,6 +38,12 @@ public static class ExperimentReport
             md.AppendLine($"## {experiment.Key}").AppendLine();
             figures.AddRange(Curves(store, list, experiment.Key));
             md.AppendLine($"![training curves]({experiment.Key}-curves.png)").AppendLine();
+            var diagnostics = Diagnostics(store, list, experiment.Key);
+            if (diagnostics.Count > 0)
+            {
+                figures.AddRange(diagnostics);
+                md.AppendLine($"![attention entropy]({experiment.Key}-attention-entropy.png) ![weight norms]({experiment.Key}-weight-norms.png)").AppendLine();
+            }
             var evals = list.SelectMany(r => store.Evals(r.Id).Select(e => (Run: r, Eval: e))).ToList();
             if (evals.Count > 0)
             {
@@ -165,6 +171,55 @@ public static class ExperimentReport
         plot.Title($"{name}: read errors of each run");
         plot.YLabel("log10(errors + 1)");
         return Save(plot, name + "-errors", Math.Max(800, 70 * settings.Count + 250), 600);
+    }
+
+    /// <summary>
+    /// Training diagnostics against the step, averaged over the replicates of each setting: the mean attention-row
+    /// entropy of each layer (a line per setting and layer while there are few, else per setting over its layers) and
+    /// the Frobenius norm of all weight matrices together (the paper's Figure 12 tracks weight norms).
+    /// </summary>
+    static List<(string Name, Action<string> Write)> Diagnostics(ResultsStore store, IReadOnlyList<RunRecord> runs, string name)
+    {
+        var bySetting = runs.GroupBy(r => r.Setting).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => (Setting: g.Key, Runs: g.Select(r => store.Diagnostics(r.Id)).Where(d => d.Count > 0).ToList()))
+            .Where(x => x.Runs.Count > 0).ToList();
+        if (bySetting.Count == 0) return [];
+        var palette = new ScottPlot.Palettes.Category10();
+        var entropy = new Plot();
+        var norms = new Plot();
+        int layers = bySetting.Max(x => x.Runs.Max(d => d[0].AttentionEntropy.Count));
+        bool perLayer = bySetting.Count * layers <= 12;
+        int k = 0;
+        foreach (var (setting, diagnostics) in bySetting)
+        {
+            // steps shared by every replicate of the setting
+            var steps = diagnostics.Select(d => d.Select(x => x.Step).ToHashSet()).Aggregate((a, b) => { a.IntersectWith(b); return a; }).Order().ToArray();
+            TrainingDiagnostics At(IReadOnlyList<TrainingDiagnostics> d, int step) => d.First(x => x.Step == step);
+            double[] xs = steps.Select(s => (double)s).ToArray();
+            if (layers > 0)
+            {
+                var series = perLayer ? Enumerable.Range(0, layers).Select(l => ($"{setting} layer {l}", (Func<TrainingDiagnostics, double>)(x => l < x.AttentionEntropy.Count ? x.AttentionEntropy[l] : double.NaN)))
+                    : [(setting, x => x.AttentionEntropy.Count == 0 ? double.NaN : x.AttentionEntropy.Average())];
+                foreach (var (label, value) in series)
+                {
+                    var line = entropy.Add.Scatter(xs, steps.Select(s => diagnostics.Average(d => value(At(d, s)))).ToArray());
+                    line.Color = palette.GetColor(k++);
+                    line.LegendText = label;
+                }
+            }
+            var total = norms.Add.Scatter(xs, steps.Select(s => diagnostics.Average(d => Math.Sqrt(At(d, s).WeightNorms.Values.Sum(v => v * v)))).ToArray());
+            total.Color = palette.GetColor(k++);
+            total.LegendText = setting;
+        }
+        entropy.Title($"{name}: mean attention-row entropy on the online set");
+        entropy.XLabel("step");
+        entropy.YLabel("entropy (nats)");
+        entropy.ShowLegend(Edge.Right);
+        norms.Title($"{name}: Frobenius norm of the weight matrices");
+        norms.XLabel("step");
+        norms.YLabel("norm");
+        norms.ShowLegend(Edge.Right);
+        return [.. Save(entropy, name + "-attention-entropy"), .. Save(norms, name + "-weight-norms")];
     }
 
     /// <summary>

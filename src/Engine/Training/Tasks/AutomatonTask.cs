@@ -83,8 +83,10 @@ public sealed class AutomatonTask : ITrainingTask
         public string Name => name;
         public int Count => count;
 
-        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null) where T : unmanaged, IFloatingPointIeee754<T>
+        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null, bool attentionEntropy = false)
+            where T : unmanaged, IFloatingPointIeee754<T>
         {
+            var meter = attentionEntropy ? new AttentionEntropyMeter() : null;
             var data = _data ??= sampler.SampleMany(seed, 0, count, length);
             var device = model.Ops.Device;
             int vocab = model.Config.VocabSize;
@@ -105,6 +107,7 @@ public sealed class AutomatonTask : ITrainingTask
                     for (int i = 0; i < n; i++) host[i] = data.Inputs[first * length + i];
                     device.Upload<int>(host.AsSpan(0, n), tokens.Slice(0, n));
                     var logits = model.Forward(tokens.Slice(0, n), b, length, PassOptions.Evaluation);
+                    meter?.Add(model);
                     model.Ops.ArgmaxForward(predictions, logits, n, vocab);
                     device.Download(predictions.Slice(0, n), predicted.AsSpan(0, n));
                     bool logitsHere = false;
@@ -139,7 +142,10 @@ public sealed class AutomatonTask : ITrainingTask
                 }
             }
             finally { device.Free(tokens); device.Free(predictions); }
-            return new SplitResult(name, data.Count, positions, errors, sequences, DependencyBucket.Of(byDependency), glitches);
+            return new SplitResult(name, data.Count, positions, errors, sequences, DependencyBucket.Of(byDependency), glitches)
+            {
+                AttentionEntropy = meter?.Means ?? [],
+            };
         }
     }
 }

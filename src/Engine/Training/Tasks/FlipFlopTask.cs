@@ -55,12 +55,17 @@ public sealed class FlipFlopTask : ITrainingTask
         public string Name => set.Name;
         public int Count => count;
 
-        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null) where T : unmanaged, IFloatingPointIeee754<T>
+        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null, bool attentionEntropy = false)
+            where T : unmanaged, IFloatingPointIeee754<T>
         {
             _data ??= set.Generate(count, length);
             using var evaluator = new Evaluator<T>(model, batch, length);
-            var counter = evaluator.Evaluate(set.Name, _data, progress: progress);
-            return new SplitResult(set.Name, counter.Sequences, counter.Reads, counter.Errors, counter.SequencesWithErrors, counter.Buckets, counter.Glitches);
+            var meter = attentionEntropy ? new AttentionEntropyMeter() : null;
+            var counter = evaluator.Evaluate(set.Name, _data, progress: progress, afterForward: meter == null ? null : () => meter.Add(model));
+            return new SplitResult(set.Name, counter.Sequences, counter.Reads, counter.Errors, counter.SequencesWithErrors, counter.Buckets, counter.Glitches)
+            {
+                AttentionEntropy = meter?.Means ?? [],
+            };
         }
     }
 }
