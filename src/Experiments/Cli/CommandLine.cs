@@ -35,6 +35,7 @@ public static class CommandLine
         root.Add(ModelCommands.Grads(output));
         root.Add(ExperimentCommands.Build(output));
         root.Add(GlitchCommands.Build(output));
+        root.Add(InspectCommands.Build(output));
         root.Add(KernelCommands.Build(output));
         return root;
     }

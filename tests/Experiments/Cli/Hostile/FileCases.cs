@@ -98,6 +98,7 @@ public sealed partial class HostileInputTests
         {
             yield return new($"eval --checkpoint: {what}", Invalid, "bad.safetensors", w => ["eval", "--checkpoint", make(w), "--count", "2", "--length", "16"]);
             yield return new($"grads --checkpoint: {what}", Invalid, "bad.safetensors", w => ["grads", "--checkpoint", make(w), "--data", w.FlipFlopText(), "--out", w["g.safetensors"]]);
+            yield return new($"inspect attention --checkpoint: {what}", Invalid, "bad.safetensors", w => ["inspect", "attention", "--checkpoint", make(w), "--sequence", "w1r1", "--out", w["i"]]);
         }
     }
 

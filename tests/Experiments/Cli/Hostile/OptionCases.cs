@@ -118,6 +118,15 @@ public sealed partial class HostileInputTests
         yield return new("experiment run --jobs many", Invalid, "--jobs", w => ["experiment", "run", "lstm", "--jobs", "many", "--out", w["e"]]);
         yield return new("experiment export without --csv", Invalid, "--csv", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
 
+        // inspect
+        yield return new("inspect attention missing checkpoint", Invalid, "nope.safetensors", w => ["inspect", "attention", "--checkpoint", w["nope.safetensors"], "--sequence", "w1r1", "--out", w["i"]]);
+        yield return new("inspect attention of an lstm", Invalid, "--checkpoint", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(), "--sequence", "w1r1", "--out", w["i"]]);
+        yield return new("inspect attention --from bad", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse", "--out", w["i"]]);
+        yield return new("inspect attention --from unknown set", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "medium:3", "--out", w["i"]]);
+        yield return new("inspect attention too long", Invalid, "position table", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse:3", "--length", "64", "--out", w["i"]]);
+        yield return new("inspect attention --heads 9", Invalid, "--heads", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse:3", "--heads", "9", "--out", w["i"]]);
+        yield return new("inspect attention invalid sequence", Invalid, "--sequence", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--sequence", "w1r0", "--out", w["i"]]);
+
         // kernels
         yield return new("kernels report --arch sm_12", Invalid, "--arch", _ => ["kernels", "report", "--arch", "sm_12"]);
         yield return new("kernels report --arch empty", Invalid, "--arch", _ => ["kernels", "report", "--arch", ","]);
