@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using RawFlipFlop.Engine.Analysis;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Experiments;
 using RawFlipFlop.Engine.IO;
@@ -14,8 +15,65 @@ public static class GlitchCommands
 {
     public static Command Build(CliOutput output)
     {
-        var cmd = new Command("glitches", "The read errors (glitches) of trained models: list the recorded ones.");
+        var cmd = new Command("glitches", "The read errors (glitches) of trained models: list the recorded ones, mine for new ones.");
         cmd.Add(List(output));
+        cmd.Add(Mine(output));
+        return cmd;
+    }
+
+    static Command Mine(CliOutput output)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "a language model checkpoint (Transformer or LSTM)", Required = true };
+        var budget = new Option<long>("--budget") { Description = "sequences to evaluate", DefaultValueFactory = _ => 100_000 }.AtLeast(1);
+        var strategy = new Option<string>("--strategy") { Description = "random (FFL(p) sampling), targeted (stress families) or mutate (local search from near misses)", DefaultValueFactory = _ => "mutate" };
+        var pIgnore = new Option<double>("--p-ignore") { Description = "p_i of the random FFL sequences (random strategy, mutate's pool, the comparison)", DefaultValueFactory = _ => 0.98 }.Probability();
+        var length = new Option<int?>("--length") { Description = "sequence length (default: the model's position table, else 512)" };
+        var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" }.AtLeast(1);
+        var seed = new Option<ulong>("--seed") { Description = "seed of the search (the same seed repeats it exactly)", DefaultValueFactory = _ => 1 };
+        var compare = new Option<bool>("--no-compare") { Description = "skip the comparison with random FFL sampling of the same budget" };
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
+        var outFile = new Option<string>("--out") { Description = "data file of the glitch sequences (text, or Parquet by .parquet), for eval --split FILE", Required = true };
+        var cmd = new Command("mine",
+            "Search for sequences the model misreads; report glitches per 10^5 sequences next to random FFL sampling of the same budget; " +
+            "write the sequences as a data file.")
+        {
+            checkpoint, budget, strategy, pIgnore, length, batch, seed, compare, backend, outFile,
+        };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(checkpoint)!;
+            if (!File.Exists(path)) throw new CliException($"--checkpoint {path}: no such file");
+            var chosen = CliParse.Enum<MiningStrategy>(r.GetValue(strategy)!, "--strategy");
+            using var b = Backends.Open(r.GetValue(backend)!, output);
+            using var model = ModelCommands.LoadModel(path, b.Ops);
+            if (model.Config.VocabSize != Tokens.VocabularySize)
+                throw new CliException($"--checkpoint {path}: {model.Config} is not a flip-flop language model (vocab_size {model.Config.VocabSize})");
+            int t = r.GetValue(length) ?? (model.Config.MaxSequenceLength == int.MaxValue ? EvaluationSets.DefaultLength : model.Config.MaxLength);
+            if (t < 4 || t % 2 != 0) throw new CliException($"--length: must be even and at least 4, got {t}");
+            if (t > model.Config.MaxSequenceLength) throw new CliException($"--length: {t} exceeds {path}'s position table ({model.Config.MaxLength})");
+            var miner = new GlitchMiner(model, t, r.GetValue(batch) ?? Evaluator<float>.DefaultBatch(model.Config));
+            var distribution = FlipFlopDistribution.WithIgnore(r.GetValue(pIgnore));
+            var result = miner.Mine(chosen, r.GetValue(budget), r.GetValue(seed), distribution);
+            output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{EnumText<MiningStrategy>.Of(chosen)}: {result.Glitches.Count} glitches in {result.Evaluated} sequences ({result.PerHundredThousand:0.#} per 10^5)"));
+            if (!r.GetValue(compare) && chosen != MiningStrategy.Random)
+            {
+                var random = miner.RandomSearch(result.Evaluated, r.GetValue(seed), distribution);
+                output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"random {distribution}: {random.Glitches.Count} glitches in {random.Evaluated} sequences ({random.PerHundredThousand:0.#} per 10^5)"));
+            }
+            foreach (var g in result.Glitches.GroupBy(g => g.Dependency).OrderBy(g => g.Key).Take(20))
+                output.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  dependency {g.Key,5}: {g.Count()} glitches, least margin {g.Min(x => x.Margin):0.000}"));
+            if (result.Glitches.Count == 0)
+            {
+                output.Err.WriteLine($"no glitch found; {r.GetValue(outFile)} not written");
+                return 0;
+            }
+            var tokens = result.Glitches.SelectMany(g => g.Tokens).ToArray();
+            FlipFlopFiles.Write(r.GetValue(outFile)!, new FlipFlopDataset(tokens, result.Glitches.Count, t));
+            output.Out.WriteLine($"wrote {result.Glitches.Count} sequences to {r.GetValue(outFile)}");
+            return 0;
+        });
         return cmd;
     }
 

@@ -84,4 +84,6 @@ public static class RandomDomain
     public const uint Init = 0x46464C49;       // "FFLI"
     /// <summary>Dropout masks.</summary>
     public const uint Dropout = 0x46464C4D;    // "FFLM"
+    /// <summary>The glitch miner's sequences and mutations.</summary>
+    public const uint Mining = 0x46464C47;     // "FFLG"
 }

@@ -5,15 +5,27 @@ using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Tests.Experiments.Cli;
 
+/// <summary>The quick baseline experiment, trained once for the tests that need a model with errors.</summary>
+public sealed class QuickBaselineFixture : IDisposable
+{
+    public TempDir Dir { get; } = new();
+
+    public QuickBaselineFixture()
+    {
+        var run = CliRunner.Run("experiment", "run", "baseline", "--scale", "quick", "--out", Dir.File("b"));
+        if (run.ExitCode != 0) throw new InvalidOperationException(run.Err);
+    }
+
+    public void Dispose() => Dir.Dispose();
+}
+
 [Trait("Category", "Cpu")]
-public sealed class GlitchCommandTests
+public sealed class GlitchCommandTests(QuickBaselineFixture baseline) : IClassFixture<QuickBaselineFixture>
 {
     [Fact]
     public void Glitches_are_stored_with_their_runs_and_listed_with_their_sequences()
     {
-        using var dir = new TempDir();
-        var run = CliRunner.Run("experiment", "run", "baseline", "--scale", "quick", "--out", dir.File("b"));
-        Assert.True(run.ExitCode == 0, run.Err);
+        var dir = baseline.Dir;
         // the summary and the store agree, buckets and glitch records included
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("b/runs/baseline/baseline/0/summary.json")));
         var sparse = doc.RootElement.GetProperty("eval").EnumerateArray().First(e => e.GetProperty("split").GetString() == "sparse" &&
@@ -47,5 +59,29 @@ public sealed class GlitchCommandTests
         var unknown = CliRunner.Run("glitches", "list", "--db", dir.File("b/results.db"), "--run", "baseline/nope/0");
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("--run", unknown.Err);
+    }
+
+    static double Rate(string output, string prefix)
+    {
+        var line = output.Split('\n').First(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        var open = line.LastIndexOf('(');
+        return double.Parse(line[(open + 1)..line.IndexOf(" per", open, StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Theory]
+    [InlineData("targeted")]
+    [InlineData("mutate")]
+    public void On_a_quick_model_the_miner_beats_random_sampling_and_eval_reads_what_it_writes(string strategy)
+    {
+        using var dir = new TempDir();
+        string model = baseline.Dir.File("b/runs/baseline/baseline/0/best.safetensors");
+        var mine = CliRunner.Run("glitches", "mine", "--checkpoint", model, "--budget", "2000", "--strategy", strategy, "--out", dir.File("g.txt"));
+        Assert.True(mine.ExitCode == 0, mine.Err);
+        Assert.True(Rate(mine.Out, strategy) > Rate(mine.Out, "random"), mine.Out);
+        var eval = CliRunner.Run("eval", "--checkpoint", model, "--split", dir.File("g.txt"), "--json");
+        Assert.True(eval.ExitCode == 0, eval.Err);
+        using var doc = System.Text.Json.JsonDocument.Parse(eval.Out);
+        // every mined sequence holds a misread
+        Assert.Equal(doc.RootElement.GetProperty("sequences").GetInt64(), doc.RootElement.GetProperty("sequences_with_errors").GetInt64());
     }
 }

@@ -127,6 +127,21 @@ public sealed partial class HostileInputTests
         yield return new("inspect attention --heads 9", Invalid, "--heads", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse:3", "--heads", "9", "--out", w["i"]]);
         yield return new("inspect attention invalid sequence", Invalid, "--sequence", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--sequence", "w1r0", "--out", w["i"]]);
 
+        // glitch mining
+        yield return new("glitches mine --budget 0", Invalid, "--budget", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--budget", "0", "--out", w["g.txt"]]);
+        yield return new("glitches mine --strategy genetic", Invalid, "--strategy", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--strategy", "genetic", "--out", w["g.txt"]]);
+        yield return new("glitches mine --p-ignore 2", Invalid, "--p-ignore", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--p-ignore", "2", "--out", w["g.txt"]]);
+        yield return new("glitches mine --length 7", Invalid, "--length", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--length", "7", "--out", w["g.txt"]]);
+        yield return new("glitches mine missing checkpoint", Invalid, "none.safetensors", w => ["glitches", "mine", "--checkpoint", w["none.safetensors"], "--out", w["g.txt"]]);
+        yield return new("glitches mine an automaton model", Invalid, "--checkpoint", w =>
+        {
+            using var device = new RawFlipFlop.Kernels.Devices.CpuDevice();
+            var config = RawFlipFlop.Engine.Models.ModelConfig.Transformer(1, 8, 1, 16) with { VocabSize = 3 };
+            using var m = RawFlipFlop.Engine.Models.ModelFactory.Create(config, new RawFlipFlop.Kernels.Cpu.CpuOps<float>(device));
+            RawFlipFlop.Engine.Checkpoints.Checkpoint.Save(m, w["auto.safetensors"]);
+            return ["glitches", "mine", "--checkpoint", w["auto.safetensors"], "--out", w["g.txt"]];
+        });
+
         // kernels
         yield return new("kernels report --arch sm_12", Invalid, "--arch", _ => ["kernels", "report", "--arch", "sm_12"]);
         yield return new("kernels report --arch empty", Invalid, "--arch", _ => ["kernels", "report", "--arch", ","]);
