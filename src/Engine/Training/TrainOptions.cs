@@ -51,6 +51,8 @@ public sealed record TrainOptions
     public double Sharpen { get; init; }
     /// <summary>Layers the sharpening averages over (null: all).</summary>
     public IReadOnlyList<int>? SharpenLayers { get; init; }
+    /// <summary>The first step the sharpening applies to (0: from the start; the paper's Figure 12 switches it on partway).</summary>
+    public int SharpenFrom { get; init; }
     /// <summary>Online evaluation every N steps on the task's fixed online set (0 = never).</summary>
     public int EvalEvery { get; init; } = 100;
     /// <summary>Sequences of the online set used (paper: 10^3).</summary>
@@ -86,6 +88,7 @@ public sealed record TrainOptions
         foreach (var (name, p) in new[] { ("dropout_embedding", DropoutEmbedding), ("dropout_attention", DropoutAttention), ("dropout_feed_forward", DropoutFeedForward) })
             InvalidOptionException.Require(p is >= 0 and < 1, name, $"must be in [0, 1), got {Of(p)}");
         InvalidOptionException.Require(double.IsFinite(Sharpen), "sharpen", $"must be a finite number, got {Of(Sharpen)}");
+        InvalidOptionException.Require(SharpenFrom >= 0, "sharpen_from", $"must be a step >= 0, got {SharpenFrom}");
         InvalidOptionException.Require(!Model.IsLstm || (DropoutEmbedding == 0 && DropoutAttention == 0 && DropoutFeedForward == 0 && Sharpen == 0),
             "model", "dropout and sharpening options apply to the transformer only");
         if (SharpenLayers != null)
@@ -113,7 +116,7 @@ public sealed record TrainOptions
     public PassOptions PassAt(long step) => new()
     {
         DropoutEmbedding = DropoutEmbedding, DropoutAttention = DropoutAttention, DropoutFeedForward = DropoutFeedForward,
-        DropoutSeed = Seed, Step = step, Sharpen = Sharpen, SharpenLayers = SharpenLayers,
+        DropoutSeed = Seed, Step = step, Sharpen = step >= SharpenFrom ? Sharpen : 0, SharpenLayers = SharpenLayers,
     };
 
     // Value equality over the canonical JSON: the record's lists would otherwise compare by reference.

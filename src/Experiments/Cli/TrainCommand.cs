@@ -34,6 +34,7 @@ public static class TrainCommand
         var dFf = new Option<float>("--dropout-ff") { Description = "dropout on the feed-forward hidden activations (GELU output)" };
         var sharpen = new Option<double>("--sharpen") { Description = "lambda of the attention-sharpening regularizer (mean attention-row entropy)" };
         var sharpenLayers = new Option<string?>("--sharpen-layers") { Description = "comma-separated layers the regularizer averages over (default all)" };
+        var sharpenFrom = new Option<int>("--sharpen-from") { Description = "first step the sharpening applies to (default 0: from the start)" };
         var evalEvery = new Option<int>("--eval-every") { Description = "online evaluation (and resumable state) every N steps (0: none)", DefaultValueFactory = _ => 100 };
         var evalCount = new Option<int>("--eval-count") { Description = "sequences of the online set", DefaultValueFactory = _ => 1000 };
         var offline = new Option<string?>("--offline") { Description = "final evaluation splits with sizes, e.g. sparse:100000,dense:100000 ('none' to skip; default sparse:100000,dense:100000,indist:10000, none for the automaton)" };
@@ -45,7 +46,7 @@ public static class TrainCommand
             "Train a model on freshly sampled batches; evaluate online and offline. A run killed midway resumes from --out when started again with the same options.")
         {
             task, pWrite, length, steps, batch, lr, wd, beta1, beta2, eps, warmup, decay, seed, dataSeed, pIgnore, mixture, mode,
-            dEmb, dAttn, dFf, sharpen, sharpenLayers, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet,
+            dEmb, dAttn, dFf, sharpen, sharpenLayers, sharpenFrom, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet,
         };
         m.AddTo(cmd);
         cmd.SetAction(r =>
@@ -66,7 +67,7 @@ public static class TrainCommand
                     Data = TrainingData(r.GetValue(mixture), r.GetValue(pIgnore)),
                     Mode = CliParse.Enum<LossMode>(r.GetValue(mode)!, "--mode"),
                     DropoutEmbedding = r.GetValue(dEmb), DropoutAttention = r.GetValue(dAttn), DropoutFeedForward = r.GetValue(dFf),
-                    Sharpen = r.GetValue(sharpen), SharpenLayers = ParseLayers(r.GetValue(sharpenLayers)),
+                    Sharpen = r.GetValue(sharpen), SharpenLayers = ParseLayers(r.GetValue(sharpenLayers)), SharpenFrom = r.GetValue(sharpenFrom),
                     EvalEvery = r.GetValue(evalEvery), EvalCount = r.GetValue(evalCount),
                     Offline = ParseOffline(r.GetValue(offline) ?? (taskKind == TaskKind.Automaton ? "none" : "sparse:100000,dense:100000,indist:10000")),
                     EvalBatch = r.GetValue(evalBatch),

@@ -6,8 +6,9 @@ namespace RawFlipFlop.Experiments.Reports;
 
 /// <summary>
 /// A grid of attention heatmaps, layers down and heads across (as the paper's Figures 10, 13 and 16): query rows
-/// against keys, probabilities on a common 0..1 colour scale; writes marked by ticks above the keys and reads beside the
-/// queries, each row's largest weight as a white dot, and the rows whose prediction is wrong as red marks.
+/// against keys, probabilities on a common 0..1 colour scale; writes marked above the keys (of 0: orange triangles, of 1:
+/// blue diamonds), reads beside the queries, each row's largest weight as a white dot, and the rows whose prediction is
+/// wrong as red marks.
 /// </summary>
 public static class AttentionGrid
 {
@@ -51,7 +52,10 @@ public static class AttentionGrid
         heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
         heatmap.ManualRange = new ScottPlot.Range(0, 1);
         var (writes, reads) = a.Landmarks();
-        Marks(plot, writes.Select(j => (double)j), _ => t + 0.5, Colors.Orange, MarkerShape.FilledTriangleDown);
+        // as the paper marks them: writes of 0 (sigma0) orange, writes of 1 (sigma1) blue diamonds
+        bool WritesOne(int j) => a.Automaton ? a.Tokens[j] == RawFlipFlop.Engine.Data.Automaton.Sigma1 : a.Tokens[j + 1] == RawFlipFlop.Engine.Data.Tokens.One;
+        Marks(plot, writes.Where(j => !WritesOne(j)).Select(j => (double)j), _ => t + 0.5, Colors.Orange, MarkerShape.FilledTriangleDown);
+        Marks(plot, writes.Where(WritesOne).Select(j => (double)j), _ => t + 0.5, Colors.RoyalBlue, MarkerShape.FilledDiamond);
         Marks(plot, reads.Select(i => (double)i), _ => -1.5, Colors.SkyBlue, MarkerShape.FilledTriangleUp, transpose: true);
         // each row's largest weight
         var maxima = Enumerable.Range(0, t).Select(i =>

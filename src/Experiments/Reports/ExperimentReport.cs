@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using RawFlipFlop.Engine.Analysis;
 using RawFlipFlop.Engine.Checkpoints;
+using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Experiments;
 using RawFlipFlop.Engine.IO;
 using RawFlipFlop.Engine.Training;
@@ -251,14 +253,24 @@ public static class ExperimentReport
         return [.. Save(plot, name)];
     }
 
+    /// <summary>
+    /// The maps of an automaton run's attention.safetensors: `paper_input` (L,H,8,8) as a grid of every layer and head
+    /// with the model's wrong states marked (Figures 10, 13, 16, 17), and the drift maps (n,n) every 32nd query row
+    /// (Figure 11).
+    /// </summary>
     static IEnumerable<(string Name, Action<string> Write)> Heatmaps(string path, string prefix)
     {
         var files = new List<(string, Action<string>)>();
         var contents = SafeTensors.Read(path);
-        foreach (var tensor in contents.Tensors)
+        foreach (var tensor in contents.Tensors.Where(t => t.Name != "paper_predictions"))
         {
-            if (tensor.Shape.Length != 2 || tensor.Shape[0] != tensor.Shape[1] || tensor.Type != SafeTensorType.F32)
-                throw new SafeTensorsException(path, $"tensor {tensor.Name} {tensor.ShapeText} is not a square F32 attention map");
+            if (tensor.Type != SafeTensorType.F32 || tensor.Shape.Length is not (2 or 4) || tensor.Shape[^1] != tensor.Shape[^2])
+                throw new SafeTensorsException(path, $"tensor {tensor.Name} {tensor.ShapeText} is not an F32 attention map (T,T) or grid (L,H,T,T)");
+            if (tensor.Shape.Length == 4)
+            {
+                files.AddRange(AttentionGrid.Figures(PaperGrid(path, contents, tensor), $"{prefix}-{tensor.Name}", prefix, 240));
+                continue;
+            }
             int n = tensor.Shape[0], stride = tensor.Name.StartsWith("drift", StringComparison.Ordinal) ? 32 : 1;
             var values = tensor.ToDoubles();
             int m = (n + stride - 1) / stride;
@@ -276,5 +288,23 @@ public static class ExperimentReport
             files.AddRange(Save(plot, $"{prefix}-{tensor.Name}", 800, stride > 1 ? 450 : 700));
         }
         return files;
+    }
+
+    /// <summary>The saved grid on the paper's input as an inspection: its maps, and the wrong states from the saved predictions.</summary>
+    static AttentionInspection PaperGrid(string path, SafeTensors.Contents contents, SafeTensor tensor)
+    {
+        int layers = tensor.Shape[0], heads = tensor.Shape[1], t = tensor.Shape[2];
+        if (t != AttentionMaps.PaperInput.Length)
+            throw new SafeTensorsException(path, $"tensor {tensor.Name} {tensor.ShapeText}: the paper's input has {AttentionMaps.PaperInput.Length} positions");
+        var values = tensor.ToDoubles();
+        var maps = Enumerable.Range(0, layers).Select(l => Enumerable.Range(0, heads)
+            .Select(h => values.Skip((l * heads + h) * t * t).Take(t * t).Select(v => (float)v).ToArray()).ToArray()).ToArray();
+        var predictions = contents.Find("paper_predictions") is { Type: SafeTensorType.I32 } p && p.Count == t
+            ? p.ToDoubles().Select(v => (int)v).ToArray() : new int[t];
+        var states = new byte[t];
+        Automaton.Run(AttentionMaps.PaperInput, states);
+        bool known = contents.Find("paper_predictions") != null;
+        return new AttentionInspection(AttentionMaps.PaperInput, true, Enumerable.Range(0, layers).ToList(), Enumerable.Range(0, heads).ToList(),
+            maps, [], predictions, predictions.Select((x, i) => known && x != states[i]).ToArray());
     }
 }

@@ -59,6 +59,16 @@ public sealed class ExperimentConfigurationTests
 
         var mixture = Single("rare-mixture", "mixture-0.9-0.98-0.1").Options.Data;
         Assert.Equal([0.9, 0.98, 0.1], mixture.Components.Select(c => Math.Round(c.PIgnore, 12)));
+        // R4: errors on each of the mixture's components, FFL(0.9) being the medium split of 10^5 with its own seed
+        var mixtureRuns = ExperimentCatalog.ByName("rare-mixture").Runs(Scale.Paper);
+        Assert.Equal(50, mixtureRuns.Count);
+        Assert.All(mixtureRuns, r => Assert.Equal(["sparse", "dense", "indist", "medium"], r.Options.Offline.Select(x => x.Split)));
+        Assert.Equal(100_000, mixtureRuns[0].Options.Offline[^1].Count);
+        Assert.Equal(0.9, Math.Round(EvaluationSets.Medium.Distribution.PIgnore, 12));
+        Assert.Equal(EvaluationSets.All.Count, EvaluationSets.All.Select(x => x.Seed).Distinct().Count());
+        Assert.Equal(500, ExperimentCatalog.ByName("baseline").Runs(Scale.Paper).Count);
+        Assert.All(new[] { "scaling", "mitigations", "generative" }, name =>
+            Assert.All(ExperimentCatalog.ByName(name).Runs(Scale.Paper).GroupBy(r => r.Setting), g => Assert.Equal(25, g.Count())));
 
         var scaling = ExperimentCatalog.ByName("scaling").Runs(Scale.Paper).GroupBy(r => r.Setting).ToDictionary(g => g.Key, g => g.First().Options);
         Assert.Equal(64, scaling["batch-x4"].Batch);
@@ -83,15 +93,31 @@ public sealed class ExperimentConfigurationTests
     [Fact]
     public void Mechanistic_is_the_automaton_with_one_layer_one_head_and_the_834_drift()
     {
-        var runs = ExperimentCatalog.ByName("mechanistic").Runs(Scale.Paper).ToDictionary(r => r.Setting, r => r.Options);
+        var all = ExperimentCatalog.ByName("mechanistic").Runs(Scale.Paper);
+        var counts = all.GroupBy(r => r.Setting).ToDictionary(g => g.Key, g => g.Count());
+        // Figure 12: 8 models per curve; the drift model and the deep models of Figures 10, 16, 17: one each
+        Assert.Equal(new Dictionary<string, int>
+        {
+            ["learned"] = 8, ["learned-sharpen"] = 8, ["learned-sharpen-from-30pct"] = 8, ["linear-drift"] = 1,
+            ["deep"] = 1, ["deep-sharpen-all"] = 1, ["deep-sharpen-first"] = 1,
+        }, counts);
+        var runs = all.Where(r => r.Replicate == 0).ToDictionary(r => r.Setting, r => r.Options);
         Assert.All(runs.Values, o =>
         {
             Assert.Equal(TaskKind.Automaton, o.Task);
-            Assert.Equal((1, 1, 3), (o.Model.Layers, o.Model.Heads, o.Model.VocabSize));
+            Assert.Equal(3, o.Model.VocabSize);
             Assert.Equal(0.5, o.AutomatonPWrite);
         });
+        foreach (var shallow in new[] { "learned", "learned-sharpen", "learned-sharpen-from-30pct", "linear-drift" })
+            Assert.Equal((1, 1), (runs[shallow].Model.Layers, runs[shallow].Model.Heads));
+        foreach (var deep in new[] { "deep", "deep-sharpen-all", "deep-sharpen-first" })
+            Assert.Equal((6, 8), (runs[deep].Model.Layers, runs[deep].Model.Heads));
         Assert.Equal(0.0, runs["learned"].Sharpen);
         Assert.True(runs["learned-sharpen"].Sharpen > 0);
+        Assert.Equal(3_000, runs["learned-sharpen-from-30pct"].SharpenFrom);
+        Assert.Equal((0.0, 0.01, 0.01), (runs["deep"].Sharpen, runs["deep-sharpen-all"].Sharpen, runs["deep-sharpen-first"].Sharpen));
+        Assert.Null(runs["deep-sharpen-all"].SharpenLayers);
+        Assert.Equal([0], runs["deep-sharpen-first"].SharpenLayers!);
         Assert.Equal((PositionEncoding.Linear, 500), (runs["linear-drift"].Model.Position, runs["linear-drift"].Length));
         Assert.Equal(834, AutomatonTask.DriftLength(500));
         Assert.Equal<byte>(AttentionMaps.PaperInput, (byte[])[Automaton.Sigma1, Automaton.Bottom, Automaton.Sigma0, Automaton.Bottom, Automaton.Bottom, Automaton.Sigma0, Automaton.Sigma1, Automaton.Bottom]);

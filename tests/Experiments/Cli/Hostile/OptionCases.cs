@@ -64,7 +64,7 @@ public sealed partial class HostileInputTests
         yield return new("eval --batch 0", Invalid, "--batch", w => ["eval", "--checkpoint", w.Checkpoint(), "--batch", "0"]);
         yield return new("eval --count -1", Invalid, "--count", w => ["eval", "--checkpoint", w.Checkpoint(), "--count", "-1"]);
         yield return new("eval --length 7", Invalid, "--length", w => ["eval", "--checkpoint", w.Checkpoint(), "--length", "7"]);
-        yield return new("eval --split unknown", Invalid, "--split", w => ["eval", "--checkpoint", w.Checkpoint(), "--split", "medium"]);
+        yield return new("eval --split unknown", Invalid, "--split", w => ["eval", "--checkpoint", w.Checkpoint(), "--split", "moderate"]);
         yield return new("eval --backend tpu", Invalid, "--backend", w => ["eval", "--checkpoint", w.Checkpoint(), "--backend", "tpu"]);
         yield return new("eval beyond max_length", Invalid, "max_length", w =>
             ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--split", "sparse", "--count", "2", "--length", "32"]);
@@ -84,7 +84,7 @@ public sealed partial class HostileInputTests
         yield return new("data generate --length 7", Invalid, "--length", w => ["data", "generate", "--p-ignore", "0.8", "--length", "7", "--out", w["d.txt"]]);
         yield return new("data generate --length 0", Invalid, "--length", w => ["data", "generate", "--p-ignore", "0.8", "--length", "0", "--out", w["d.txt"]]);
         yield return new("data generate --first -5", Invalid, "--first", w => ["data", "generate", "--p-ignore", "0.8", "--first", "-5", "--out", w["d.txt"]]);
-        yield return new("data generate --split unknown", Invalid, "--split", w => ["data", "generate", "--split", "medium", "--out", w["d.txt"]]);
+        yield return new("data generate --split unknown", Invalid, "--split", w => ["data", "generate", "--split", "moderate", "--out", w["d.txt"]]);
         yield return new("data generate --split with --seed", Invalid, "--split", w => ["data", "generate", "--split", "dense", "--seed", "4", "--out", w["d.txt"]]);
         yield return new("data generate --mixture bad", Invalid, "--mixture", w => ["data", "generate", "--mixture", "0.9,x", "--out", w["d.txt"]]);
         yield return new("data generate --automaton --p-ignore", Invalid, "--automaton", w => ["data", "generate", "--automaton", "--p-ignore", "0.5", "--out", w["d.txt"]]);
@@ -122,7 +122,7 @@ public sealed partial class HostileInputTests
         yield return new("inspect attention missing checkpoint", Invalid, "nope.safetensors", w => ["inspect", "attention", "--checkpoint", w["nope.safetensors"], "--sequence", "w1r1", "--out", w["i"]]);
         yield return new("inspect attention of an lstm", Invalid, "--checkpoint", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(), "--sequence", "w1r1", "--out", w["i"]]);
         yield return new("inspect attention --from bad", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse", "--out", w["i"]]);
-        yield return new("inspect attention --from unknown set", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "medium:3", "--out", w["i"]]);
+        yield return new("inspect attention --from unknown set", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "moderate:3", "--out", w["i"]]);
         yield return new("inspect attention too long", Invalid, "position table", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse:3", "--length", "64", "--out", w["i"]]);
         yield return new("inspect attention --heads 9", Invalid, "--heads", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse:3", "--heads", "9", "--out", w["i"]]);
         yield return new("inspect attention invalid sequence", Invalid, "--sequence", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--sequence", "w1r0", "--out", w["i"]]);
