@@ -107,7 +107,9 @@ public static class ExperimentReport
     {
         var perSetting = runs.GroupBy(r => r.Setting).Select(g => g.Count()).ToList();
         string replicates = perSetting.Min() == perSetting.Max() ? $"{perSetting[0]}" : $"{perSetting.Min()} to {perSetting.Max()}";
-        return $"Scale {string.Join(", ", runs.Select(r => r.Scale).Distinct())}; {perSetting.Count} settings, {replicates} replicates per setting; " +
+        string Plural(int n, string word) => n == 1 ? $"{word}" : $"{word}s";
+        return $"Scale {string.Join(", ", runs.Select(r => r.Scale).Distinct())}; {perSetting.Count} {Plural(perSetting.Count, "setting")}, " +
+               $"{replicates} {Plural(perSetting.Max(), "replicate")} per setting; " +
                $"{runs.Count(r => r.Status == RunStatus.Finished)} of {runs.Count} runs finished.";
     }
 

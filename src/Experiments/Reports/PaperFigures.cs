@@ -81,12 +81,16 @@ public static partial class PaperFigures
                             cell.Select(p => LogErrors(p.Eval.Errors)).ToArray());
                         dots.Color = palette.GetColor(s);
                         dots.MarkerSize = 4;
-                        if (r == 0 && c == 0 && h == 0) dots.LegendText = splits[s];
+                        if (r == 0 && c == dims.Length - 1 && h == 0) dots.LegendText = splits[s];
                     }
                 plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(heads.Select((v, i) => new Tick(i, $"H {v}")).ToArray());
                 plot.Axes.SetLimits(-0.6, heads.Length - 0.4, -0.1, top * 1.05);
                 if (c == 0) plot.YLabel("log10(errors + 1)");
-                if (r == 0 && c == 0) plot.ShowLegend(Edge.Right);
+                if (r == 0 && c == dims.Length - 1)
+                {
+                    plot.Legend.Alignment = Alignment.LowerRight;
+                    plot.ShowLegend();
+                }
             }
         int width = 260 * dims.Length + 120, height = 220 * layers.Length + 40;
         return

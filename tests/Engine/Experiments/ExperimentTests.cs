@@ -168,7 +168,7 @@ public sealed class ExperimentRunTests
             Assert.True(File.ReadAllBytes(dir.File("report/" + f)).Length > 1000, f);
         var md = File.ReadAllText(dir.File("report/report.md"));
         Assert.Contains("| lstm | final | sparse | 2 | 0 | 0 | 0 | 2 |", md);
-        Assert.Contains("Scale quick; 1 settings, 2 replicates per setting; 2 of 2 runs finished.", md);
+        Assert.Contains("Scale quick; 1 setting, 2 replicates per setting; 2 of 2 runs finished.", md);
         Assert.Contains("**Not the paper's numbers.**", md);
         // a second run on the same output skips both finished runs
         var again = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--out", dir.File("lstm"));
