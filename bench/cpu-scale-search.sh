@@ -10,6 +10,8 @@ bin=${RFF_BIN:-$here/src/Experiments/bin/Release/net10.0/rawflipflop}
 mkdir -p "$out"
 declare -A settings=(
   [L1-d64-H2-s3000]="--model transformer --layers 1 --dim 64 --heads 2 --steps 3000 --batch 32 --lr 1e-3 --warmup 100"
+  [L2-d16-H2-s4000]="--model transformer --layers 2 --dim 16 --heads 2 --steps 4000 --batch 32 --lr 3e-3 --warmup 100"
+  [L2-d32-H2-s2000]="--model transformer --layers 2 --dim 32 --heads 2 --steps 2000 --batch 32 --lr 2e-3 --warmup 100"
   [L2-d32-H2-s4000]="--model transformer --layers 2 --dim 32 --heads 2 --steps 4000 --batch 32 --lr 2e-3 --warmup 100"
   [L2-d64-H2-s2000]="--model transformer --layers 2 --dim 64 --heads 2 --steps 2000 --batch 32 --lr 1e-3 --warmup 100"
   [L2-d64-H2-s4000]="--model transformer --layers 2 --dim 64 --heads 2 --steps 4000 --batch 32 --lr 1e-3 --warmup 100"

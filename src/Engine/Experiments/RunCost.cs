@@ -34,6 +34,11 @@ public static class RunCost
     [
         new(Cpu, ModelConfig.TransformerKind, ExperimentCatalog.PaperBaseline, 11.8, Measured: true,
             "baseline step measured on the 2-core Zen 5 machine (bench/compare-pytorch.sh)"),
+        // a whole cpu-scale baseline run (4000 steps and its evaluations) took 2.9 minutes on the shared 2-core machine:
+        // its step time is that run's time in proportion to the step's share of the run's FLOPs
+        new(Cpu, ModelConfig.TransformerKind, ExperimentCatalog.CpuBaseline,
+            2.9 * 60 * StepFlops(ExperimentCatalog.CpuBaseline) / RunFlops(ExperimentCatalog.CpuBaseline), Measured: true,
+            "cpu-scale baseline run measured on the 2-core machine while shared (load about 14; bench/cpu-scale-search.sh)"),
         new(Cpu, ModelConfig.LstmKind, LstmReference, 0.135, Measured: true,
             "LSTM 133K step measured on the 2-core Zen 5 machine (bench/compare-pytorch.sh)"),
         new(Gpu, ModelConfig.TransformerKind, ExperimentCatalog.PaperBaseline, 0.090, Measured: false,
@@ -76,10 +81,17 @@ public static class RunCost
         return o.Steps * StepFlops(o) + sequence * ((double)onlineEvaluations * o.EvalCount + 2.0 * offline);
     }
 
-    /// <summary>The estimated hours of a run on <paramref name="device"/> (cpu or gpu).</summary>
+    /// <summary>
+    /// The estimated hours of a run on <paramref name="device"/> (cpu or gpu), from the reference of its model family
+    /// whose step FLOPs are nearest its own (on a log scale: small models run at a lower FLOP rate than large ones).
+    /// </summary>
     public static RunEstimate Estimate(TrainOptions o, string device)
     {
-        var reference = References.Single(r => r.Device == device && r.Family == (o.Model.IsLstm ? ModelConfig.LstmKind : ModelConfig.TransformerKind));
+        string family = o.Model.IsLstm ? ModelConfig.LstmKind : ModelConfig.TransformerKind;
+        double step = StepFlops(o);
+        var reference = References.Where(r => r.Device == device && r.Family == family)
+            .MinBy(r => Math.Abs(Math.Log(StepFlops(r.Options) / step)))
+            ?? throw new ArgumentException($"no {device} reference for {family}");
         return new RunEstimate(device, RunFlops(o) / reference.FlopsPerSecond / 3600, reference.Measured, reference.Source);
     }
 }

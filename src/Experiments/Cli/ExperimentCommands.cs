@@ -41,7 +41,7 @@ public static class ExperimentCommands
         cmd.SetAction(r =>
         {
             var rows = ExperimentCatalog.All.Select(e => new ExperimentSize(e.Name, e.Reproduces, e.Description,
-                Enum.GetValues<Scale>().Select(s => ScaleSize.Of(e, s)).ToList())).ToList();
+                Enum.GetValues<Scale>().Where(e.Has).Select(s => ScaleSize.Of(e, s)).ToList())).ToList();
             if (r.GetValue(json)) { output.Out.WriteLine(Json.Serialize(rows)); return 0; }
             output.Out.WriteLine($"{"experiment",-13} {"scale",-6} {"runs",5} {"on the CPU",11} {"on one GPU",11}  reproduces");
             foreach (var e in rows)
@@ -85,7 +85,7 @@ public static class ExperimentCommands
     static Command Run(CliOutput output)
     {
         var name = new Argument<string>("NAME") { Description = "experiment name (see `experiment list`)" };
-        var scale = new Option<string>("--scale") { Description = "paper (the paper's settings) or quick (a CPU-sized reduction)", DefaultValueFactory = _ => "paper" };
+        var scale = new Option<string>("--scale") { Description = "paper (the paper's settings), cpu (small models that converge on a CPU in minutes and still glitch; lstm, baseline, seeds, rare-mixture, mitigations, mechanistic) or quick (tiny, for checking the pipeline)", DefaultValueFactory = _ => "paper" };
         var replicates = new Option<int?>("--replicates") { Description = "replicates per setting (default: the experiment's)" }.AtLeast(1);
         var shard = new Option<string?>("--shard") { Description = "i/n: run every n-th run starting at the i-th (1-based); each shard writes its own store" };
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };

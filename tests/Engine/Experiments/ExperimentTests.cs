@@ -12,8 +12,8 @@ namespace RawFlipFlop.Tests.Engine.Experiments;
 [Trait("Category", "Cpu")]
 public sealed class ExperimentConfigurationTests
 {
-    static RunSpec Single(string experiment, string setting) =>
-        ExperimentCatalog.ByName(experiment).Runs(Scale.Paper).First(r => r.Setting == setting);
+    static RunSpec Single(string experiment, string setting, Scale scale = Scale.Paper) =>
+        ExperimentCatalog.ByName(experiment).Runs(scale).First(r => r.Setting == setting);
 
     [Fact]
     public void Lstm_is_the_papers_R2()
@@ -121,6 +121,36 @@ public sealed class ExperimentConfigurationTests
         Assert.Equal((PositionEncoding.Linear, 500), (runs["linear-drift"].Model.Position, runs["linear-drift"].Length));
         Assert.Equal(834, AutomatonTask.DriftLength(500));
         Assert.Equal<byte>(AttentionMaps.PaperInput, (byte[])[Automaton.Sigma1, Automaton.Bottom, Automaton.Sigma0, Automaton.Bottom, Automaton.Bottom, Automaton.Sigma0, Automaton.Sigma1, Automaton.Bottom]);
+    }
+
+    [Fact]
+    public void The_cpu_scale_covers_six_experiments_with_the_searched_baseline()
+    {
+        string[] withCpu = ["lstm", "baseline", "seeds", "rare-mixture", "mitigations", "mechanistic"];
+        Assert.Equal(withCpu, ExperimentCatalog.All.Where(e => e.Has(Scale.Cpu)).Select(e => e.Name));
+        foreach (var e in ExperimentCatalog.All.Where(e => !e.Has(Scale.Cpu)))
+            Assert.Contains("has no cpu scale", Assert.Throws<ArgumentException>(() => e.Runs(Scale.Cpu)).Message);
+
+        var b = Single("baseline", "baseline", Scale.Cpu).Options;
+        Assert.Equal((2, 32, 2, 64), (b.Model.Layers, b.Model.Dim, b.Model.Heads, b.Length));
+        Assert.Equal((4_000, 32, 2e-3, 100), (b.Steps, b.Batch, b.LearningRate, b.Warmup));
+        Assert.Equal([new OfflineSplit("sparse", 10_000), new("dense", 10_000), new("indist", 10_000)], b.Offline);
+        Assert.Equal(5, ExperimentCatalog.ByName("baseline").Runs(Scale.Cpu).Count);
+        var lstm = ExperimentCatalog.ByName("lstm").Runs(Scale.Cpu);
+        Assert.Equal(5, lstm.Count);
+        Assert.All(lstm, r =>
+        {
+            Assert.Equal((true, 64), (r.Options.Model.IsLstm, r.Options.Length));
+            Assert.Equal(b.Offline, r.Options.Offline);
+        });
+        Assert.Equal(9, ExperimentCatalog.ByName("seeds").Runs(Scale.Cpu).Count);
+        var mitigations = ExperimentCatalog.ByName("mitigations").Runs(Scale.Cpu, 1).Select(r => r.Setting).ToList();
+        Assert.Equal(["baseline", "weight-decay-0.0", "weight-decay-1.0", "dropout-attn-0.1", "pos-alibi", "sharpen-all-0.01", "sharpen-all-0.1"], mitigations);
+        // every cpu setting is a paper setting, at a smaller size
+        foreach (var name in withCpu.Where(n => n != "seeds"))
+            Assert.Subset(ExperimentCatalog.ByName(name).Runs(Scale.Paper, 1).Select(r => r.Setting).ToHashSet(),
+                          ExperimentCatalog.ByName(name).Runs(Scale.Cpu, 1).Select(r => r.Setting).ToHashSet());
+        Assert.All(withCpu.SelectMany(n => ExperimentCatalog.ByName(n).Runs(Scale.Cpu)), r => r.Options.Validate());
     }
 
     [Fact]
