@@ -44,6 +44,13 @@ public sealed record TrainOptions
     /// <summary>Data seed: the training batches (batch k is sequences (k-1)*B .. k*B-1 of the stream).</summary>
     public ulong DataSeed { get; init; } = 1;
     public FlipFlopMixture Data { get; init; } = FlipFlopMixture.Of(FlipFlopDistribution.Train);
+    /// <summary>
+    /// Train on this file's sequences, walked in a seeded order (<see cref="DataFileOrder"/>, the data seed), instead of
+    /// sampling <see cref="Data"/> (null: sample). Flip-flop language modelling only. Left out of the JSON when null,
+    /// so the options (and hashes) of sampled runs are as before.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public TrainingDataFile? DataFile { get; init; }
     public LossMode Mode { get; init; } = LossMode.Clean;
     public float DropoutEmbedding { get; init; }
     public float DropoutAttention { get; init; }
@@ -84,6 +91,13 @@ public sealed record TrainOptions
         InvalidOptionException.Require(Warmup >= 0, "warmup", $"must be non-negative, got {Warmup}");
         InvalidOptionException.Require(DecaySteps is null or >= 1, "decay_steps", $"must be at least 1, got {DecaySteps}");
         InvalidOptionException.Require(Data.Components.Count > 0, "data", "the mixture names no distribution");
+        if (DataFile != null)
+        {
+            InvalidOptionException.Require(Task == TaskKind.FlipFlop, "data_file", "training from a file is for the flip-flop language-modelling task");
+            InvalidOptionException.Require(DataFile.Length == Length, "data_file",
+                $"{DataFile.Path} holds sequences of length {DataFile.Length}, the run's length is {Length}");
+            InvalidOptionException.Require(DataFile.Sequences >= 1, "data_file", $"{DataFile.Path} holds no sequences");
+        }
         InvalidOptionException.Require(AutomatonPWrite is >= 0 and <= 1, "automaton_p_write", $"must lie in [0, 1], got {Of(AutomatonPWrite)}");
         foreach (var (name, p) in new[] { ("dropout_embedding", DropoutEmbedding), ("dropout_attention", DropoutAttention), ("dropout_feed_forward", DropoutFeedForward) })
             InvalidOptionException.Require(p is >= 0 and < 1, name, $"must be in [0, 1), got {Of(p)}");

@@ -7,18 +7,30 @@ namespace RawFlipFlop.Engine.Training.Tasks;
 
 /// <summary>
 /// Flip-flop language modelling. Batch k is sequences (k-1)*B .. k*B-1 of the data seed's stream of the training
-/// distribution; the loss mode picks the scored positions (reads only, or every next token). Online: the fixed
+/// distribution, or of the data seed's order of a training data file; the loss mode picks the scored positions (reads only, or every next token). Online: the fixed
 /// `online` set; offline: the named evaluation sets of the options. The metric is read errors.
 /// </summary>
 public sealed class FlipFlopTask : ITrainingTask
 {
     readonly TrainOptions _options;
     readonly FlipFlopSampler _sampler;
+    readonly FlipFlopDataset? _file;     // the training data file's sequences, when training walks one
+    readonly DataFileOrder? _order;
 
     public FlipFlopTask(TrainOptions options)
     {
         _options = options;
         _sampler = new FlipFlopSampler(options.Data);
+        if (options.DataFile is { } file)
+        {
+            // the file must still be the one the run was started on: its bytes define the run
+            if (!File.Exists(file.Path)) throw new InvalidOptionException("data_file", $"{file.Path}: no such file");
+            string sha = TrainingDataFile.Sha256Of(file.Path);
+            if (sha != file.Sha256)
+                throw new InvalidOptionException("data_file", $"{file.Path} changed since the run was set up (sha256 {sha}, expected {file.Sha256})");
+            _file = FlipFlopFiles.Read(file.Path);
+            _order = new DataFileOrder(_file.Count, options.DataSeed);
+        }
         int batch = options.EvalBatch ?? Evaluator<float>.DefaultBatch(options.Model);
         if (options.EvalEvery > 0 && options.EvalCount > 0)
             Online = new ReadErrorSplit(EvaluationSets.Online, options.EvalCount, options.Length, batch);
@@ -41,7 +53,11 @@ public sealed class FlipFlopTask : ITrainingTask
     public int SampleBatch(int step, byte[] tokens, int[] targets)
     {
         int b = _options.Batch, t = _options.Length;
-        _sampler.SampleInto(_options.DataSeed, RandomDomain.Training, (long)(step - 1) * b, tokens, t);
+        if (_file != null)
+            for (int j = 0; j < b; j++)
+                _file.Tokens.AsSpan(_order!.IndexOf((long)(step - 1) * b + j) * t, t).CopyTo(tokens.AsSpan(j * t, t));
+        else
+            _sampler.SampleInto(_options.DataSeed, RandomDomain.Training, (long)(step - 1) * b, tokens, t);
         return LossTargets.Build(tokens, b, t, _options.Mode, targets);
     }
 

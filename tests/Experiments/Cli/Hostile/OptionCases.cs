@@ -56,6 +56,15 @@ public sealed partial class HostileInputTests
             ["train", "--task", "automaton", "--model", "lstm", "--embed-dim", "4", "--hidden", "4", "--length", "16", "--steps", "1",
              "--offline", "sparse:3", "--out", w["run"]]);
         yield return new("train without --out", Invalid, "--out", _ => ["train", "--model", "lstm"]);
+        string[] TrainOn(Workspace w, string data, params string[] extra) =>
+            ["train", "--model", "lstm", "--embed-dim", "4", "--hidden", "4", "--steps", "1", "--eval-every", "0", "--offline", "none", "--data", data, "--out", w["run"], .. extra];
+        yield return new("train --data missing file", Invalid, "--data", w => TrainOn(w, w["none.txt"]));
+        yield return new("train --data with --p-ignore", Invalid, "--data", w => TrainOn(w, w.FlipFlopText(), "--p-ignore", "0.9"));
+        yield return new("train --data with --mixture", Invalid, "--data", w => TrainOn(w, w.FlipFlopText(), "--mixture", "0.9,0.1"));
+        yield return new("train --data of another length", Invalid, "--length", w => TrainOn(w, w.FlipFlopParquet(), "--length", "32"));
+        yield return new("train --data invalid strings", Invalid, "bad.txt", w => TrainOn(w, w.Text("bad.txt", "w0r1\n")));
+        yield return new("train --data for the automaton", Invalid, "--data", w => TrainOn(w, w.FlipFlopText(), "--task", "automaton"));
+        yield return new("train --data empty file", Invalid, "empty.txt", w => TrainOn(w, w.Text("empty.txt", "")));
         yield return new("train without --model", Invalid, "--model", w => ["train", "--out", w["run"]]);
 
         // eval and grads
