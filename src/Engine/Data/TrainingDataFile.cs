@@ -3,18 +3,53 @@ using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Engine.Data;
 
+/// <summary>One file of a training or evaluation data set and the SHA-256 of its bytes.</summary>
+public sealed record DataShard(string Path, string Sha256);
+
 /// <summary>
-/// A data file training walks instead of sampling (`train --data FILE`): its path, the SHA-256 of its bytes (the
-/// run's identity: a changed file is refused on resume), and its sequences and their length.
+/// The data training walks instead of sampling (`train --data FILE` or a registered split): its files in order (their
+/// sequences concatenated), each with the SHA-256 of its bytes (the run's identity: a changed file is refused on
+/// resume), and the sequences and their length.
 /// </summary>
-public sealed record TrainingDataFile(string Path, string Sha256, long Sequences, int Length)
+public sealed record TrainingDataFile(IReadOnlyList<DataShard> Files, long Sequences, int Length)
 {
-    /// <summary>Reads and validates <paramref name="path"/> (text or Parquet flip-flop strings of one length).</summary>
-    public static (TrainingDataFile File, FlipFlopDataset Data) Open(string path)
+    /// <summary>Reads and validates the files (text or Parquet flip-flop strings, all of one length), concatenated.</summary>
+    public static (TrainingDataFile File, FlipFlopDataset Data) Open(IReadOnlyList<string> paths)
     {
-        var data = FlipFlopFiles.Read(path);
-        if (data.Count == 0) throw new InvalidDataException($"{path}: no sequences to train on");
-        return (new TrainingDataFile(System.IO.Path.GetFullPath(path), Sha256Of(path), data.Count, data.Length), data);
+        if (paths.Count == 0) throw new ArgumentException("no data files");
+        var data = Concatenate(paths.Select(p => (p, FlipFlopFiles.Read(p))).ToList());
+        if (data.Count == 0) throw new InvalidDataException($"{string.Join(", ", paths)}: no sequences to train on");
+        var shards = paths.Select(p => new DataShard(System.IO.Path.GetFullPath(p), Sha256Of(p))).ToList();
+        return (new TrainingDataFile(shards, data.Count, data.Length), data);
+    }
+
+    public static (TrainingDataFile File, FlipFlopDataset Data) Open(string path) => Open([path]);
+
+    /// <summary>The sequences of the files, after checking that every file still has the bytes it was set up with.</summary>
+    public FlipFlopDataset Load()
+    {
+        foreach (var shard in Files)
+        {
+            if (!File.Exists(shard.Path)) throw new InvalidDataException($"{shard.Path}: no such file");
+            string sha = Sha256Of(shard.Path);
+            if (sha != shard.Sha256) throw new InvalidDataException($"{shard.Path} changed since it was recorded (sha256 {sha}, expected {shard.Sha256})");
+        }
+        return Concatenate(Files.Select(f => (f.Path, FlipFlopFiles.Read(f.Path))).ToList());
+    }
+
+    /// <summary>Datasets of one length, one after another.</summary>
+    public static FlipFlopDataset Concatenate(IReadOnlyList<(string Path, FlipFlopDataset Data)> parts)
+    {
+        if (parts.Count == 1) return parts[0].Data;
+        int length = parts[0].Data.Length;
+        foreach (var (path, data) in parts)
+            if (data.Length != length) throw new InvalidDataException($"{path}: sequences of length {data.Length}, {parts[0].Path} has {length}");
+        long tokens = parts.Sum(p => (long)p.Data.Tokens.Length);
+        if (tokens > Array.MaxLength) throw new InvalidDataException($"{tokens} tokens exceed one array ({Array.MaxLength})");
+        var all = new byte[tokens];
+        long at = 0;
+        foreach (var (_, data) in parts) { data.Tokens.CopyTo(all, at); at += data.Tokens.Length; }
+        return new FlipFlopDataset(all, parts.Sum(p => p.Data.Count), length);
     }
 
     public static string Sha256Of(string path)

@@ -95,8 +95,8 @@ public sealed record TrainOptions
         {
             InvalidOptionException.Require(Task == TaskKind.FlipFlop, "data_file", "training from a file is for the flip-flop language-modelling task");
             InvalidOptionException.Require(DataFile.Length == Length, "data_file",
-                $"{DataFile.Path} holds sequences of length {DataFile.Length}, the run's length is {Length}");
-            InvalidOptionException.Require(DataFile.Sequences >= 1, "data_file", $"{DataFile.Path} holds no sequences");
+                $"{DataFile.Files[0].Path} holds sequences of length {DataFile.Length}, the run's length is {Length}");
+            InvalidOptionException.Require(DataFile.Sequences >= 1 && DataFile.Files.Count >= 1, "data_file", "the data holds no sequences");
         }
         InvalidOptionException.Require(AutomatonPWrite is >= 0 and <= 1, "automaton_p_write", $"must lie in [0, 1], got {Of(AutomatonPWrite)}");
         foreach (var (name, p) in new[] { ("dropout_embedding", DropoutEmbedding), ("dropout_attention", DropoutAttention), ("dropout_feed_forward", DropoutFeedForward) })

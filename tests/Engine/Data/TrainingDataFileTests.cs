@@ -51,7 +51,7 @@ public sealed class TrainingDataFileTests
         }
         Assert.Equal("data_file", Assert.Throws<InvalidOptionException>(() => (options with { Length = 32 }).Validate()).Field);
         File.AppendAllText(dir.File("train.txt"), "w0r0w0r0w0r0w0r0\n");
-        Assert.Contains("changed since the run was set up", Assert.Throws<InvalidOptionException>(() => new FlipFlopTask(options)).Message);
+        Assert.Contains("changed since it was recorded", Assert.Throws<InvalidOptionException>(() => new FlipFlopTask(options)).Message);
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public sealed class TrainingDataFileTests
         Assert.Equal(Losses("a"), Losses("b"));
         Assert.NotEqual(Losses("a"), Losses("c"));
         var recorded = Summary("a").GetProperty("options").GetProperty("data_file");
-        Assert.Equal(TrainingDataFile.Sha256Of(dir.File("train.parquet")), recorded.GetProperty("sha256").GetString());
+        Assert.Equal(TrainingDataFile.Sha256Of(dir.File("train.parquet")), recorded.GetProperty("files")[0].GetProperty("sha256").GetString());
         Assert.Equal((40, 16), (recorded.GetProperty("sequences").GetInt32(), recorded.GetProperty("length").GetInt32()));
         Assert.Equal(16, Summary("a").GetProperty("options").GetProperty("length").GetInt32()); // --length follows the file
     }

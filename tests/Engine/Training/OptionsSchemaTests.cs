@@ -30,7 +30,7 @@ public sealed class OptionsSchemaTests
         [nameof(TrainOptions.Seed)] = ulong.MaxValue,
         [nameof(TrainOptions.DataSeed)] = 42UL,
         [nameof(TrainOptions.Data)] = FlipFlopMixture.OfIgnoreProbabilities([0.9, 0.98, 0.1]),
-        [nameof(TrainOptions.DataFile)] = new TrainingDataFile("/data/train.parquet", new string('a', 64), 1000, 48),
+        [nameof(TrainOptions.DataFile)] = new TrainingDataFile([new DataShard("/data/train-0.parquet", new string('a', 64)), new DataShard("/data/train-1.parquet", new string('b', 64))], 1000, 48),
         [nameof(TrainOptions.Mode)] = LossMode.Generative,
         [nameof(TrainOptions.DropoutEmbedding)] = 0.1f,
         [nameof(TrainOptions.DropoutAttention)] = 0.2f,

@@ -23,12 +23,9 @@ public sealed class FlipFlopTask : ITrainingTask
         _sampler = new FlipFlopSampler(options.Data);
         if (options.DataFile is { } file)
         {
-            // the file must still be the one the run was started on: its bytes define the run
-            if (!File.Exists(file.Path)) throw new InvalidOptionException("data_file", $"{file.Path}: no such file");
-            string sha = TrainingDataFile.Sha256Of(file.Path);
-            if (sha != file.Sha256)
-                throw new InvalidOptionException("data_file", $"{file.Path} changed since the run was set up (sha256 {sha}, expected {file.Sha256})");
-            _file = FlipFlopFiles.Read(file.Path);
+            // the files must still be the ones the run was started on: their bytes define the run
+            try { _file = file.Load(); }
+            catch (InvalidDataException e) { throw new InvalidOptionException("data_file", e.Message); }
             _order = new DataFileOrder(_file.Count, options.DataSeed);
         }
         int batch = options.EvalBatch ?? Evaluator<float>.DefaultBatch(options.Model);
