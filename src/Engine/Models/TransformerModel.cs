@@ -141,7 +141,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             var input = l == 0 ? a.Encoded : a.Layers[l - 1].Output;
             Ops.LayerNormForward(act.Ln1, act.Ln1Mean, act.Ln1Rstd, input, p.AttnNormWeight, p.AttnNormBias, n, c);
             Ops.MatmulForward(act.Qkv, act.Ln1, p.Wqkv, Buf<T>.Empty, n, c, 3 * c);
-            if (pos == PositionEncoding.Rope) Ops.RopeForward(act.Qkv, b, t, c, _heads);
+            if (pos == PositionEncoding.Rope) Ops.RopeForward(act.Qkv, b, t, c, _heads, c / _heads, rotateValues: false);
             var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
             Ops.AttentionForward(act.Atty, act.Saved, act.Qkv, attn, b, t, c, _heads);
             if (SharpenLayer(options, l)) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), act.Saved, b, t, _heads);
@@ -194,7 +194,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, act.Atty, p.Wo, n, c, c);
             var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
             Ops.AttentionBackward(a.DQkv, a.DAtty, act.Qkv, act.Atty, act.Saved, SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
-            if (pos == PositionEncoding.Rope) Ops.RopeBackward(a.DQkv, b, t, c, _heads);
+            if (pos == PositionEncoding.Rope) Ops.RopeBackward(a.DQkv, b, t, c, _heads, c / _heads, rotateValues: false);
             Ops.Fill(a.DNorm, T.Zero);
             Ops.MatmulBackward(a.DNorm, g.Wqkv, Buf<T>.Empty, a.DQkv, act.Ln1, p.Wqkv, n, c, 3 * c);
             Ops.LayerNormBackward(a.DResidual, g.AttnNormWeight, g.AttnNormBias, a.DNorm, input, p.AttnNormWeight, act.Ln1Mean, act.Ln1Rstd, n, c);
