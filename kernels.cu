@@ -750,15 +750,17 @@ __device__ __forceinline__ void attention_accumulate_rows(float (&acc)[ATT_MAX_D
 }
 
 // What an attention kernel derives for one (batch, head) pair bh = b * heads + h: the batch and head, the score scale
-// 1/sqrt(dh), the head's ALiBi slope (0 without ALiBi), the dropout keep scale 1/(1-p), the row stride of qkv (B,T,3C)
+// 1/sqrt(dh) and the head's ALiBi slope (0 without ALiBi), both times 1/temperature (the softmax temperature), the dropout keep scale 1/(1-p), the row stride of qkv (B,T,3C)
 // and the head's q columns of batch b (k and v follow at +C and +2C). (A larger struct, with warp and lane, made ptxas spill.)
 struct AttentionHead { int bi, h; float scale, slope, keep_scale; long long row_stride; const float* base; };
 
-__device__ __forceinline__ AttentionHead attention_head(int bh, const float* qkv, int t, int c, int heads, const float* alibi_slopes, float p_drop)
+__device__ __forceinline__ AttentionHead attention_head(int bh, const float* qkv, int t, int c, int heads, const float* alibi_slopes,
+                                                        float inv_temperature, float p_drop)
 {
     const int bi = bh / heads, h = bh % heads, dh = c / heads;
     const long long row_stride = 3LL * c;
-    return { bi, h, rsqrtf((float)dh), alibi_slopes ? alibi_slopes[h] : 0.0f, p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f,
+    // 1/temperature scales the whole logit, q.k / sqrt(dh) - slope (i - j) (a product: a division here made the backward kernels spill)
+    return { bi, h, rsqrtf((float)dh) * inv_temperature, alibi_slopes ? alibi_slopes[h] * inv_temperature : 0.0f, p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f,
              row_stride, qkv + (long long)bi * t * row_stride + h * dh };
 }
 
@@ -790,14 +792,14 @@ __device__ __forceinline__ void attention_load_kv(float* ks, float* vs, const fl
 // out (B,T,C), saved (B,H,T,3), qkv (B,T,3C); kt = keys per tile (<= 32), chosen by the host for shared memory.
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_forward(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv,
-                  int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                  int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, int kt,
                   float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
     const int dh = c / heads, ld = dh + 1;
     float *ks = smem, *vs = ks + kt * ld, *qs = vs + kt * ld;          // K tile, V tile (kt, ld); q rows (ATT_ROWS, dh)
     const int bh = blockIdx.y;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     // this warp's query row, and the block's last
     const int i = (int)blockIdx.x * ATT_ROWS + warp, last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
@@ -876,14 +878,14 @@ __device__ __forceinline__ float attention_ds(float p, float mean_s, float s, fl
 // Shared memory: K tile (kt, dh+1), V tile (kt, dh+1), q and dO rows (ATT_ROWS, 2*dh).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                      const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                      const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, int kt,
                       float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
     const int dh = c / heads, ld = dh + 1;
     float *ks = smem, *vs = ks + kt * ld, *rows = vs + kt * ld;        // K tile, V tile (kt, ld); q and dO rows (ATT_ROWS, 2*dh)
     const int bh = blockIdx.y;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     const int i = (int)blockIdx.x * ATT_ROWS + warp, last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
     float* q = rows + warp * 2 * dh;
@@ -929,7 +931,7 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
 // Shared memory: Q tile (kt, dh+1), dO tile (kt, dh+1), k and v rows (ATT_ROWS, 2*dh), row stats (kt, 3).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
-                       float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt, float p_drop,
+                       float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, int kt, float p_drop,
                        unsigned long long seed, unsigned long long stream)
 {
     const int dh = c / heads, ld = dh + 1;
@@ -937,7 +939,7 @@ attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout,
     // Q tile, dO tile (kt, ld); k and v rows (ATT_ROWS, 2*dh); row stats (kt, 3)
     float *qt = smem, *dot_ = qt + kt * ld, *rows = dot_ + kt * ld, *stats = rows + ATT_ROWS * 2 * dh;
     const int bh = blockIdx.y;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     const int j = (int)blockIdx.x * ATT_ROWS + warp, first_key = (int)blockIdx.x * ATT_ROWS;   // this warp's key row, the block's first
     float* kr = rows + warp * 2 * dh;
@@ -1015,13 +1017,13 @@ attention_entropy_forward(float* __restrict__ out, const float* __restrict__ sav
 // One warp per query row: scores, then the row softmax.
 extern "C" __global__ void __launch_bounds__(256)
 attention_probabilities(float* __restrict__ probs, float* __restrict__ scores, const float* __restrict__ qkv,
-                        int b, int t, int c, int heads, const float* __restrict__ alibi_slopes)
+                        int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature)
 {
     int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     if (row >= b * heads * t) return;
     const int i = row % t, bh = row / t;
     const int dh = c / heads;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, 0.0f);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, 0.0f);
     float* p = probs + (long long)row * t;
     float mx = -3.0e38f;
     for (int j = lane; j < t; j += WARP_SIZE)

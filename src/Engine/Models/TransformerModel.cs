@@ -24,6 +24,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
     }
 
     Buf<T> _analysis;                    // (2,B,H,T,T) probabilities and scores for inspection, allocated on first use
+    PassOptions _lastPass = PassOptions.Evaluation; // the options of the last forward: the analysis repeats its attention
 
     /// <summary>
     /// The attention probabilities (B,H,T,T) (before dropout; 0 above the diagonal) of layer l for the last
@@ -47,12 +48,15 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         }
         var probs = _analysis.Slice(0, size);
         var scores = _analysis.Slice(size, size);
-        Ops.AttentionProbabilities(probs, scores, a.Layers[layer].Qkv, new AttentionOptions(Config.Position == PositionEncoding.Alibi, DropoutSpec.None),
-            b, t, _c, _heads);
+        Ops.AttentionProbabilities(probs, scores, a.Layers[layer].Qkv, AttentionAt(_lastPass, layer) with { Dropout = DropoutSpec.None }, b, t, _c, _heads);
         return (probs, scores);
     }
 
     public (int B, int T) LastShape => (_acts.B, _acts.T);
+
+    /// <summary>Layer <paramref name="layer"/>'s attention in a pass: ALiBi, its dropout mask and its temperature.</summary>
+    AttentionOptions AttentionAt(PassOptions options, int layer) =>
+        new(Config.Position == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(layer)), options.TemperatureAt(layer));
 
     /// <summary>
     /// The summed entropy of the attention rows of each layer (L) in the last forward, B*H*T rows a layer, computed by
@@ -129,6 +133,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             throw new ArgumentException($"sequence length {t} exceeds the learned position table ({Config.MaxLength})");
         var a = Ensure(b, t);
         LastTokens = tokens;
+        _lastPass = options;
         int n = b * t, c = _c;
         var pos = Config.Position;
         T posScale = T.One / T.Sqrt(T.CreateTruncating(c));
@@ -150,7 +155,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.LayerNormForward(act.Ln1, act.Ln1Mean, act.Ln1Rstd, input, p.AttnNormWeight, p.AttnNormBias, n, c);
             Ops.MatmulForward(act.Qkv, act.Ln1, p.Wqkv, Buf<T>.Empty, n, c, 3 * c);
             if (Rotary) Ops.RopeForward(act.Qkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
-            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
+            var attn = AttentionAt(options, l);
             Ops.AttentionForward(act.Atty, act.Saved, act.Qkv, attn, b, t, c, _heads);
             if (SharpenLayer(options, l)) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), act.Saved, b, t, _heads);
             Ops.MatmulForward(a.Scratch, act.Atty, p.Wo, Buf<T>.Empty, n, c, c);
@@ -200,7 +205,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             // attention: mid = input + wo(attn(qkv(ln1(input))))
             Ops.Fill(a.DAtty, T.Zero);
             Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, act.Atty, p.Wo, n, c, c);
-            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
+            var attn = AttentionAt(options, l);
             Ops.AttentionBackward(a.DQkv, a.DAtty, act.Qkv, act.Atty, act.Saved, SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
             if (Rotary) Ops.RopeBackward(a.DQkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
             Ops.Fill(a.DNorm, T.Zero);

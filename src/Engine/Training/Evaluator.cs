@@ -12,10 +12,13 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
     readonly int _batch;
     readonly int _length;
     readonly Buf<int> _tokens, _errors, _perSequence;
+    readonly PassOptions _pass;
 
-    public Evaluator(IModel<T> model, int batch, int length)
+    /// <param name="pass">the forward's options (default: <see cref="PassOptions.Evaluation"/>; a temperature probe passes its own)</param>
+    public Evaluator(IModel<T> model, int batch, int length, PassOptions? pass = null)
     {
         _model = model;
+        _pass = pass ?? PassOptions.Evaluation;
         _batch = batch;
         _length = length;
         _tokens = model.Ops.Device.Allocate<int>((long)batch * length);
@@ -45,7 +48,7 @@ public sealed class Evaluator<T> : IDisposable where T : unmanaged, IFloatingPoi
             var tokens = data.Tokens.AsSpan(first * _length, n);
             for (int i = 0; i < n; i++) ints[i] = tokens[i];
             device.Upload<int>(ints.AsSpan(0, n), _tokens.Slice(0, n));
-            var logits = _model.Forward(_tokens.Slice(0, n), b, _length, PassOptions.Evaluation);
+            var logits = _model.Forward(_tokens.Slice(0, n), b, _length, _pass);
             afterForward?.Invoke();
             // the device counts reads and errors; the error flags come back only when there is an error
             _model.Ops.ReadErrorsForward(_errors, _perSequence, _tokens, logits, b, _length, _model.Config.VocabSize);

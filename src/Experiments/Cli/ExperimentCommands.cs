@@ -37,26 +37,55 @@ public static class ExperimentCommands
     static Command List(CliOutput output)
     {
         var json = new Option<bool>("--json") { Description = "print a JSON list" };
-        var cmd = new Command("list", "The experiments, what they reproduce and their size at each scale.") { json };
+        var cmd = new Command("list", "The experiments, what they reproduce, and per scale their runs and estimated hours on the CPU and on one GPU.") { json };
         cmd.SetAction(r =>
         {
-            var rows = ExperimentCatalog.All.Select(e => new
-            {
-                name = e.Name, reproduces = e.Reproduces, description = e.Description,
-                paper_runs = e.Runs(Scale.Paper).Count, quick_runs = e.Runs(Scale.Quick).Count,
-            }).ToList();
+            var rows = ExperimentCatalog.All.Select(e => new ExperimentSize(e.Name, e.Reproduces, e.Description,
+                Enum.GetValues<Scale>().Where(e.Has).Select(s => ScaleSize.Of(e, s)).ToList())).ToList();
             if (r.GetValue(json)) { output.Out.WriteLine(Json.Serialize(rows)); return 0; }
+            output.Out.WriteLine($"{"experiment",-13} {"scale",-6} {"runs",5} {"on the CPU",11} {"on one GPU",11}  reproduces");
             foreach (var e in rows)
-                output.Out.WriteLine($"{e.name,-13} {e.reproduces,-38} paper {e.paper_runs,4} runs, quick {e.quick_runs,3} runs: {e.description}");
+            {
+                foreach (var (s, i) in e.Scales.Select((s, i) => (s, i)))
+                    output.Out.WriteLine($"{(i == 0 ? e.Name : ""),-13} {EnumText<Scale>.Of(s.Scale),-6} {s.Runs,5} {Hours(s.CpuHours, s.CpuMeasured),11} {Hours(s.GpuHours, s.GpuMeasured),11}  {(i == 0 ? e.Reproduces : "")}");
+                output.Out.WriteLine($"{"",13} {e.Description}");
+            }
+            output.Out.WriteLine();
+            output.Out.WriteLine("Hours are run FLOPs (training steps and every evaluation) at the effective rate of a reference step of the same model family:");
+            foreach (var reference in RunCost.References)
+                output.Out.WriteLine($"  {reference.Device} {reference.Family,-11} {(reference.Measured ? "measured " : "estimated"),-9} {reference.Seconds * 1000,8:0.#} ms per step: {reference.Source}");
+            output.Out.WriteLine("  * scaled from a measured step time; ~ scaled from an estimated one. On one device, runs one after another.");
             return 0;
         });
         return cmd;
     }
 
+    /// <summary>Hours to three significant figures at most, minutes under an hour; * measured basis, ~ estimated.</summary>
+    static string Hours(double hours, bool measured) => (hours switch
+    {
+        >= 100 => hours.ToString("N0", CultureInfo.InvariantCulture) + " h",
+        >= 1 => hours.ToString("0.#", CultureInfo.InvariantCulture) + " h",
+        >= 1.0 / 60 => (hours * 60).ToString("0", CultureInfo.InvariantCulture) + " min",
+        _ => "<1 min",
+    }) + (measured ? "*" : "~");
+
+    sealed record ExperimentSize(string Name, string Reproduces, string Description, IReadOnlyList<ScaleSize> Scales);
+
+    sealed record ScaleSize(Scale Scale, int Runs, double CpuHours, bool CpuMeasured, double GpuHours, bool GpuMeasured)
+    {
+        public static ScaleSize Of(ExperimentDefinition experiment, Scale scale)
+        {
+            var runs = experiment.Runs(scale);
+            var cpu = runs.Select(run => RunCost.Estimate(run.Options, RunCost.Cpu)).ToList();
+            var gpu = runs.Select(run => RunCost.Estimate(run.Options, RunCost.Gpu)).ToList();
+            return new ScaleSize(scale, runs.Count, cpu.Sum(e => e.Hours), cpu.All(e => e.Measured), gpu.Sum(e => e.Hours), gpu.All(e => e.Measured));
+        }
+    }
+
     static Command Run(CliOutput output)
     {
         var name = new Argument<string>("NAME") { Description = "experiment name (see `experiment list`)" };
-        var scale = new Option<string>("--scale") { Description = "paper (the paper's settings) or quick (a CPU-sized reduction)", DefaultValueFactory = _ => "paper" };
+        var scale = new Option<string>("--scale") { Description = "paper (the paper's settings), cpu (small models that converge on a CPU in minutes and still glitch; lstm, baseline, seeds, rare-mixture, mitigations, mechanistic) or quick (tiny, for checking the pipeline)", DefaultValueFactory = _ => "paper" };
         var replicates = new Option<int?>("--replicates") { Description = "replicates per setting (default: the experiment's)" }.AtLeast(1);
         var shard = new Option<string?>("--shard") { Description = "i/n: run every n-th run starting at the i-th (1-based); each shard writes its own store" };
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };

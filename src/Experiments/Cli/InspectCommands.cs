@@ -12,13 +12,17 @@ using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Experiments.Cli;
 
-/// <summary>`inspect attention`: look inside a trained Transformer's attention on one sequence.</summary>
+/// <summary>
+/// `inspect attention`: look inside a trained Transformer's attention on one sequence; `inspect temperature`: its read
+/// errors and attention entropy as the attention logits are divided by a temperature.
+/// </summary>
 public static class InspectCommands
 {
     public static Command Build(CliOutput output)
     {
-        var cmd = new Command("inspect", "Look inside a trained model: its attention on a sequence.");
+        var cmd = new Command("inspect", "Look inside a trained model: its attention on a sequence, its errors as attention is made harder or softer.");
         cmd.Add(Attention(output));
+        cmd.Add(Temperature(output));
         return cmd;
     }
 
@@ -71,6 +75,83 @@ public static class InspectCommands
         return cmd;
     }
 
+    static Command Temperature(CliOutput output)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "a flip-flop language-model Transformer checkpoint", Required = true };
+        var values = new Option<string>("--values") { Description = "comma-separated temperatures, e.g. 2,1,0.5,0.25,0.125 (1: as trained)", Required = true };
+        var splits = new Option<string>("--splits") { Description = "comma-separated named evaluation sets or flip-flop data files", DefaultValueFactory = _ => "sparse,dense" };
+        var count = new Option<int>("--count") { Description = "sequences of each named set", DefaultValueFactory = _ => 10_000 }.AtLeast(1);
+        var length = new Option<int?>("--length") { Description = "sequence length of the named sets (default: the model's position table, else 512)" };
+        var layers = TemperatureOptions.Layers();
+        var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" }.AtLeast(1);
+        var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
+        var outDir = new Option<string>("--out") { Description = "output directory: temperature.png/.svg, temperature-entropy.png/.svg, temperature.json", Required = true };
+        var cmd = new Command("temperature",
+            "Read errors and attention entropy of a checkpoint with its attention logits divided by each temperature (the paper's attention-dilution " +
+            "argument, Proposition 3): T towards 0 approaches hard attention.")
+        {
+            checkpoint, values, splits, count, length, layers, batch, backend, outDir,
+        };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(checkpoint)!;
+            if (!File.Exists(path)) throw new CliException($"--checkpoint {path}: no such file");
+            var temperatures = TemperatureOptions.ParseList(r.GetValue(values)!, "--values");
+            var names = r.GetValue(splits)!.Split(',', StringSplitOptions.TrimEntries);
+            if (names.Any(n => n.Length == 0)) throw new CliException($"--splits: empty entry in \"{r.GetValue(splits)}\"");
+            if (names.Distinct().Count() != names.Length) throw new CliException("--splits: a set is given twice");
+            using var b = Backends.Open(r.GetValue(backend)!, output);
+            using var loaded = ModelCommands.LoadModel(path, b.Ops);
+            if (loaded is not TransformerModel<float> model)
+                throw new CliException($"--checkpoint {path}: {loaded.Config} has no attention; inspect temperature needs a Transformer");
+            if (model.Config.VocabSize == Automaton.InputVocabulary)
+                throw new CliException($"--checkpoint {path}: an automaton model; inspect temperature reads flip-flop evaluation sets");
+            var chosen = TemperatureOptions.ReadLayers(r.GetValue(layers), temperatures[0], model.Config, "--values");
+            int n = r.GetValue(length) ?? (model.Config.MaxSequenceLength == int.MaxValue ? EvaluationSets.DefaultLength : model.Config.MaxLength);
+            if (n < 4 || n % 2 != 0) throw new CliException($"--length: must be even and at least 4, got {n}");
+            var sets = new List<(string, FlipFlopDataset)>();
+            foreach (var name in names)
+            {
+                FlipFlopDataset data;
+                if (EvaluationSets.TryByName(name, out var set))
+                {
+                    try { MemoryBudget.Require((long)r.GetValue(count) * n, $"--count: {r.GetValue(count)} sequences of length {n}"); }
+                    catch (InsufficientMemoryException e) { throw new CliException(e.Message); }
+                    data = set.Generate(r.GetValue(count), n);
+                }
+                else if (File.Exists(name)) data = FlipFlopFiles.Read(name);
+                else throw new CliException($"--splits {name}: not a named set ({string.Join(", ", EvaluationSets.All.Select(s => s.Name))}) nor an existing file");
+                if (data.Length > model.Config.MaxSequenceLength)
+                    throw new CliException($"--splits {name}: sequences of length {data.Length} exceed the model's max_length {model.Config.MaxLength}");
+                sets.Add((name, data));
+            }
+            var progress = new ProgressLine(output, "inspect temperature");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var points = TemperatureProbe.Run(model, sets, temperatures, chosen, r.GetValue(batch) ?? Evaluator<float>.DefaultBatch(model.Config),
+                (done, total) => progress.Update($"{done}/{total} evaluations", done, total, clock.Elapsed, force: true));
+            progress.Done();
+            string json = Json.Serialize(new
+            {
+                checkpoint = path, layers = chosen, points = points.Select(p => new
+                {
+                    temperature = p.Temperature, split = p.Split, sequences = p.Sequences, reads = p.Reads, errors = p.Errors,
+                    sequences_with_errors = p.SequencesWithErrors, error_rate = p.ErrorRate, attention_entropy = p.AttentionEntropy,
+                }),
+            });
+            var files = TemperatureFigure.Figures(points, Path.GetFileName(path)).ToList();
+            files.Add(("temperature.json", p => AtomicFile.WriteAllText(p, json)));
+            string dir = r.GetValue(outDir)!;
+            FileSet.PublishExclusive(dir, files);
+            output.Out.WriteLine($"{"T",8} {"set",-10} {"reads",10} {"errors",8} {"rate",10}  entropy per layer (nats)");
+            foreach (var p in points)
+                output.Out.WriteLine($"{p.Temperature.ToString("0.####", CultureInfo.InvariantCulture),8} {p.Split,-10} {p.Reads,10} {p.Errors,8} {p.ErrorRate,10:E2}  " +
+                                     string.Join(" ", p.AttentionEntropy.Select(e => e.ToString("0.000", CultureInfo.InvariantCulture))));
+            output.Out.WriteLine($"wrote {Path.Combine(dir, "temperature.png")}, temperature.svg, temperature-entropy.png/.svg and temperature.json");
+            return 0;
+        });
+        return cmd;
+    }
+
     /// <summary>The tokens of --sequence or --from (exactly one), validated.</summary>
     static byte[] Input(string? sequence, string? from, int? length, ModelConfig config, bool automaton)
     {
@@ -114,7 +195,7 @@ public static class InspectCommands
         return sampled;
     }
 
-    static List<int> Indices(string? text, string option, int count)
+    internal static List<int> Indices(string? text, string option, int count)
     {
         if (text == null) return Enumerable.Range(0, count).ToList();
         var list = new List<int>();

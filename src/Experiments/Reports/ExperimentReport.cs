@@ -14,8 +14,9 @@ namespace RawFlipFlop.Experiments.Reports;
 /// <summary>
 /// `experiment report`: figures (PNG and SVG) and a Markdown summary from a results store: training curves with the
 /// best-so-far line (Figures 2, 5), per-setting distributions of out-of-distribution errors across replicates on a
-/// log scale (Figures 3, 4), a table of median / mean / best errors and zero-error runs, and the mechanistic
-/// attention heatmaps (Figures 10, 11, 13) when the store has them.
+/// log scale as boxes plus points (Figures 3, 4), the size sweep as small multiples (Figure 5), the seeds as a grid
+/// (Figure 6), a table of median / mean / best errors and zero-error runs, and the mechanistic attention heatmaps
+/// (Figures 10, 11, 13, 16, 17) when the store has them. The header states the scale and replicate counts.
 /// </summary>
 public static class ExperimentReport
 {
@@ -34,10 +35,17 @@ public static class ExperimentReport
         md.AppendLine("# RawFlipFlop experiment report").AppendLine();
         md.AppendLine($"Store `{Path.GetFileName(dbPath)}`: {runs.Count} runs, {runs.Count(r => r.Status == RunStatus.Finished)} finished; " +
                       $"engine {string.Join(", ", runs.Select(r => r.EngineVersion).Distinct())}; backends {string.Join(", ", runs.Select(r => r.Backend).Distinct())}.").AppendLine();
+        var scales = runs.Select(r => r.Scale).Distinct().Order(StringComparer.Ordinal).ToList();
+        md.AppendLine($"Scale: {string.Join(", ", scales)}.").AppendLine();
+        if (scales.Any(s => s != EnumText<Scale>.Of(Scale.Paper)))
+            md.AppendLine($"> **Not the paper's numbers.** Runs at the {string.Join(" and ", scales.Where(s => s != EnumText<Scale>.Of(Scale.Paper)))} scale train " +
+                          "smaller models on shorter sequences for fewer steps, with fewer replicates and smaller evaluation sets, than the paper. " +
+                          "They exercise the pipeline and show the phenomena qualitatively; they do not reproduce the paper's error counts.").AppendLine();
         foreach (var experiment in runs.GroupBy(r => r.Experiment))
         {
             var list = experiment.ToList();
             md.AppendLine($"## {experiment.Key}").AppendLine();
+            md.AppendLine(ReplicateLine(list)).AppendLine();
             figures.AddRange(Curves(store, list, experiment.Key));
             md.AppendLine($"![training curves]({experiment.Key}-curves.png)").AppendLine();
             var diagnostics = Diagnostics(store, list, experiment.Key);
@@ -61,6 +69,12 @@ public static class ExperimentReport
                                   $"{errors.Count(e => e == 0)} | {g.Average(x => x.Eval.Reads):0} |");
                 }
                 md.AppendLine();
+                foreach (var figure in (IEnumerable<(string Name, Action<string> Write)>)[.. PaperFigures.SizeSweepGrid(evals, experiment.Key), .. PaperFigures.SeedGrids(evals, experiment.Key)])
+                {
+                    figures.Add(figure);
+                    if (figure.Name.EndsWith(".png", StringComparison.Ordinal))
+                        md.AppendLine($"![{Path.GetFileNameWithoutExtension(figure.Name)}]({figure.Name})").AppendLine();
+                }
                 foreach (var split in evals.Select(x => x.Eval.Split).Distinct().Order(StringComparer.Ordinal))
                 {
                     var figure = DependencyCurves(evals.Where(x => x.Eval.Split == split && x.Eval.Iterate == Iterate.Final).ToList(),
@@ -86,6 +100,17 @@ public static class ExperimentReport
         string text = md.ToString();
         FileSet.PublishExclusive(outDir, [.. figures, ("report.md", path => AtomicFile.WriteAllText(path, text))]);
         return new Result(Path.Combine(outDir, "report.md"), figures.Select(f => Path.Combine(outDir, f.Name)).ToList());
+    }
+
+    /// <summary>The experiment's scale, settings and replicates per setting (with how many finished).</summary>
+    static string ReplicateLine(List<RunRecord> runs)
+    {
+        var perSetting = runs.GroupBy(r => r.Setting).Select(g => g.Count()).ToList();
+        string replicates = perSetting.Min() == perSetting.Max() ? $"{perSetting[0]}" : $"{perSetting.Min()} to {perSetting.Max()}";
+        string Plural(int n, string word) => n == 1 ? $"{word}" : $"{word}s";
+        return $"Scale {string.Join(", ", runs.Select(r => r.Scale).Distinct())}; {perSetting.Count} {Plural(perSetting.Count, "setting")}, " +
+               $"{replicates} {Plural(perSetting.Max(), "replicate")} per setting; " +
+               $"{runs.Count(r => r.Status == RunStatus.Finished)} of {runs.Count} runs finished.";
     }
 
     /// <summary>The PNG and SVG of a figure, written when the report is published.</summary>
@@ -143,8 +168,9 @@ public static class ExperimentReport
     }
 
     /// <summary>
-    /// Errors of every run (log scale), a strip plot: one column per setting, one coloured series per split and
-    /// iterate (final, best-so-far), points of the replicates jittered within the series' slot.
+    /// Errors of every run (log scale) as the paper's Figure 3: one column per setting, one coloured series per split
+    /// and iterate (final, best-so-far), each a box of the replicates (quartiles, whiskers to the extremes) with every
+    /// run as a point jittered within the series' slot.
     /// </summary>
     static IEnumerable<(string Name, Action<string> Write)> Distributions(List<(RunRecord Run, EvaluationRecord Eval)> evals, string name)
     {
@@ -157,6 +183,8 @@ public static class ExperimentReport
         for (int k = 0; k < series.Count; k++)
         {
             var points = evals.Where(x => (x.Eval.Split, x.Eval.Iterate) == series[k]).ToList();
+            foreach (var setting in points.GroupBy(x => x.Run.Setting))
+                plot.Add.Box(PaperFigures.ErrorBox(setting.Select(x => x.Eval.Errors), settings.IndexOf(setting.Key) - 0.4 + slot * (k + 0.5), slot * 0.8, palette.GetColor(k)));
             double[] xs = points.Select(x => settings.IndexOf(x.Run.Setting) - 0.4 + slot * (k + 0.5) + (random.NextDouble() - 0.5) * slot * 0.6).ToArray();
             double[] ys = points.Select(x => Math.Log10(x.Eval.Errors + 1)).ToArray();
             var s = plot.Add.ScatterPoints(xs, ys);
@@ -170,7 +198,7 @@ public static class ExperimentReport
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
         plot.Axes.Bottom.MinimumSize = 150;
         plot.ShowLegend(Edge.Right);
-        plot.Title($"{name}: read errors of each run");
+        plot.Title($"{name}: read errors of each run (boxes: quartiles and range)");
         plot.YLabel("log10(errors + 1)");
         return Save(plot, name + "-errors", Math.Max(800, 70 * settings.Count + 250), 600);
     }

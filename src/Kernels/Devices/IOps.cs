@@ -163,10 +163,18 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n);
 }
 
-/// <summary>Attention options: ALiBi bias and dropout on the attention weights.</summary>
-public readonly record struct AttentionOptions(bool Alibi, DropoutSpec Dropout)
+/// <summary>
+/// Attention options: ALiBi bias, dropout on the attention weights, and a softmax temperature: the logits
+/// (q.k / sqrt(dh) minus the ALiBi bias) are divided by <see cref="Temperature"/> (1: the trained model; towards 0:
+/// hard attention). The ops multiply by <see cref="InverseTemperature"/>, exact at temperature 1, so temperature 1
+/// gives the same bits as no temperature.
+/// </summary>
+public readonly record struct AttentionOptions(bool Alibi, DropoutSpec Dropout, float Temperature = 1f)
 {
-    public static AttentionOptions Plain => default;
+    public static AttentionOptions Plain => new(false, DropoutSpec.None);
+
+    /// <summary>1 / <see cref="Temperature"/> in float, as every backend applies it.</summary>
+    public float InverseTemperature => 1f / Temperature;
 }
 
 /// <summary>

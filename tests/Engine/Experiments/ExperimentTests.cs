@@ -12,8 +12,8 @@ namespace RawFlipFlop.Tests.Engine.Experiments;
 [Trait("Category", "Cpu")]
 public sealed class ExperimentConfigurationTests
 {
-    static RunSpec Single(string experiment, string setting) =>
-        ExperimentCatalog.ByName(experiment).Runs(Scale.Paper).First(r => r.Setting == setting);
+    static RunSpec Single(string experiment, string setting, Scale scale = Scale.Paper) =>
+        ExperimentCatalog.ByName(experiment).Runs(scale).First(r => r.Setting == setting);
 
     [Fact]
     public void Lstm_is_the_papers_R2()
@@ -124,6 +124,36 @@ public sealed class ExperimentConfigurationTests
     }
 
     [Fact]
+    public void The_cpu_scale_covers_six_experiments_with_the_searched_baseline()
+    {
+        string[] withCpu = ["lstm", "baseline", "seeds", "rare-mixture", "mitigations", "mechanistic"];
+        Assert.Equal(withCpu, ExperimentCatalog.All.Where(e => e.Has(Scale.Cpu)).Select(e => e.Name));
+        foreach (var e in ExperimentCatalog.All.Where(e => !e.Has(Scale.Cpu)))
+            Assert.Contains("has no cpu scale", Assert.Throws<ArgumentException>(() => e.Runs(Scale.Cpu)).Message);
+
+        var b = Single("baseline", "baseline", Scale.Cpu).Options;
+        Assert.Equal((2, 32, 2, 64), (b.Model.Layers, b.Model.Dim, b.Model.Heads, b.Length));
+        Assert.Equal((4_000, 32, 2e-3, 100), (b.Steps, b.Batch, b.LearningRate, b.Warmup));
+        Assert.Equal([new OfflineSplit("sparse", 10_000), new("dense", 10_000), new("indist", 10_000)], b.Offline);
+        Assert.Equal(5, ExperimentCatalog.ByName("baseline").Runs(Scale.Cpu).Count);
+        var lstm = ExperimentCatalog.ByName("lstm").Runs(Scale.Cpu);
+        Assert.Equal(5, lstm.Count);
+        Assert.All(lstm, r =>
+        {
+            Assert.Equal((true, 64), (r.Options.Model.IsLstm, r.Options.Length));
+            Assert.Equal(b.Offline, r.Options.Offline);
+        });
+        Assert.Equal(9, ExperimentCatalog.ByName("seeds").Runs(Scale.Cpu).Count);
+        var mitigations = ExperimentCatalog.ByName("mitigations").Runs(Scale.Cpu, 1).Select(r => r.Setting).ToList();
+        Assert.Equal(["baseline", "weight-decay-0.0", "weight-decay-1.0", "dropout-attn-0.1", "pos-alibi", "sharpen-all-0.01", "sharpen-all-0.1"], mitigations);
+        // every cpu setting is a paper setting, at a smaller size
+        foreach (var name in withCpu.Where(n => n != "seeds"))
+            Assert.Subset(ExperimentCatalog.ByName(name).Runs(Scale.Paper, 1).Select(r => r.Setting).ToHashSet(),
+                          ExperimentCatalog.ByName(name).Runs(Scale.Cpu, 1).Select(r => r.Setting).ToHashSet());
+        Assert.All(withCpu.SelectMany(n => ExperimentCatalog.ByName(n).Runs(Scale.Cpu)), r => r.Options.Validate());
+    }
+
+    [Fact]
     public void Every_experiment_has_a_quick_scale_that_keeps_its_settings()
     {
         foreach (var e in ExperimentCatalog.All)
@@ -168,6 +198,8 @@ public sealed class ExperimentRunTests
             Assert.True(File.ReadAllBytes(dir.File("report/" + f)).Length > 1000, f);
         var md = File.ReadAllText(dir.File("report/report.md"));
         Assert.Contains("| lstm | final | sparse | 2 | 0 | 0 | 0 | 2 |", md);
+        Assert.Contains("Scale quick; 1 setting, 2 replicates per setting; 2 of 2 runs finished.", md);
+        Assert.Contains("**Not the paper's numbers.**", md);
         // a second run on the same output skips both finished runs
         var again = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--out", dir.File("lstm"));
         Assert.Equal(2, again.Err.Split('\n').Count(l => l.Contains("skipped")));

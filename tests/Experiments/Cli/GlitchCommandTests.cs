@@ -19,8 +19,16 @@ public sealed class QuickBaselineFixture : IDisposable
     public void Dispose() => Dir.Dispose();
 }
 
+/// <summary>The test classes that share one trained quick baseline.</summary>
+[CollectionDefinition(Name)]
+public sealed class QuickBaselineCollection : ICollectionFixture<QuickBaselineFixture>
+{
+    public const string Name = "quick baseline";
+}
+
 [Trait("Category", "Cpu")]
-public sealed class GlitchCommandTests(QuickBaselineFixture baseline) : IClassFixture<QuickBaselineFixture>
+[Collection(QuickBaselineCollection.Name)]
+public sealed class GlitchCommandTests(QuickBaselineFixture baseline)
 {
     [Fact]
     public void Glitches_are_stored_with_their_runs_and_listed_with_their_sequences()

@@ -198,17 +198,19 @@ public sealed class OpGradientTests
     }
 
     [Theory]
-    [InlineData(false, 0.0, 0.0)]
-    [InlineData(true, 0.0, 0.0)]
-    [InlineData(false, 0.3, 0.0)]
-    [InlineData(false, 0.0, 0.7)]
-    [InlineData(true, 0.25, 0.5)]
-    public void Attention(bool alibi, double dropout, double entropyScale)
+    [InlineData(false, 0.0, 0.0, 1.0)]
+    [InlineData(true, 0.0, 0.0, 1.0)]
+    [InlineData(false, 0.3, 0.0, 1.0)]
+    [InlineData(false, 0.0, 0.7, 1.0)]
+    [InlineData(true, 0.25, 0.5, 1.0)]
+    [InlineData(true, 0.0, 0.3, 0.5)]
+    [InlineData(false, 0.2, 0.0, 4.0)]
+    public void Attention(bool alibi, double dropout, double entropyScale, double temperature)
     {
         using var h = new OpHarness<double>(7);
         int b = 2, t = 6, c = 8, heads = 2;
         var qkv = h.Random(b * t * 3 * c, 1.5); var g = h.Random(b * t * c);
-        var options = new AttentionOptions(alibi, dropout > 0 ? new DropoutSpec((float)dropout, 99, 3) : DropoutSpec.None);
+        var options = new AttentionOptions(alibi, dropout > 0 ? new DropoutSpec((float)dropout, 99, 3) : DropoutSpec.None, (float)temperature);
         var xb = h.Zeros(qkv.Length); var outb = h.Zeros(b * t * c); var probs = h.Zeros(b * heads * t * t); var ent = h.Zeros(1);
         double Loss()
         {
@@ -222,6 +224,34 @@ public sealed class OpGradientTests
         h.Ops.AttentionBackward(dqkv, h.Buffer(g), xb, outb, probs, entropyScale, options, b, t, c, heads);
         double error = GradCheck.RelativeError(qkv, Loss, h.Read(dqkv));
         Assert.True(error < Bound, $"relative error {error}");
+    }
+
+    [Fact]
+    public void AttentionTemperatureDividesEveryLogitAlibiIncluded()
+    {
+        using var h = new OpHarness<double>(9);
+        int b = 1, t = 7, c = 8, heads = 2;
+        var qkv = h.Buffer(h.Random(b * t * 3 * c, 2.0));
+        var cold = new AttentionOptions(true, DropoutSpec.None, 0.25f);
+        var plain = new AttentionOptions(true, DropoutSpec.None);
+        var probs = h.Zeros(b * heads * t * t); var scores = h.Zeros(b * heads * t * t);
+        h.Ops.AttentionProbabilities(probs, scores, qkv, plain, b, t, c, heads);
+        var s1 = h.Read(scores);
+        h.Ops.AttentionProbabilities(probs, scores, qkv, cold, b, t, c, heads);
+        var s4 = h.Read(scores);
+        for (int i = 0; i < s1.Length; i++) Assert.Equal(4 * s1[i], s4[i], 12);
+        // colder attention is more peaked: every row's maximum grows (or stays 1), the forward keeps the same probabilities
+        var p4 = h.Read(probs);
+        h.Ops.AttentionProbabilities(probs, scores, qkv, plain, b, t, c, heads);
+        var p1 = h.Read(probs);
+        for (int row = 0; row < heads * t; row++)
+        {
+            int i = row % t;
+            Assert.True(p4.Skip(row * t).Take(i + 1).Max() >= p1.Skip(row * t).Take(i + 1).Max() - 1e-12, $"row {row}");
+        }
+        var saved = h.Zeros(h.Ops.AttentionSavedLength(b, t, heads));
+        h.Ops.AttentionForward(h.Zeros(b * t * c), saved, qkv, cold, b, t, c, heads);
+        Assert.Equal(p4, h.Read(saved));
     }
 
     [Fact]

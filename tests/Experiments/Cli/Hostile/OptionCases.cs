@@ -74,6 +74,15 @@ public sealed partial class HostileInputTests
         yield return new("eval beyond max_length", Invalid, "max_length", w =>
             ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--split", "sparse", "--count", "2", "--length", "32"]);
         yield return new("eval --count huge", Invalid, "--count", w => ["eval", "--checkpoint", w.Checkpoint(), "--count", "2000000000"]);
+        foreach (var (what, value) in new[] { ("0", "0"), ("negative", "-0.5"), ("nan", "NaN"), ("infinite", "Infinity"), ("text", "cold") })
+            yield return new($"eval --attention-temperature {what}", Invalid, "--attention-temperature", w =>
+                ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--count", "2", "--length", "16", "--attention-temperature", value]);
+        yield return new("eval --attention-temperature on an lstm", Invalid, "no attention", w =>
+            ["eval", "--checkpoint", w.Checkpoint(), "--count", "2", "--attention-temperature", "0.5"]);
+        yield return new("eval --temperature-layers beyond the model", Invalid, "--temperature-layers", w =>
+            ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--count", "2", "--length", "16", "--attention-temperature", "0.5", "--temperature-layers", "1"]);
+        yield return new("eval --temperature-layers not a number", Invalid, "--temperature-layers", w =>
+            ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--count", "2", "--length", "16", "--attention-temperature", "0.5", "--temperature-layers", "first"]);
         yield return new("grads missing checkpoint", Invalid, "nope.safetensors", w => ["grads", "--checkpoint", w["nope.safetensors"], "--data", w.FlipFlopText(), "--out", w["g.safetensors"]]);
         yield return new("grads missing data", Invalid, "nodata.txt", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w["nodata.txt"], "--out", w["g.safetensors"]]);
         yield return new("grads --precision half", Invalid, "--precision", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w.FlipFlopText(), "--precision", "half", "--out", w["g.safetensors"]]);
@@ -118,6 +127,7 @@ public sealed partial class HostileInputTests
         // experiments
         yield return new("experiment run unknown", Invalid, "unknown experiment", w => ["experiment", "run", "ablation", "--out", w["e"]]);
         yield return new("experiment run --scale huge", Invalid, "--scale", w => ["experiment", "run", "lstm", "--scale", "huge", "--out", w["e"]]);
+        yield return new("experiment run without a cpu scale", Invalid, "no cpu scale", w => ["experiment", "run", "scaling", "--scale", "cpu", "--out", w["e"]]);
         yield return new("experiment run --replicates 0", Invalid, "--replicates", w => ["experiment", "run", "lstm", "--replicates", "0", "--out", w["e"]]);
         yield return new("experiment run --shard 0/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "0/2", "--out", w["e"]]);
         yield return new("experiment run --shard 3/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "3/2", "--out", w["e"]]);
@@ -128,6 +138,19 @@ public sealed partial class HostileInputTests
         yield return new("experiment export without --csv", Invalid, "--csv", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
 
         // inspect
+        string[] Probe(Workspace w, string checkpoint, params string[] extra) =>
+            ["inspect", "temperature", "--checkpoint", checkpoint, "--count", "2", "--length", "16", "--out", w["t"], .. extra];
+        yield return new("inspect temperature missing checkpoint", Invalid, "nope.safetensors", w => Probe(w, w["nope.safetensors"], "--values", "1"));
+        yield return new("inspect temperature of an lstm", Invalid, "--checkpoint", w => Probe(w, w.Checkpoint(), "--values", "1,0.5"));
+        yield return new("inspect temperature without --values", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true)));
+        yield return new("inspect temperature --values empty entry", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1,,0.5"));
+        yield return new("inspect temperature --values twice", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1,0.5,1"));
+        yield return new("inspect temperature --values 0", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1,0"));
+        yield return new("inspect temperature --splits twice", Invalid, "--splits", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--splits", "sparse,sparse"));
+        yield return new("inspect temperature --splits unknown", Invalid, "--splits", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--splits", "moderate"));
+        yield return new("inspect temperature --count 0", Invalid, "--count", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--count", "0"));
+        yield return new("inspect temperature --length odd", Invalid, "--length", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--length", "15"));
+        yield return new("inspect temperature --temperature-layers beyond", Invalid, "--temperature-layers", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--temperature-layers", "3"));
         yield return new("inspect attention missing checkpoint", Invalid, "nope.safetensors", w => ["inspect", "attention", "--checkpoint", w["nope.safetensors"], "--sequence", "w1r1", "--out", w["i"]]);
         yield return new("inspect attention of an lstm", Invalid, "--checkpoint", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(), "--sequence", "w1r1", "--out", w["i"]]);
         yield return new("inspect attention --from bad", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse", "--out", w["i"]]);
