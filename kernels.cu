@@ -555,15 +555,19 @@ position_scale_forward(float* __restrict__ x, const float* __restrict__ table, c
         x[i] += s * table[i % ((long long)t * c)];
 }
 
-// dscale (1) += sum over (b, t, j) of dx (B,T,C) * table (>=T,C) [t, j]: one block; thread k sums the elements
-// k, k+1024, ... in order, then a fixed tree. Deterministic.
+// dscale (1) += sum over (b, t, j) of dx (B,T,C) * table (>=T,C) [t, j]: one block; for each b in order, thread k
+// sums the elements k, k+1024, ... of the (T,C) slice, then a fixed tree. Deterministic.
 extern "C" __global__ void __launch_bounds__(SUM_THREADS)
 position_scale_backward(float* __restrict__ dscale, const float* __restrict__ dx, const float* __restrict__ table, int b, int t, int c)
 {
     __shared__ float partial[SUM_THREADS / WARP_SIZE];
-    const long long tc = (long long)t * c, n = (long long)b * tc;
+    const long long tc = (long long)t * c;
     float s = 0.0f;
-    for (long long i = threadIdx.x; i < n; i += SUM_THREADS) s += dx[i] * table[i % tc];
+    for (int bi = 0; bi < b; bi++)
+    {
+        const float* slice = dx + bi * tc;
+        for (long long i = threadIdx.x; i < tc; i += SUM_THREADS) s += slice[i] * table[i];
+    }
     s = warp_sum(s);
     if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = s;
     __syncthreads();
