@@ -13,6 +13,12 @@ public sealed record RunRecord(string Id, string Experiment, string Setting, int
     public TrainOptions Options(string source) => OptionsSchema.FromJson(OptionsJson, source);
 }
 
+/// <summary>A column of a store table: its name, SQLite type (INTEGER, REAL or TEXT) and whether it is NOT NULL.</summary>
+public sealed record StoreColumn(string Name, string Type, bool NotNull);
+
+/// <summary>A store table as exported: its columns and its rows (values long, double or string; null for NULL), in key order.</summary>
+public sealed record StoreTable(string Name, IReadOnlyList<StoreColumn> Columns, IReadOnlyList<object?[]> Rows);
+
 /// <summary>
 /// A results store that cannot be used: not SQLite, damaged, another application's database, another schema version,
 /// or a failed write (disk full). The message starts with the file. <see cref="InvalidData"/> tells a file the user
@@ -445,24 +451,45 @@ public sealed class ResultsStore : IDisposable
     });
 
     /// <summary>The flat CSV tables: file name and content (runs, evals, online, losses, eval_buckets, glitches).</summary>
-    public IReadOnlyList<(string Name, string Text)> CsvTables() => Guard(() =>
+    /// <summary>
+    /// Every table in key order with its columns, their SQLite types (INTEGER, REAL, TEXT) and whether they are NOT NULL:
+    /// what `experiment export` writes.
+    /// </summary>
+    public IReadOnlyList<StoreTable> ExportTables() => Guard(() =>
     {
-        var tables = new List<(string, string)>();
+        var tables = new List<StoreTable>();
         foreach (var (table, order) in new[] { ("runs", "id"), ("evals", "run_id, iterate, split"), ("online", "run_id, step"), ("losses", "run_id, step"),
                      ("eval_buckets", "run_id, iterate, split, min_length"), ("glitches", "run_id, iterate, split, sequence, position"),
                      ("diagnostics", "run_id, step, name") })
         {
-            using var cmd = _db.CreateCommand();
-            cmd.CommandText = $"SELECT * FROM {table} ORDER BY {order}";
-            using var reader = cmd.ExecuteReader();
-            var text = new System.Text.StringBuilder();
-            text.AppendLine(string.Join(",", Enumerable.Range(0, reader.FieldCount).Select(reader.GetName)));
-            while (reader.Read())
-                text.AppendLine(string.Join(",", Enumerable.Range(0, reader.FieldCount).Select(i => Csv(reader.GetValue(i)))));
-            tables.Add((table + ".csv", text.ToString()));
+            var columns = new List<StoreColumn>();
+            using (var info = _db.CreateCommand())
+            {
+                info.CommandText = $"PRAGMA table_info({table})";
+                using var reader = info.ExecuteReader();
+                while (reader.Read()) columns.Add(new StoreColumn(reader.GetString(1), reader.GetString(2).ToUpperInvariant(), reader.GetInt64(3) != 0));
+            }
+            var rows = new List<object?[]>();
+            using (var cmd = _db.CreateCommand())
+            {
+                cmd.CommandText = $"SELECT {string.Join(", ", columns.Select(c => c.Name))} FROM {table} ORDER BY {order}";
+                using var reader = cmd.ExecuteReader();
+                while (reader.Read())
+                    rows.Add(Enumerable.Range(0, columns.Count).Select(i => reader.IsDBNull(i) ? null : reader.GetValue(i)).ToArray());
+            }
+            tables.Add(new StoreTable(table, columns, rows));
         }
-        return (IReadOnlyList<(string, string)>)tables;
+        return (IReadOnlyList<StoreTable>)tables;
     });
+
+    /// <summary>The tables as CSV text (header line, then one line per row; NULL as an empty field).</summary>
+    public IReadOnlyList<(string Name, string Text)> CsvTables() => ExportTables().Select(t =>
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine(string.Join(",", t.Columns.Select(c => c.Name)));
+        foreach (var row in t.Rows) text.AppendLine(string.Join(",", row.Select(v => Csv(v ?? DBNull.Value))));
+        return (t.Name + ".csv", text.ToString());
+    }).ToList();
 
     static string Csv(object value)
     {

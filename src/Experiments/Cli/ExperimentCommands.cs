@@ -145,17 +145,24 @@ public static class ExperimentCommands
     static Command Export(CliOutput output)
     {
         var db = new Option<string>("--db") { Description = "results store", Required = true };
-        var csv = new Option<bool>("--csv") { Description = "write flat CSV tables (runs, evals, online, losses)" };
+        var csv = new Option<bool>("--csv") { Description = "write flat CSV tables: runs, evals, online, losses, eval_buckets, glitches, diagnostics" };
+        var parquet = new Option<bool>("--parquet") { Description = "write the same tables as typed Parquet files (pandas, polars, pyarrow)" };
         var outDir = new Option<string>("--out") { Description = "output directory", DefaultValueFactory = _ => "export" };
-        var cmd = new Command("export", "Export a results store as flat tables.") { db, csv, outDir };
+        var cmd = new Command("export", "Export a results store as flat tables (CSV and/or Parquet).") { db, csv, parquet, outDir };
         cmd.SetAction(r =>
         {
-            if (!r.GetValue(csv)) throw new CliException("--csv: choose a format (the only one so far)");
+            if (!r.GetValue(csv) && !r.GetValue(parquet)) throw new CliException("--csv/--parquet: choose a format (or both)");
             string dir = r.GetValue(outDir)!;
-            IReadOnlyList<(string Name, string Text)> tables;
-            using (var store = ResultsStore.OpenReadOnly(r.GetValue(db)!)) tables = store.CsvTables();
-            FileSet.PublishExclusive(dir, tables.Select(t => (t.Name, (Action<string>)(path => AtomicFile.WriteAllText(path, t.Text)))).ToList());
-            foreach (var (name, _) in tables) output.Out.WriteLine($"wrote {Path.Combine(dir, name)}");
+            var files = new List<(string Name, Action<string> Write)>();
+            using (var store = ResultsStore.OpenReadOnly(r.GetValue(db)!))
+            {
+                if (r.GetValue(csv))
+                    files.AddRange(store.CsvTables().Select(t => (t.Name, (Action<string>)(path => AtomicFile.WriteAllText(path, t.Text)))));
+                if (r.GetValue(parquet))
+                    files.AddRange(store.ExportTables().Select(t => (t.Name + ".parquet", (Action<string>)(path => StoreParquet.Write(t, path)))));
+            }
+            FileSet.PublishExclusive(dir, files);
+            foreach (var (name, _) in files) output.Out.WriteLine($"wrote {Path.Combine(dir, name)}");
             return 0;
         });
         return cmd;

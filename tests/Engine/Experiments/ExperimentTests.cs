@@ -203,9 +203,60 @@ public sealed class ExperimentRunTests
         // a second run on the same output skips both finished runs
         var again = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--out", dir.File("lstm"));
         Assert.Equal(2, again.Err.Split('\n').Count(l => l.Contains("skipped")));
-        var csv = CliRunner.Run("experiment", "export", "--db", dir.File("lstm/results.db"), "--csv", "--out", dir.File("csv"));
+        var csv = CliRunner.Run("experiment", "export", "--db", dir.File("lstm/results.db"), "--csv", "--parquet", "--out", dir.File("csv"));
         Assert.True(csv.ExitCode == 0, csv.Err);
         Assert.Equal(1 + 2 * 4, File.ReadAllLines(dir.File("csv/evals.csv")).Length);
+        // the Parquet tables hold the CSV's rows with typed columns
+        foreach (var table in new[] { "runs", "evals", "online", "losses", "eval_buckets", "glitches", "diagnostics" })
+        {
+            var lines = File.ReadAllLines(dir.File($"csv/{table}.csv"));
+            var (fields, columns) = ReadParquet(dir.File($"csv/{table}.parquet"));
+            Assert.Equal(lines[0], string.Join(",", fields.Select(f => f.Name)));
+            Assert.All(columns, c => Assert.Equal(lines.Length - 1, c.Length));
+            for (int row = 1; row < lines.Length; row++)
+                Assert.Equal(lines[row], string.Join(",", columns.Select(c => CsvText(c.GetValue(row - 1)))));
+        }
+        var evalFields = ReadParquet(dir.File("csv/evals.parquet")).Fields;
+        Assert.Equal(typeof(long), evalFields.Single(f => f.Name == "errors").ClrType);
+        Assert.True(IsText(evalFields.Single(f => f.Name == "split")));
+        Assert.Equal((typeof(double), true), ReadParquet(dir.File("csv/losses.parquet")).Fields.Single(f => f.Name == "loss") is var l ? (l.ClrType, l.IsNullable) : default);
+    }
+
+    static (Parquet.Schema.DataField[] Fields, Array[] Columns) ReadParquet(string path)
+    {
+        var reader = Parquet.ParquetReader.CreateAsync(path).GetAwaiter().GetResult();
+        try
+        {
+            var fields = reader.Schema.GetDataFields();
+            var columns = fields.Select(_ => new List<object?>()).ToArray();
+            for (int g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                int n = (int)group.RowCount;
+                for (int f = 0; f < fields.Length; f++)
+                {
+                    var field = fields[f];
+                    IEnumerable<object?> values;
+                    if (IsText(field)) { var a = new string?[n]; group.ReadAsync(field, a.AsMemory()).AsTask().Wait(); values = a; }
+                    else if (field.ClrType == typeof(long) && field.IsNullable) { var a = new long?[n]; group.ReadAsync<long>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    else if (field.ClrType == typeof(long)) { var a = new long[n]; group.ReadAsync<long>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    else if (field.IsNullable) { var a = new double?[n]; group.ReadAsync<double>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    else { var a = new double[n]; group.ReadAsync<double>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    columns[f].AddRange(values);
+                }
+            }
+            return (fields, columns.Select(c => (Array)c.ToArray()).ToArray());
+        }
+        finally { reader.DisposeAsync().AsTask().Wait(); }
+    }
+
+    /// <summary>Parquet.Net reads UTF-8 columns back as string or ReadOnlyMemory&lt;char&gt; fields.</summary>
+    static bool IsText(Parquet.Schema.DataField field) => field.ClrType == typeof(string) || field.ClrType == typeof(ReadOnlyMemory<char>);
+
+    static string CsvText(object? v)
+    {
+        string s = v switch { double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture), null => "", _ => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)! };
+        return s.IndexOfAny([',', '"', '\n']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
     }
 
     [Fact]

@@ -135,7 +135,7 @@ public sealed partial class HostileInputTests
         yield return new("experiment run --backend tpu", Invalid, "--backend", w => ["experiment", "run", "lstm", "--backend", "tpu", "--out", w["e"]]);
         yield return new("experiment run --jobs 0", Invalid, "--jobs", w => ["experiment", "run", "lstm", "--jobs", "0", "--out", w["e"]]);
         yield return new("experiment run --jobs many", Invalid, "--jobs", w => ["experiment", "run", "lstm", "--jobs", "many", "--out", w["e"]]);
-        yield return new("experiment export without --csv", Invalid, "--csv", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
+        yield return new("experiment export without a format", Invalid, "--csv/--parquet", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
 
         // inspect
         string[] Probe(Workspace w, string checkpoint, params string[] extra) =>

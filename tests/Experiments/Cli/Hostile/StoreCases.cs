@@ -18,6 +18,7 @@ public sealed partial class HostileInputTests
         {
             yield return new($"experiment report: {what}", exit, "store.db", w => ["experiment", "report", "--db", make(w), "--out", w["report"]]);
             yield return new($"experiment export: {what}", exit, "store.db", w => ["experiment", "export", "--db", make(w), "--csv", "--out", w["csv"]]);
+            yield return new($"experiment export --parquet: {what}", exit, "store.db", w => ["experiment", "export", "--db", make(w), "--parquet", "--out", w["pq"]]);
             yield return new($"experiment merge input: {what}", exit, "store.db", w => ["experiment", "merge", "--into", w["merged.db"], w.Store("a.db"), make(w)]);
             yield return new($"experiment merge target: {what}", exit, "store.db", w => ["experiment", "merge", "--into", make(w), w.Store("a.db")]);
             yield return new($"glitches list: {what}", exit, "store.db", w => ["glitches", "list", "--db", make(w)]);
