@@ -520,27 +520,92 @@ linear_position_forward(float* __restrict__ x, float divisor, int b, int t, int 
     x[(long long)row * c + c - 1] += (float)(row % t) / divisor;
 }
 
-// qkv (B,T,3C): rotates q and k of every head in place by angle t*10000^(-2i/dh) (sign -1: the backward)
+// qkv (B,T,3C): rotates the first `rot` dims of every head of q, k and, when parts == 3, v in place (parts == 2:
+// q and k only) by angle t*10000^(-2i/rot), i < rot/2, pairing dims i and i + rot/2 (rotate-half form); dims
+// rot..dh pass through. sign -1: the backward (the transpose rotation).
 extern "C" __global__ void __launch_bounds__(256)
-rope_rotate(float* __restrict__ qkv, int b, int t, int c, int heads, float sign)
+rope_rotate(float* __restrict__ qkv, int b, int t, int c, int heads, int rot, int parts, float sign)
 {
-    int dh = c / heads, half = dh / 2;
-    long long total = (long long)b * t * 2 * heads * half;
+    int dh = c / heads, half = rot / 2;
+    long long total = (long long)b * t * parts * heads * half;
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= total) return;
     int i = (int)(idx % half);
     long long rest = idx / half;
     int h = (int)(rest % heads); rest /= heads;
-    int part = (int)(rest % 2);
-    long long row = rest / 2;
+    int part = (int)(rest % parts);
+    long long row = rest / parts;
     int pos = (int)(row % t);
     double sine, cosine;
-    angle_sincos(pos * pow(10000.0, -2.0 * i / dh), &sine, &cosine);
+    angle_sincos(pos * pow(10000.0, -2.0 * i / rot), &sine, &cosine);
     float co = (float)cosine, si = (float)(sign * sine);
     float* x = qkv + row * 3 * c + part * c + h * dh;
     float x1 = x[i], x2 = x[i + half];
     x[i] = x1 * co - x2 * si;
     x[i + half] = x2 * co + x1 * si;
+}
+
+// x (B,T,C) += scale[0] * table (>=T,C) [t]: the scaled sinusoidal embedding, its scale a parameter on the device
+extern "C" __global__ void __launch_bounds__(256)
+position_scale_forward(float* __restrict__ x, const float* __restrict__ table, const float* __restrict__ scale, int b, int t, int c)
+{
+    const float s = scale[0];
+    const long long total = (long long)b * t * c, stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+        x[i] += s * table[i % ((long long)t * c)];
+}
+
+// dscale (1) += sum over (b, t, j) of dx (B,T,C) * table (>=T,C) [t, j]: one block; for each b in order, thread k
+// sums the elements k, k+1024, ... of the (T,C) slice, then a fixed tree. Deterministic.
+extern "C" __global__ void __launch_bounds__(SUM_THREADS)
+position_scale_backward(float* __restrict__ dscale, const float* __restrict__ dx, const float* __restrict__ table, int b, int t, int c)
+{
+    __shared__ float partial[SUM_THREADS / WARP_SIZE];
+    const long long tc = (long long)t * c;
+    float s = 0.0f;
+    for (int bi = 0; bi < b; bi++)
+    {
+        const float* slice = dx + bi * tc;
+        for (long long i = threadIdx.x; i < tc; i += SUM_THREADS) s += slice[i] * table[i];
+    }
+    s = warp_sum(s);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x < WARP_SIZE)
+    {
+        float v = warp_sum(partial[threadIdx.x]);
+        if (threadIdx.x == 0) dscale[0] += v;
+    }
+}
+
+// out (B,T,C) = [table (V,C-1) [tokens (B,T)], t / divisor]: the token embedding and the linear position as a
+// coordinate of its own (Appendix C.3, v_t = [e_t, p_t])
+extern "C" __global__ void __launch_bounds__(256)
+linear_position_embedding_forward(float* __restrict__ out, const int* __restrict__ tokens, const float* __restrict__ table,
+                                  float divisor, int b, int t, int c)
+{
+    const long long total = (long long)b * t * c, stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+    {
+        long long row = i / c;
+        int j = (int)(i % c);
+        out[i] = j < c - 1 ? table[(long long)tokens[row] * (c - 1) + j] : (float)(row % t) / divisor;
+    }
+}
+
+// dtable (V,C-1) += dout (N,C) [:, :C-1] scattered by tokens (N): thread (v, j) sums rows in order. No atomics.
+extern "C" __global__ void __launch_bounds__(256)
+linear_position_embedding_backward(float* __restrict__ dtable, const float* __restrict__ dout, const int* __restrict__ tokens,
+                                   int n, int v, int c)
+{
+    int e = c - 1;
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= v * e) return;
+    int row = idx / e, j = idx % e;
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] == row) acc += dout[(long long)i * c + j];
+    dtable[idx] += acc;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1100,6 +1165,10 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
     X(sinusoidal_table)              \
     X(linear_position_forward)       \
     X(rope_rotate)                   \
+    X(position_scale_forward)        \
+    X(position_scale_backward)       \
+    X(linear_position_embedding_forward) \
+    X(linear_position_embedding_backward) \
     X(gelu_forward)                  \
     X(gelu_backward)                 \
     X(residual_forward)              \

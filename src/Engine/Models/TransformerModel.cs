@@ -75,7 +75,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         return (layout, block => entries.Map(entry => block.Slice(entry)));
     });
 
-    Buf<T> _sinusoidTable;               // (T,C) fixed table for sinusoidal positions
+    Buf<T> _sinusoidTable;               // (T,C) fixed table of the sinusoidal encodings (the scale is applied when adding)
 
     protected override void ReleaseBuffers()
     {
@@ -94,6 +94,12 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         Ops.SinusoidalTable(_sinusoidTable, t, _c);
         return _sinusoidTable;
     }
+
+    /// <summary>rope rotates part of each head of q, k and v; rope-full all of q and k.</summary>
+    bool Rotary => Config.Position is PositionEncoding.Rope or PositionEncoding.RopeFull;
+    bool RotatesValues => Config.Position == PositionEncoding.Rope;
+
+    T LinearDivisor => T.CreateTruncating(Config.LinearPosDivisor!.Value);
 
     bool SharpenLayer(PassOptions options, int l) =>
         options.Sharpen != 0 && (options.SharpenLayers == null || options.SharpenLayers.Contains(l));
@@ -132,11 +138,13 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         var pos = Config.Position;
         T posScale = T.One / T.Sqrt(T.CreateTruncating(c));
 
-        // embeddings (N,C)
-        Ops.EmbeddingForward(a.Encoded, tokens, _p.TokenEmbedding, n, c);
-        if (pos == PositionEncoding.Learned) Ops.PositionAddForward(a.Encoded, _p.PositionEmbedding, posScale, b, t, c);
-        else if (pos == PositionEncoding.Sinusoidal) Ops.PositionAddForward(a.Encoded, SinusoidTable(t), posScale, b, t, c);
-        else if (pos == PositionEncoding.Linear) Ops.LinearPositionForward(a.Encoded, T.CreateTruncating(Config.LinearPosDivisor!.Value), b, t, c);
+        // embeddings (N,C): the token embedding (with the linear coordinate, [e_t, t/C]), then what is added to it
+        if (pos == PositionEncoding.Linear) Ops.LinearPositionEmbeddingForward(a.Encoded, tokens, _p.TokenEmbedding, LinearDivisor, b, t, c);
+        else Ops.EmbeddingForward(a.Encoded, tokens, _p.TokenEmbedding, n, c);
+        if (Config.HasLearnedPositions) Ops.PositionAddForward(a.Encoded, _p.PositionEmbedding, posScale, b, t, c);
+        else if (pos == PositionEncoding.Sinusoidal) Ops.PositionScaleForward(a.Encoded, SinusoidTable(t), _p.PositionScale, b, t, c);
+        else if (pos == PositionEncoding.SinusoidalFixed) Ops.PositionAddForward(a.Encoded, SinusoidTable(t), posScale, b, t, c);
+        else if (pos == PositionEncoding.LinearAdd) Ops.LinearPositionForward(a.Encoded, LinearDivisor, b, t, c);
         Ops.DropoutForward(a.Encoded, a.Encoded, options.DropoutAt(options.DropoutEmbedding, DropoutSite.Embedding), (long)n * c);
 
         for (int l = 0; l < _layers; l++)
@@ -146,7 +154,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             var input = l == 0 ? a.Encoded : a.Layers[l - 1].Output;
             Ops.LayerNormForward(act.Ln1, act.Ln1Mean, act.Ln1Rstd, input, p.AttnNormWeight, p.AttnNormBias, n, c);
             Ops.MatmulForward(act.Qkv, act.Ln1, p.Wqkv, Buf<T>.Empty, n, c, 3 * c);
-            if (pos == PositionEncoding.Rope) Ops.RopeForward(act.Qkv, b, t, c, _heads);
+            if (Rotary) Ops.RopeForward(act.Qkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
             var attn = AttentionAt(options, l);
             Ops.AttentionForward(act.Atty, act.Saved, act.Qkv, attn, b, t, c, _heads);
             if (SharpenLayer(options, l)) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), act.Saved, b, t, _heads);
@@ -199,15 +207,17 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, act.Atty, p.Wo, n, c, c);
             var attn = AttentionAt(options, l);
             Ops.AttentionBackward(a.DQkv, a.DAtty, act.Qkv, act.Atty, act.Saved, SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
-            if (pos == PositionEncoding.Rope) Ops.RopeBackward(a.DQkv, b, t, c, _heads);
+            if (Rotary) Ops.RopeBackward(a.DQkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
             Ops.Fill(a.DNorm, T.Zero);
             Ops.MatmulBackward(a.DNorm, g.Wqkv, Buf<T>.Empty, a.DQkv, act.Ln1, p.Wqkv, n, c, 3 * c);
             Ops.LayerNormBackward(a.DResidual, g.AttnNormWeight, g.AttnNormBias, a.DNorm, input, p.AttnNormWeight, act.Ln1Mean, act.Ln1Rstd, n, c);
         }
 
         Ops.DropoutBackward(a.DResidual, a.DResidual, options.DropoutAt(options.DropoutEmbedding, DropoutSite.Embedding), nc);
-        if (pos == PositionEncoding.Learned)
+        if (Config.HasLearnedPositions)
             Ops.PositionAddBackward(_g.PositionEmbedding, a.DResidual, T.One / T.Sqrt(T.CreateTruncating(c)), b, t, c);
-        Ops.EmbeddingBackward(_g.TokenEmbedding, a.DResidual, LastTokens, n, _v, c);
+        else if (pos == PositionEncoding.Sinusoidal) Ops.PositionScaleBackward(_g.PositionScale, a.DResidual, SinusoidTable(t), b, t, c);
+        if (pos == PositionEncoding.Linear) Ops.LinearPositionEmbeddingBackward(_g.TokenEmbedding, a.DResidual, LastTokens, n, _v, c);
+        else Ops.EmbeddingBackward(_g.TokenEmbedding, a.DResidual, LastTokens, n, _v, c);
     }
 }

@@ -14,7 +14,7 @@ public static class OptionFlags
         ["sharpen"] = "--sharpen", ["sharpen_layers"] = "--sharpen-layers", ["sharpen_from"] = "--sharpen-from", ["eval_every"] = "--eval-every", ["eval_count"] = "--eval-count",
         ["offline"] = "--offline", ["eval_batch"] = "--eval-batch", ["model"] = "--model",
         ["layers"] = "--layers", ["dim"] = "--dim", ["heads"] = "--heads", ["pos"] = "--pos", ["max_length"] = "--max-length",
-        ["linear_pos_divisor"] = "--linear-divisor", ["embed_dim"] = "--embed-dim", ["hidden"] = "--hidden", ["vocab_size"] = "vocab_size",
+        ["linear_pos_divisor"] = "--linear-divisor", ["use_abs_pos_emb"] = "--no-abs-pos", ["embed_dim"] = "--embed-dim", ["hidden"] = "--hidden", ["vocab_size"] = "vocab_size",
     };
 
     public static string Flag(string field) => Flags.GetValueOrDefault(field, field);

@@ -54,6 +54,7 @@ public sealed class OptionsSchemaTests
         [nameof(ModelConfig.MaxLength)] = 99,
         [nameof(ModelConfig.Pos)] = PositionEncoding.Alibi,
         [nameof(ModelConfig.LinearPosDivisor)] = 12.5,
+        [nameof(ModelConfig.UseAbsPosEmb)] = false,
         [nameof(ModelConfig.EmbedDim)] = 7,
         [nameof(ModelConfig.Hidden)] = 9,
     };

@@ -29,7 +29,7 @@ public sealed partial class HostileInputTests
             ("--dropout-emb", "-0.1"), ("--dropout-attn", "1"), ("--dropout-ff", "NaN"), ("--sharpen", "NaN"), ("--sharpen", "Infinity"),
             ("--sharpen-layers", "5"), ("--sharpen-layers", "x"), ("--sharpen-layers", "-1"), ("--sharpen-layers", "0,0"),
             ("--eval-every", "-1"), ("--eval-count", "-1"), ("--offline", "foo:1"), ("--offline", "sparse:x"), ("--offline", "sparse:-1"),
-            ("--mode", "noisy"), ("--task", "parity"), ("--pos", "spiral"), ("--p-ignore", "1.5"), ("--p-ignore", "-0.1"), ("--p-ignore", "NaN"),
+            ("--mode", "noisy"), ("--task", "parity"), ("--pos", "spiral"), ("--pos", "rope_full"), ("--pos", "Rope"), ("--p-ignore", "1.5"), ("--p-ignore", "-0.1"), ("--p-ignore", "NaN"),
             ("--mixture", "a,b"), ("--mixture", "2"), ("--mixture", ","), ("--backend", "tpu"), ("--seed", "-1"), ("--data-seed", "abc"),
             ("--automaton-p-write", "2"), ("--layers", "0"), ("--layers", "-1"), ("--dim", "0"), ("--heads", "0"), ("--heads", "3"),
             ("--max-length", "1"), ("--linear-divisor", "0"), ("--decay-steps", "abc"), ("--unknown-option", "1"),
@@ -39,6 +39,11 @@ public sealed partial class HostileInputTests
             var extra = option == "--linear-divisor" ? new[] { "--pos", "linear", option, value } : new[] { option, value };
             yield return new($"train {option} {value}", Invalid, mention, w => TinyTransformer(w, extra));
         }
+        yield return new("train --no-abs-pos without alibi", Invalid, "--no-abs-pos", w => TinyTransformer(w, "--no-abs-pos"));
+        yield return new("train lstm --no-abs-pos", Invalid, "--no-abs-pos", w => TinyLstm(w, "--no-abs-pos"));
+        yield return new("train --pos rope with an odd rotary dimension", Invalid, "--pos", w =>
+            ["train", "--model", "transformer", "--layers", "1", "--dim", "6", "--heads", "2", "--pos", "rope", "--length", "16", "--steps", "1",
+             "--offline", "none", "--quiet", "--out", w["run"]]);
         yield return new("train lstm with dropout", Invalid, "--model", w => TinyLstm(w, "--dropout-attn", "0.1"));
         yield return new("train lstm --hidden 0", Invalid, "hidden", w => TinyLstm(w, "--hidden", "0"));
         yield return new("train lstm --hidden 1073741824", Invalid, "hidden", w => TinyLstm(w, "--hidden", "1073741824"));
@@ -121,6 +126,10 @@ public sealed partial class HostileInputTests
         yield return new("model --model gru", Invalid, "--model", _ => ["model", "--model", "gru"]);
         yield return new("model --layers 0", Invalid, "layers", _ => ["model", "--model", "transformer", "--layers", "0"]);
         yield return new("model --heads 3", Invalid, "heads", _ => ["model", "--model", "transformer", "--heads", "3"]);
+        yield return new("model --pos rope, d_h 66", Invalid, "--pos", _ => ["model", "--model", "transformer", "--dim", "132", "--heads", "2", "--pos", "rope"]);
+        yield return new("model --pos rope-full, d_h 5", Invalid, "--pos", _ => ["model", "--model", "transformer", "--dim", "10", "--heads", "2", "--pos", "rope-full"]);
+        yield return new("model --pos sinusoidal, odd dim", Invalid, "--pos", _ => ["model", "--model", "transformer", "--dim", "9", "--heads", "3", "--pos", "sinusoidal"]);
+        yield return new("model --no-abs-pos --pos rope", Invalid, "--no-abs-pos", _ => ["model", "--model", "transformer", "--pos", "rope", "--no-abs-pos"]);
         yield return new("model --hidden 1073741824", Invalid, "hidden", _ => ["model", "--model", "lstm", "--hidden", "1073741824"]);
         yield return new("model --dim 2147483647", Invalid, "dim", _ => ["model", "--model", "transformer", "--dim", "2147483647", "--heads", "1"]);
 
