@@ -15,9 +15,9 @@ mkdir -p "$out"
 cp "$work/report/baseline-dependency-dense.png" "$out/dependency-dense.png"
 cp "$work/report/baseline-errors.png" "$out/errors.png"
 cp "$work/report/baseline-attention-entropy.png" "$out/attention-entropy.png"
-# the first glitch of replicate 0 on the dense set, drawn as the paper's attention figures
-"$rff" glitches list --db "$runs/results.db" --run baseline/baseline/0 --split dense --limit 1 --json > "$out/first-glitch.json"
-index=$(python3 -c "import json; g=json.load(open('$out/first-glitch.json')); print(g[0]['sequence'] if g else 0)")
+# the first glitch of replicate 0's final model on the dense set, drawn as the paper's attention figures
+"$rff" glitches list --db "$runs/results.db" --run baseline/baseline/0 --split dense --limit 200 --json > "$work/glitches.json"
+index=$(python3 -c "import json; g=[x for x in json.load(open('$work/glitches.json')) if x['iterate']=='final']; print(g[0]['sequence'] if g else 0)")
 "$rff" inspect attention --checkpoint "$model" --from "dense:$index" --length 64 --out "$work/inspect" > "$out/inspect.txt"
 cp "$work/inspect/attention.png" "$out/attention-grid.png"
 "$rff" inspect temperature --checkpoint "$model" --values 4,2,1,0.5,0.25,0.125 --splits sparse,dense --count 10000 --length 64 \
