@@ -21,7 +21,8 @@ The LSTM's printed line builds nn.Embedding / nn.LSTM / nn.Linear directly.
       --tokens SEQS.txt --logits ENGINE_LOGITS.safetensors [--tolerance 1e-5]
 
 prints one JSON object (names, strict load, max |logit difference|) and exits 0 when the logits agree within the
-tolerance, 1 otherwise. The forward pass runs in float64 on the float32 weights.
+tolerance, 1 otherwise. With --manifest FILE.json (a list of {name, state, constructor, tokens, logits}) it checks every
+case in one process (torch starts once) and prints one JSON line per case. The forward pass runs in float64 on the float32 weights.
 """
 import argparse
 import json
@@ -216,46 +217,63 @@ def build(constructor):
     raise SystemExit("not a constructor this module tree builds: " + constructor)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--state", required=True)
-    ap.add_argument("--constructor", required=True)
-    ap.add_argument("--tokens", required=True)
-    ap.add_argument("--logits", required=True)
-    ap.add_argument("--tolerance", type=float, default=1e-5)
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-
-    state, meta = read_safetensors(a.state)
-    model = build(a.constructor)
+def check(state_path, constructor, tokens_path, logits_path, tolerance):
+    """One export against the engine's logits: a report (dict) and whether it passed."""
+    state, _ = read_safetensors(state_path)
+    model = build(constructor)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     report = {
-        "constructor": a.constructor,
+        "constructor": constructor,
         "missing": sorted(set(expected) - set(got)),
         "unexpected": sorted(set(got) - set(expected)),
         "misshaped": sorted(k for k in set(expected) & set(got) if expected[k] != got[k]),
         "tensors": len(got),
     }
     if report["missing"] or report["unexpected"] or report["misshaped"]:
-        print(json.dumps(report))
-        return 1
+        return report, False
     model.load_state_dict(state, strict=True)
     report["strict_load"] = True
     model = model.double().eval()
 
-    with open(a.tokens) as f:
+    with open(tokens_path) as f:
         lines = [ln.strip() for ln in f if ln.strip()]
     tokens = torch.tensor([[VOCAB[c] for c in s] for s in lines], dtype=torch.int64)
-    engine, _ = read_safetensors(a.logits)
+    engine, _ = read_safetensors(logits_path)
     with torch.no_grad():
         logits = model(tokens)
     diff = (logits - engine["logits"].double()).abs().max().item()
     report["sequences"], report["length"] = tokens.shape
     report["max_abs_diff"] = diff
     report["max_abs_logit"] = engine["logits"].abs().max().item()
-    print(json.dumps(report))
-    return 0 if math.isfinite(diff) and diff <= a.tolerance else 1
+    return report, math.isfinite(diff) and diff <= tolerance
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--state")
+    ap.add_argument("--constructor")
+    ap.add_argument("--tokens")
+    ap.add_argument("--logits")
+    ap.add_argument("--manifest", help="JSON list of {name, state, constructor, tokens, logits}: one report line each")
+    ap.add_argument("--tolerance", type=float, default=1e-5)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.manifest:
+        with open(a.manifest) as f:
+            cases = json.load(f)
+    else:
+        cases = [{"name": "", "state": a.state, "constructor": a.constructor, "tokens": a.tokens, "logits": a.logits}]
+    ok = True
+    for c in cases:
+        try:
+            report, passed = check(c["state"], c["constructor"], c["tokens"], c["logits"], a.tolerance)
+        except Exception as e:  # one case's failure is reported, the others still run
+            report, passed = {"error": repr(e)}, False
+        report["name"], report["passed"] = c["name"], passed
+        print(json.dumps(report), flush=True)
+        ok = ok and passed
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -201,40 +201,58 @@ public sealed class ExportPyTorchTests(ITestOutputHelper log)
         return (p.ExitCode, stdout + stderr.Result);
     }
 
-    public static TheoryData<string> Cases => new("learned", "sinusoidal", "rope", "rope-partial", "alibi", "alibi-noabs-h3", "none", "lstm");
+    public static TheoryData<string> Cases => new(CaseNames);
+    static readonly string[] CaseNames = ["learned", "sinusoidal", "rope", "rope-partial", "alibi", "alibi-noabs-h3", "none", "lstm"];
+
+    /// <summary>Every case exported and run through the engine, then checked by one Python process (torch starts once).</summary>
+    static readonly Lazy<(Dictionary<string, JsonElement> Reports, string Output)> Checked = new(() =>
+    {
+        var dir = new TempDir();   // removed with the process's temp files; the reports are kept in memory
+        var manifest = new List<object>();
+        var data = new FlipFlopSampler(FlipFlopDistribution.WithIgnore(0.5)).SampleMany(11, RandomDomain.Dataset, 0, 4, 16);
+        FlipFlopFiles.Write(dir.File("seqs.txt"), data);
+        foreach (var name in CaseNames)
+        {
+            var config = ExportCommandTests.Configs[name];
+            string checkpoint = ExportCommandTests.Checkpoint(dir, name, config);
+            string state = dir.File(name + ".export.safetensors"), logitsFile = dir.File(name + ".logits.safetensors");
+            var export = CliRunner.Run("export", "--checkpoint", checkpoint, "--format", config.IsLstm ? "pytorch" : "x-transformers", "--out", state);
+            if (export.ExitCode != 0) throw new InvalidOperationException($"export {name}: {export.Err}");
+            // the engine's float32 logits on a few flip-flop sequences
+            using (var device = new CpuDevice())
+            using (var model = RawFlipFlop.Engine.Checkpoints.Checkpoint.LoadModel(checkpoint, new CpuOps<float>(device)))
+            {
+                var tokens = device.AllocateFrom<int>(data.Tokens.Select(x => (int)x).ToArray());
+                var logits = device.ToArray(model.Forward(tokens, data.Count, data.Length, PassOptions.Evaluation));
+                device.Free(tokens);
+                SafeTensors.Write(logitsFile, [SafeTensor.FromFloats("logits", [data.Count, data.Length, config.VocabSize], logits)]);
+            }
+            manifest.Add(new { name, state, constructor = export.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1].Trim(), tokens = dir.File("seqs.txt"), logits = logitsFile });
+        }
+        File.WriteAllText(dir.File("manifest.json"), JsonSerializer.Serialize(manifest));
+        string script = Path.Combine(AppContext.BaseDirectory, "pytorch", "xt_module_tree.py");
+        var (_, output) = RunProcess(Python, [script, "--manifest", dir.File("manifest.json"), "--tolerance", "1e-5"]);
+        var reports = new Dictionary<string, JsonElement>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!line.TrimStart().StartsWith('{')) continue;
+            var e = JsonDocument.Parse(line).RootElement.Clone();
+            reports[e.GetProperty("name").GetString()!] = e;
+        }
+        dir.Dispose();
+        return (reports, output);
+    });
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void PyTorch_loads_the_export_strictly_and_reproduces_the_logits(string name)
     {
         RequireTorch();
-        using var dir = new TempDir();
-        var config = ExportCommandTests.Configs[name];
-        string checkpoint = ExportCommandTests.Checkpoint(dir, name, config);
-        var format = config.IsLstm ? "pytorch" : "x-transformers";
-        var export = CliRunner.Run("export", "--checkpoint", checkpoint, "--format", format, "--out", dir.File("sd.safetensors"));
-        Assert.True(export.ExitCode == 0, export.Err);
-        string constructor = export.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1].Trim();
-
-        // a few flip-flop sequences and the engine's float32 logits on them
-        var data = new FlipFlopSampler(FlipFlopDistribution.WithIgnore(0.5)).SampleMany(11, RandomDomain.Dataset, 0, 4, 16);
-        FlipFlopFiles.Write(dir.File("seqs.txt"), data);
-        using (var device = new CpuDevice())
-        using (var model = RawFlipFlop.Engine.Checkpoints.Checkpoint.LoadModel(checkpoint, new CpuOps<float>(device)))
-        {
-            var tokens = device.AllocateFrom<int>(data.Tokens.Select(x => (int)x).ToArray());
-            var logits = device.ToArray(model.Forward(tokens, data.Count, data.Length, PassOptions.Evaluation));
-            device.Free(tokens);
-            SafeTensors.Write(dir.File("logits.safetensors"), [SafeTensor.FromFloats("logits", [data.Count, data.Length, config.VocabSize], logits)]);
-        }
-
-        string script = Path.Combine(AppContext.BaseDirectory, "pytorch", "xt_module_tree.py");
-        var (code, output) = RunProcess(Python, [script, "--state", dir.File("sd.safetensors"), "--constructor", constructor,
-            "--tokens", dir.File("seqs.txt"), "--logits", dir.File("logits.safetensors"), "--tolerance", "1e-5"]);
-        log.WriteLine(output);
-        Assert.True(code == 0, output);
-        using var report = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
-        Assert.True(report.RootElement.GetProperty("strict_load").GetBoolean());
-        Assert.True(report.RootElement.GetProperty("max_abs_diff").GetDouble() <= 1e-5);
+        var (reports, output) = Checked.Value;
+        Assert.True(reports.TryGetValue(name, out var report), $"no report for {name}:\n{output}");
+        log.WriteLine(report.ToString());
+        Assert.True(report.GetProperty("passed").GetBoolean(), report.ToString());
+        Assert.True(report.GetProperty("strict_load").GetBoolean());
+        Assert.True(report.GetProperty("max_abs_diff").GetDouble() <= 1e-5, report.ToString());
     }
 }
