@@ -33,6 +33,8 @@ public static class CommandLine
         root.Add(TrainCommand.Build(output));
         root.Add(ModelCommands.Eval(output));
         root.Add(ModelCommands.Grads(output));
+        root.Add(ExportCommands.Export(output));
+        root.Add(ExportCommands.Import(output));
         root.Add(ExperimentCommands.Build(output));
         root.Add(GlitchCommands.Build(output));
         root.Add(InspectCommands.Build(output));

@@ -14,7 +14,7 @@ public sealed record HostileCase(string Name, int Exit, string Mention, Func<Wor
 [Trait("Category", "Cpu")]
 public sealed partial class HostileInputTests
 {
-    static readonly Dictionary<string, HostileCase> Cases = OptionCases().Concat(FileCases()).Concat(StoreCases()).Concat(OutputCases())
+    static readonly Dictionary<string, HostileCase> Cases = OptionCases().Concat(FileCases()).Concat(StoreCases()).Concat(OutputCases()).Concat(ExportCases())
         .ToDictionary(c => c.Name);
 
     public static TheoryData<string> Names => new(Cases.Keys.Order(StringComparer.Ordinal));
