@@ -8,7 +8,7 @@ using RawFlipFlop.Experiments.Reports;
 
 namespace RawFlipFlop.Experiments.Cli;
 
-/// <summary>`experiment list | run | merge | export | report`: the paper's fixed experiment programs.</summary>
+/// <summary>`experiment list | run | merge | export | report | submit`: the paper's fixed experiment programs.</summary>
 public static class ExperimentCommands
 {
     public static Command Build(CliOutput output)
@@ -19,6 +19,7 @@ public static class ExperimentCommands
         cmd.Add(Merge(output));
         cmd.Add(Export(output));
         cmd.Add(Report(output));
+        cmd.Add(SlurmSubmit.Build(output));
         return cmd;
     }
 

@@ -136,6 +136,18 @@ public sealed partial class HostileInputTests
         // experiments
         yield return new("experiment run unknown", Invalid, "unknown experiment", w => ["experiment", "run", "ablation", "--out", w["e"]]);
         yield return new("experiment run --scale huge", Invalid, "--scale", w => ["experiment", "run", "lstm", "--scale", "huge", "--out", w["e"]]);
+        string[] Submit(Workspace w, params string[] extra) => ["experiment", "submit", "lstm", "--scale", "quick", "--out", w["sub"], "--dry-run", .. extra];
+        yield return new("experiment submit without --slurm", Invalid, "--slurm", w => Submit(w, "--array", "2"));
+        yield return new("experiment submit without --array", Invalid, "--array", w => Submit(w, "--slurm"));
+        yield return new("experiment submit --array 0", Invalid, "--array", w => Submit(w, "--slurm", "--array", "0"));
+        yield return new("experiment submit --array beyond the runs", Invalid, "--array", w => Submit(w, "--slurm", "--array", "50"));
+        yield return new("experiment submit unknown experiment", Invalid, "unknown experiment", w => ["experiment", "submit", "nope", "--slurm", "--array", "1", "--out", w["sub"], "--dry-run"]);
+        yield return new("experiment submit --partition with a space", Invalid, "--partition", w => Submit(w, "--slurm", "--array", "1", "--partition", "a b"));
+        yield return new("experiment submit --time with a quote", Invalid, "--time", w => Submit(w, "--slurm", "--array", "1", "--time", "1'00"));
+        yield return new("experiment submit --backend tpu", Invalid, "--backend", w => Submit(w, "--slurm", "--array", "1", "--backend", "tpu"));
+        yield return new("experiment submit --jobs 0", Invalid, "--jobs", w => Submit(w, "--slurm", "--array", "1", "--jobs", "0"));
+        yield return new("experiment submit without a cpu scale", Invalid, "no cpu scale", w => ["experiment", "submit", "scaling", "--scale", "cpu", "--slurm", "--array", "1", "--out", w["sub"], "--dry-run"]);
+        yield return new("experiment submit --out with a space", Invalid, "--out", w => ["experiment", "submit", "lstm", "--scale", "quick", "--slurm", "--array", "1", "--out", w["a b"], "--dry-run"]);
         yield return new("experiment run without a cpu scale", Invalid, "no cpu scale", w => ["experiment", "run", "scaling", "--scale", "cpu", "--out", w["e"]]);
         yield return new("experiment run --replicates 0", Invalid, "--replicates", w => ["experiment", "run", "lstm", "--replicates", "0", "--out", w["e"]]);
         yield return new("experiment run --shard 0/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "0/2", "--out", w["e"]]);
