@@ -9,11 +9,12 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
 {
     bool _disposed;
 
-    /// <summary>A model of the configuration whose parameters the layout declares.</summary>
-    protected ModelBase(ModelConfig config, IOps<T> ops, ParameterLayout layout)
+    /// <summary>A model of the configuration whose parameters the layout declares, its matmuls in <paramref name="precision"/>.</summary>
+    protected ModelBase(ModelConfig config, IOps<T> ops, ParameterLayout layout, MatmulPrecision precision)
     {
         Config = config.Validate();
         Ops = ops;
+        Precision = precision;
         Layout = layout;
         Parameters = Device.Allocate<T>(Layout.Count);
         Gradients = Device.Allocate<T>(Layout.Count);
@@ -22,6 +23,9 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     public ModelConfig Config { get; }
     public ParameterLayout Layout { get; }
     public IOps<T> Ops { get; }
+
+    /// <summary>How every matrix product of the model multiplies (the LSTM's recurrence itself is FP32 in every mode).</summary>
+    public MatmulPrecision Precision { get; }
     public IDevice Device => Ops.Device;
     public Buf<T> Parameters { get; }
     public Buf<T> Gradients { get; }

@@ -1,3 +1,4 @@
+using RawFlipFlop.Kernels.Devices;
 namespace RawFlipFlop.Tests.Kernels.Gpu;
 
 public abstract partial class OpComparisons
@@ -14,7 +15,7 @@ public abstract partial class OpComparisons
             var w = s.F(whh);
             s.Ops.LstmForward(h, cell, gates, s.F(xproj), w, s.F(bhh), b, t, hidden);
             var dxproj = s.Zeros(b * t * 4 * hidden); var dwhh = s.F(dwhh0); var dbhh = s.F(dbhh0);
-            s.Ops.LstmBackward(dxproj, dwhh, dbhh, s.F(dh), h, cell, gates, w, b, t, hidden);
+            s.Ops.LstmBackward(dxproj, dwhh, dbhh, s.F(dh), h, cell, gates, w, b, t, hidden, MatmulPrecision.Fp32);
             s.Output("lstm h", h);
             s.Output("lstm cell", cell);
             s.Output("lstm gates", gates);
