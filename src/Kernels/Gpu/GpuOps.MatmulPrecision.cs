@@ -10,16 +10,6 @@ namespace RawFlipFlop.Kernels.Gpu;
 /// </summary>
 public sealed partial class GpuOps
 {
-    /// <summary>Tile and block geometry of the tensor-core kernels, from kernels.cu's #defines.</summary>
-    sealed record TensorCoreGeometry(int TileRows, int TileCols, int SliceDepth, int SharedBytes, int NarrowCols, int NarrowRows, int NarrowWeightCols)
-    {
-        public static TensorCoreGeometry From(KernelSource source) => new(source.Define("TC_BM"), source.Define("TC_BN"), source.Define("TC_BK"),
-            source.Define("TC_SHARED_BYTES"), source.Define("NARROW_COLS"), source.Define("NARROW_ROWS"), source.Define("NARROW_WEIGHT_COLS"));
-    }
-
-    /// <summary>k steps of the narrow weight gradient (one mma's depth) and the fewest per slice.</summary>
-    const int NarrowGranule = 8, MinSliceGranules = 8;
-
     TensorCoreGeometry? _tc;
     TensorCoreGeometry Tc => _tc ??= TensorCoreGeometry.From(_source);
 
@@ -35,7 +25,7 @@ public sealed partial class GpuOps
     void TensorCoreForward(Buf<float> output, Buf<float> input, Buf<float> weight, Buf<float> bias, int n, int c, int oc, MatmulPrecision precision)
     {
         var tc = Tc;
-        if (oc < tc.NarrowCols)
+        if (tc.IsNarrow(oc))
         {
             string narrow = Kernel("matmul_narrow_forward", precision);
             Device.Launch(narrow, Dim3.Blocks(n, tc.NarrowRows), Threads(narrow), 0, output, input, weight, bias, n, c, oc);
@@ -56,16 +46,15 @@ public sealed partial class GpuOps
     }
 
     /// <summary>
-    /// dweight (OC,C) += doutput (N,OC)^T input (N,C), the N rows cut into <see cref="KSplit"/> slices: one slice adds
+    /// dweight (OC,C) += doutput (N,OC)^T input (N,C), the N rows cut into slices (<see cref="TensorCoreGeometry.WeightSplit"/>): one slice adds
     /// into dweight directly; several write partial sums (slices, OC, C) that matmul_split_k_reduce adds in slice order.
     /// </summary>
     void TensorCoreWeightGradient(Buf<float> dweight, Buf<float> doutput, Buf<float> input, int n, int c, int oc, MatmulPrecision precision)
     {
         var tc = Tc;
-        bool narrow = oc < tc.NarrowCols;
+        bool narrow = tc.IsNarrow(oc);
         string kernel = Kernel(narrow ? "matmul_narrow_backward_weight" : "matmul_backward_weight", precision);
-        long tiles = narrow ? Dim3.Blocks(c, tc.NarrowWeightCols) : (long)Dim3.Blocks(c, tc.TileCols) * Dim3.Blocks(oc, tc.TileRows);
-        var split = KSplit.For(n, narrow ? NarrowGranule : tc.SliceDepth, MinSliceGranules, tiles);
+        var split = tc.WeightSplit(n, c, oc);
         long count = (long)oc * c;
         var target = split.Slices == 1 ? dweight : Partials(split.Slices * count);
         var grid = narrow
