@@ -10,18 +10,15 @@ public static class Tf32
     public const int DroppedBits = 13;
 
     /// <summary>
-    /// x rounded to TF32 exactly as PTX's cvt.rna.tf32.f32: to nearest, ties away from zero (add half a TF32 ulp to
-    /// the magnitude's bits, then clear the 13 low bits; a carry may raise the exponent, up to infinity). Infinities
-    /// stay; a NaN becomes NaN.
+    /// x rounded to TF32 exactly as PTX's cvt.rna.tf32.f32 runs on sm_80 and sm_90 (the SASS ptxas 11.8 emits for it:
+    /// FSETP.GEU |x|, +INF; @!P0 IADD x, 0x1000; LOP3 x &amp; 0xffffe000): to nearest, ties away from zero. A finite x
+    /// gets half a TF32 ulp added to its bits (a carry may raise the exponent, up to infinity), then the 13 low bits are
+    /// cleared; an infinity or a NaN only has them cleared (a NaN whose payload lies in those bits becomes an infinity).
     /// </summary>
     public static float Round(float x)
     {
         uint bits = BitConverter.SingleToUInt32Bits(x);
-        if ((bits & 0x7f800000u) == 0x7f800000u) return float.IsNaN(x) ? float.NaN : x;
-        return BitConverter.UInt32BitsToSingle((bits + (1u << (DroppedBits - 1))) & ~((1u << DroppedBits) - 1));
+        bool finite = (bits & 0x7f800000u) != 0x7f800000u;
+        return BitConverter.UInt32BitsToSingle((finite ? bits + (1u << (DroppedBits - 1)) : bits) & ~((1u << DroppedBits) - 1));
     }
-
-    /// <summary>The TF32 number the tensor cores read from an FP32 pattern: its 13 low mantissa bits ignored (truncation).</summary>
-    public static float Truncate(float x) =>
-        float.IsNaN(x) ? x : BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(x) & ~((1u << DroppedBits) - 1));
 }

@@ -18,8 +18,10 @@
 //   lets its group complete. So a thread that reads a destination before its own wait, or another thread's before
 //   a barrier that follows that wait (shuffled order), reads NaN instead of the data. Copies still pending when a
 //   thread exits are dropped: their shared memory dies with the block.
-// - cvt.rna.tf32.f32: to nearest, ties away from zero, at 10 mantissa bits (add half a TF32 ulp to the magnitude's
-//   bits, clear the 13 low bits); infinities stay, a NaN becomes the canonical NaN.
+// - cvt.rna.tf32.f32: to nearest, ties away from zero, at 10 mantissa bits, as the SASS ptxas 11.8 emits for it on
+//   sm_80 and sm_90 (FSETP.GEU |x|, +INF; @!P0 IADD x, 0x1000; LOP3 x & 0xffffe000): a finite x gets half a TF32 ulp
+//   added to its bits (a carry may raise the exponent, up to infinity), then the 13 low bits are cleared; an infinity
+//   or a NaN only has them cleared (so a NaN whose payload lies in those bits becomes an infinity).
 #pragma once
 
 namespace rff_emu
@@ -27,8 +29,8 @@ namespace rff_emu
 inline uint32_t tf32_round(float x)
 {
     const uint32_t bits = (uint32_t)to_bits(x);
-    if ((bits & 0x7f800000u) == 0x7f800000u) return (bits & 0x007fffffu) ? 0x7fffffffu : bits;
-    return (bits + 0x1000u) & 0xffffe000u;
+    const bool finite = (bits & 0x7f800000u) != 0x7f800000u;
+    return (finite ? bits + 0x1000u : bits) & 0xffffe000u;
 }
 
 // The value the tensor cores read from a TF32 operand register.
