@@ -37,11 +37,16 @@ public sealed record TensorCoreGeometry(int TileRows, int TileCols, int SliceDep
         ? KSplit.For(n, MmaDepth, MinSliceGranules, Dim3.Blocks(c, NarrowWeightCols))
         : KSplit.For(n, SliceDepth, MinSliceGranules, (long)Dim3.Blocks(c, TileCols) * Dim3.Blocks(oc, TileRows));
 
+    /// <summary>The kernels that multiply on tensor cores (their names end in _3xtf32 or _tf32): their SASS must hold HMMA.</summary>
+    public static bool IsTensorCoreKernel(string kernel) =>
+        kernel.EndsWith("_3xtf32", StringComparison.Ordinal) || kernel.EndsWith("_tf32", StringComparison.Ordinal);
+
     /// <summary>The tile kernels, which take <see cref="SharedBytes"/> of dynamic shared memory (the others take none).</summary>
     public static bool IsTileKernel(string kernel) =>
         kernel.StartsWith("matmul_forward_", StringComparison.Ordinal) || kernel.StartsWith("matmul_backward_input_", StringComparison.Ordinal)
         || kernel.StartsWith("matmul_backward_weight_", StringComparison.Ordinal);
 
-    /// <summary>Dynamic shared memory <paramref name="kernel"/> is launched with (bytes).</summary>
-    public int DynamicSharedBytes(string kernel) => IsTileKernel(kernel) ? SharedBytes : 0;
+    /// <summary>Dynamic shared memory <paramref name="kernel"/> of <paramref name="source"/> is launched with (bytes; 0 for kernels without).</summary>
+    public static int DynamicSharedBytes(KernelSource source, string kernel) =>
+        IsTileKernel(kernel) && source.Defines.TryGetValue("TC_SHARED_BYTES", out int bytes) ? bytes : 0;
 }
