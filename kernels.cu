@@ -1114,27 +1114,92 @@ linear_position_forward(float* __restrict__ x, float divisor, int b, int t, int 
     x[(long long)row * c + c - 1] += (float)(row % t) / divisor;
 }
 
-// qkv (B,T,3C): rotates q and k of every head in place by angle t*10000^(-2i/dh) (sign -1: the backward)
+// qkv (B,T,3C): rotates the first `rot` dims of every head of q, k and, when parts == 3, v in place (parts == 2:
+// q and k only) by angle t*10000^(-2i/rot), i < rot/2, pairing dims i and i + rot/2 (rotate-half form); dims
+// rot..dh pass through. sign -1: the backward (the transpose rotation).
 extern "C" __global__ void __launch_bounds__(256)
-rope_rotate(float* __restrict__ qkv, int b, int t, int c, int heads, float sign)
+rope_rotate(float* __restrict__ qkv, int b, int t, int c, int heads, int rot, int parts, float sign)
 {
-    int dh = c / heads, half = dh / 2;
-    long long total = (long long)b * t * 2 * heads * half;
+    int dh = c / heads, half = rot / 2;
+    long long total = (long long)b * t * parts * heads * half;
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= total) return;
     int i = (int)(idx % half);
     long long rest = idx / half;
     int h = (int)(rest % heads); rest /= heads;
-    int part = (int)(rest % 2);
-    long long row = rest / 2;
+    int part = (int)(rest % parts);
+    long long row = rest / parts;
     int pos = (int)(row % t);
     double sine, cosine;
-    angle_sincos(pos * pow(10000.0, -2.0 * i / dh), &sine, &cosine);
+    angle_sincos(pos * pow(10000.0, -2.0 * i / rot), &sine, &cosine);
     float co = (float)cosine, si = (float)(sign * sine);
     float* x = qkv + row * 3 * c + part * c + h * dh;
     float x1 = x[i], x2 = x[i + half];
     x[i] = x1 * co - x2 * si;
     x[i + half] = x2 * co + x1 * si;
+}
+
+// x (B,T,C) += scale[0] * table (>=T,C) [t]: the scaled sinusoidal embedding, its scale a parameter on the device
+extern "C" __global__ void __launch_bounds__(256)
+position_scale_forward(float* __restrict__ x, const float* __restrict__ table, const float* __restrict__ scale, int b, int t, int c)
+{
+    const float s = scale[0];
+    const long long total = (long long)b * t * c, stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+        x[i] += s * table[i % ((long long)t * c)];
+}
+
+// dscale (1) += sum over (b, t, j) of dx (B,T,C) * table (>=T,C) [t, j]: one block; for each b in order, thread k
+// sums the elements k, k+1024, ... of the (T,C) slice, then a fixed tree. Deterministic.
+extern "C" __global__ void __launch_bounds__(SUM_THREADS)
+position_scale_backward(float* __restrict__ dscale, const float* __restrict__ dx, const float* __restrict__ table, int b, int t, int c)
+{
+    __shared__ float partial[SUM_THREADS / WARP_SIZE];
+    const long long tc = (long long)t * c;
+    float s = 0.0f;
+    for (int bi = 0; bi < b; bi++)
+    {
+        const float* slice = dx + bi * tc;
+        for (long long i = threadIdx.x; i < tc; i += SUM_THREADS) s += slice[i] * table[i];
+    }
+    s = warp_sum(s);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x < WARP_SIZE)
+    {
+        float v = warp_sum(partial[threadIdx.x]);
+        if (threadIdx.x == 0) dscale[0] += v;
+    }
+}
+
+// out (B,T,C) = [table (V,C-1) [tokens (B,T)], t / divisor]: the token embedding and the linear position as a
+// coordinate of its own (Appendix C.3, v_t = [e_t, p_t])
+extern "C" __global__ void __launch_bounds__(256)
+linear_position_embedding_forward(float* __restrict__ out, const int* __restrict__ tokens, const float* __restrict__ table,
+                                  float divisor, int b, int t, int c)
+{
+    const long long total = (long long)b * t * c, stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+    {
+        long long row = i / c;
+        int j = (int)(i % c);
+        out[i] = j < c - 1 ? table[(long long)tokens[row] * (c - 1) + j] : (float)(row % t) / divisor;
+    }
+}
+
+// dtable (V,C-1) += dout (N,C) [:, :C-1] scattered by tokens (N): thread (v, j) sums rows in order. No atomics.
+extern "C" __global__ void __launch_bounds__(256)
+linear_position_embedding_backward(float* __restrict__ dtable, const float* __restrict__ dout, const int* __restrict__ tokens,
+                                   int n, int v, int c)
+{
+    int e = c - 1;
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= v * e) return;
+    int row = idx / e, j = idx % e;
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] == row) acc += dout[(long long)i * c + j];
+    dtable[idx] += acc;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1283,15 +1348,17 @@ __device__ __forceinline__ void attention_accumulate_rows(float (&acc)[ATT_MAX_D
 }
 
 // What an attention kernel derives for one (batch, head) pair bh = b * heads + h: the batch and head, the score scale
-// 1/sqrt(dh), the head's ALiBi slope (0 without ALiBi), the dropout keep scale 1/(1-p), the row stride of qkv (B,T,3C)
+// 1/sqrt(dh) and the head's ALiBi slope (0 without ALiBi), both times 1/temperature (the softmax temperature), the dropout keep scale 1/(1-p), the row stride of qkv (B,T,3C)
 // and the head's q columns of batch b (k and v follow at +C and +2C). (A larger struct, with warp and lane, made ptxas spill.)
 struct AttentionHead { int bi, h; float scale, slope, keep_scale; long long row_stride; const float* base; };
 
-__device__ __forceinline__ AttentionHead attention_head(int bh, const float* qkv, int t, int c, int heads, const float* alibi_slopes, float p_drop)
+__device__ __forceinline__ AttentionHead attention_head(int bh, const float* qkv, int t, int c, int heads, const float* alibi_slopes,
+                                                        float inv_temperature, float p_drop)
 {
     const int bi = bh / heads, h = bh % heads, dh = c / heads;
     const long long row_stride = 3LL * c;
-    return { bi, h, rsqrtf((float)dh), alibi_slopes ? alibi_slopes[h] : 0.0f, p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f,
+    // 1/temperature scales the whole logit, q.k / sqrt(dh) - slope (i - j) (a product: a division here made the backward kernels spill)
+    return { bi, h, rsqrtf((float)dh) * inv_temperature, alibi_slopes ? alibi_slopes[h] * inv_temperature : 0.0f, p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f,
              row_stride, qkv + (long long)bi * t * row_stride + h * dh };
 }
 
@@ -1323,14 +1390,14 @@ __device__ __forceinline__ void attention_load_kv(float* ks, float* vs, const fl
 // out (B,T,C), saved (B,H,T,3), qkv (B,T,3C); kt = keys per tile (<= 32), chosen by the host for shared memory.
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_forward(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv,
-                  int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                  int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, int kt,
                   float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
     const int dh = c / heads, ld = dh + 1;
     float *ks = smem, *vs = ks + kt * ld, *qs = vs + kt * ld;          // K tile, V tile (kt, ld); q rows (ATT_ROWS, dh)
     const int bh = blockIdx.y;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     // this warp's query row, and the block's last
     const int i = (int)blockIdx.x * ATT_ROWS + warp, last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
@@ -1409,14 +1476,14 @@ __device__ __forceinline__ float attention_ds(float p, float mean_s, float s, fl
 // Shared memory: K tile (kt, dh+1), V tile (kt, dh+1), q and dO rows (ATT_ROWS, 2*dh).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
-                      const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt,
+                      const float* __restrict__ saved, float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, int kt,
                       float p_drop, unsigned long long seed, unsigned long long stream)
 {
     extern __shared__ float smem[];
     const int dh = c / heads, ld = dh + 1;
     float *ks = smem, *vs = ks + kt * ld, *rows = vs + kt * ld;        // K tile, V tile (kt, ld); q and dO rows (ATT_ROWS, 2*dh)
     const int bh = blockIdx.y;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     const int i = (int)blockIdx.x * ATT_ROWS + warp, last_row = min(t - 1, (int)blockIdx.x * ATT_ROWS + ATT_ROWS - 1);
     float* q = rows + warp * 2 * dh;
@@ -1462,7 +1529,7 @@ attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout, 
 // Shared memory: Q tile (kt, dh+1), dO tile (kt, dh+1), k and v rows (ATT_ROWS, 2*dh), row stats (kt, 3).
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
-                       float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, int kt, float p_drop,
+                       float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, int kt, float p_drop,
                        unsigned long long seed, unsigned long long stream)
 {
     const int dh = c / heads, ld = dh + 1;
@@ -1470,7 +1537,7 @@ attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout,
     // Q tile, dO tile (kt, ld); k and v rows (ATT_ROWS, 2*dh); row stats (kt, 3)
     float *qt = smem, *dot_ = qt + kt * ld, *rows = dot_ + kt * ld, *stats = rows + ATT_ROWS * 2 * dh;
     const int bh = blockIdx.y;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, p_drop);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     const int j = (int)blockIdx.x * ATT_ROWS + warp, first_key = (int)blockIdx.x * ATT_ROWS;   // this warp's key row, the block's first
     float* kr = rows + warp * 2 * dh;
@@ -1548,13 +1615,13 @@ attention_entropy_forward(float* __restrict__ out, const float* __restrict__ sav
 // One warp per query row: scores, then the row softmax.
 extern "C" __global__ void __launch_bounds__(256)
 attention_probabilities(float* __restrict__ probs, float* __restrict__ scores, const float* __restrict__ qkv,
-                        int b, int t, int c, int heads, const float* __restrict__ alibi_slopes)
+                        int b, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature)
 {
     int row = (blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     if (row >= b * heads * t) return;
     const int i = row % t, bh = row / t;
     const int dh = c / heads;
-    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, 0.0f);
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, 0.0f);
     float* p = probs + (long long)row * t;
     float mx = -3.0e38f;
     for (int j = lane; j < t; j += WARP_SIZE)
@@ -1673,49 +1740,53 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
 // repeated here: a kernel's __launch_bounds__ is their one place (KernelSource reads it). A test checks the
 // table against the definitions above.
 // ---------------------------------------------------------------------------------------------------------
-#define RFF_KERNEL_TABLE(X)                 \
-    X(adamw_update)                         \
-    X(layernorm_forward)                    \
-    X(layernorm_backward)                   \
-    X(layernorm_backward_reduce)            \
-    X(matmul_forward)                       \
-    X(matmul_backward_input)                \
-    X(matmul_backward_weight)               \
-    X(matmul_backward_bias)                 \
-    X(matmul_forward_3xtf32)                \
-    X(matmul_forward_tf32)                  \
-    X(matmul_backward_input_3xtf32)         \
-    X(matmul_backward_input_tf32)           \
-    X(matmul_backward_weight_3xtf32)        \
-    X(matmul_backward_weight_tf32)          \
-    X(matmul_split_k_reduce)                \
-    X(matmul_narrow_forward_3xtf32)         \
-    X(matmul_narrow_forward_tf32)           \
-    X(matmul_narrow_backward_weight_3xtf32) \
-    X(matmul_narrow_backward_weight_tf32)   \
-    X(fill_value)                           \
-    X(sum_forward)                          \
-    X(dropout_forward)                      \
-    X(embedding_forward)                    \
-    X(embedding_backward)                   \
-    X(position_add_forward)                 \
-    X(position_add_backward)                \
-    X(sinusoidal_table)                     \
-    X(linear_position_forward)              \
-    X(rope_rotate)                          \
-    X(gelu_forward)                         \
-    X(gelu_backward)                        \
-    X(residual_forward)                     \
-    X(crossentropy_forward_backward)        \
-    X(argmax_forward)                       \
-    X(read_errors_forward)                  \
-    X(attention_forward)                    \
-    X(attention_backward_preprocess)        \
-    X(attention_backward_dq)                \
-    X(attention_backward_dkv)               \
-    X(attention_entropy_forward)            \
-    X(attention_probabilities)              \
-    X(lstm_step_forward)                    \
-    X(lstm_step_backward)                   \
-    X(lstm_step_backward_dh)                \
+#define RFF_KERNEL_TABLE(X)                \
+    X(adamw_update)                        \
+    X(layernorm_forward)                   \
+    X(layernorm_backward)                  \
+    X(layernorm_backward_reduce)           \
+    X(matmul_forward)                      \
+    X(matmul_backward_input)               \
+    X(matmul_backward_weight)              \
+    X(matmul_backward_bias)                \
+    X(matmul_forward_3xtf32)               \
+    X(matmul_forward_tf32)                 \
+    X(matmul_backward_input_3xtf32)        \
+    X(matmul_backward_input_tf32)          \
+    X(matmul_backward_weight_3xtf32)       \
+    X(matmul_backward_weight_tf32)         \
+    X(matmul_split_k_reduce)               \
+    X(matmul_narrow_forward_3xtf32)        \
+    X(matmul_narrow_forward_tf32)          \
+    X(matmul_narrow_backward_weight_3xtf32)\
+    X(matmul_narrow_backward_weight_tf32)  \
+    X(fill_value)                          \
+    X(sum_forward)                         \
+    X(dropout_forward)                     \
+    X(embedding_forward)                   \
+    X(embedding_backward)                  \
+    X(position_add_forward)                \
+    X(position_add_backward)               \
+    X(sinusoidal_table)                    \
+    X(linear_position_forward)             \
+    X(rope_rotate)                         \
+    X(position_scale_forward)              \
+    X(position_scale_backward)             \
+    X(linear_position_embedding_forward)   \
+    X(linear_position_embedding_backward)  \
+    X(gelu_forward)                        \
+    X(gelu_backward)                       \
+    X(residual_forward)                    \
+    X(crossentropy_forward_backward)       \
+    X(argmax_forward)                      \
+    X(read_errors_forward)                 \
+    X(attention_forward)                   \
+    X(attention_backward_preprocess)       \
+    X(attention_backward_dq)               \
+    X(attention_backward_dkv)              \
+    X(attention_entropy_forward)           \
+    X(attention_probabilities)             \
+    X(lstm_step_forward)                   \
+    X(lstm_step_backward)                  \
+    X(lstm_step_backward_dh)               \
     X(lstm_shift_hidden)

@@ -10,6 +10,7 @@ public sealed class ReadErrorCounter(string split)
 {
     readonly SortedDictionary<int, (long Reads, long Errors)> _byDependency = [];
     readonly List<(long Sequence, int Position)> _firstErrors = [];
+    readonly List<Glitch> _glitches = [];
 
     public string Split { get; } = split;
     public long Sequences { get; private set; }
@@ -20,6 +21,9 @@ public sealed class ReadErrorCounter(string split)
     public IReadOnlyList<(long Sequence, int Position)> FirstErrors => _firstErrors;
     /// <summary>(reads, errors) per dependency length in tokens.</summary>
     public IReadOnlyDictionary<int, (long Reads, long Errors)> ByDependency => _byDependency;
+    /// <summary>The first <see cref="Glitch.MaxRecords"/> errors with the model's probabilities (when logits were given).</summary>
+    public IReadOnlyList<Glitch> Glitches => _glitches;
+    public IReadOnlyList<DependencyBucket> Buckets => DependencyBucket.Of(_byDependency);
 
     /// <summary>
     /// Scores a batch: tokens (B, T) and predictions (B, T), where predictions[b, t] is the argmax token
@@ -34,16 +38,21 @@ public sealed class ReadErrorCounter(string split)
 
     /// <summary>
     /// Scores a batch from per-position error flags (B, T) (1 where the read at t was predicted wrongly, as the
-    /// on-device read-error op writes them), or from an empty span when the batch has no error at all.
+    /// on-device read-error op writes them), or from an empty span when the batch has no error at all. With the
+    /// batch's logits (B, T, V), the errors are also recorded as <see cref="Glitches"/> with the model's probabilities.
     /// </summary>
-    public void AddErrorFlags(ReadOnlySpan<byte> tokens, ReadOnlySpan<int> errors, int length, long firstSequence = -1)
+    public void AddErrorFlags(ReadOnlySpan<byte> tokens, ReadOnlySpan<int> errors, int length, long firstSequence = -1,
+        ReadOnlySpan<float> logits = default, int vocab = 0)
     {
         if (tokens.Length % length != 0 || (errors.Length != 0 && errors.Length != tokens.Length))
             throw new ArgumentException($"tokens ({tokens.Length}) and error flags ({errors.Length}) must both be (B, {length})");
-        Score(tokens, errors, length, firstSequence, errorFlags: true);
+        if (!logits.IsEmpty && logits.Length != (long)tokens.Length * vocab)
+            throw new ArgumentException($"logits ({logits.Length}) must be (B, {length}, {vocab})");
+        Score(tokens, errors, length, firstSequence, errorFlags: true, logits, vocab);
     }
 
-    void Score(ReadOnlySpan<byte> tokens, ReadOnlySpan<int> values, int length, long firstSequence, bool errorFlags)
+    void Score(ReadOnlySpan<byte> tokens, ReadOnlySpan<int> values, int length, long firstSequence, bool errorFlags,
+        ReadOnlySpan<float> logits = default, int vocab = 0)
     {
         int batch = tokens.Length / length;
         if (firstSequence < 0) firstSequence = Sequences;
@@ -66,6 +75,8 @@ public sealed class ReadErrorCounter(string split)
                 Errors++;
                 anyError = true;
                 if (_firstErrors.Count < 1000) _firstErrors.Add((firstSequence + b, t));
+                if (!logits.IsEmpty && _glitches.Count < Glitch.MaxRecords)
+                    _glitches.Add(Glitch.Of(firstSequence + b, t, dependency, logits.Slice((b * length + t) * vocab, vocab), seq[t + 1]));
             }
             if (anyError) SequencesWithErrors++;
             Sequences++;

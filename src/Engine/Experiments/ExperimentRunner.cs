@@ -22,10 +22,33 @@ public sealed record RunnerEvent(RunSpec Spec, int Index, int Total, JobEvent? J
 /// from its saved state, and a run stored with other options is refused, naming the fields that differ. Several
 /// processes may work on one directory: each run is claimed through its directory's lock, so no run is trained twice at
 /// once; a process passes over the runs others hold, and the store serialises their writes.
+/// With <c>jobs</c> &gt; 1, that many runs train at once in this process, each on its own backend (its own device,
+/// stream and host thread); on the CPU the cores are divided among them (each job's parallel loops run on a scheduler
+/// limited to cores / jobs threads). Work splits do not depend on the core count, so every run's results are
+/// bit-identical to a sequential run. Store writes and progress reports are serialised.
 /// </summary>
-public sealed class ExperimentRunner(string outDir, Scale scale, Backend backend)
+public sealed class ExperimentRunner
 {
     public const string StoreName = "results.db";
+
+    readonly string outDir;
+    readonly Scale scale;
+    readonly Func<Backend> openBackend;
+    readonly Backend? sharedBackend;
+    readonly int jobs;
+
+    /// <summary>Runs one run at a time on <paramref name="backend"/> (owned by the caller).</summary>
+    public ExperimentRunner(string outDir, Scale scale, Backend backend) : this(outDir, scale, () => backend, 1) => sharedBackend = backend;
+
+    /// <summary>Runs <paramref name="jobs"/> runs at once, each on a backend of its own from <paramref name="openBackend"/> (disposed here).</summary>
+    public ExperimentRunner(string outDir, Scale scale, Func<Backend> openBackend, int jobs)
+    {
+        if (jobs < 1) throw new ArgumentOutOfRangeException(nameof(jobs), $"jobs must be at least 1, got {jobs}");
+        this.outDir = outDir;
+        this.scale = scale;
+        this.openBackend = openBackend;
+        this.jobs = jobs;
+    }
 
     public string StorePath => Path.Combine(outDir, StoreName);
 
@@ -38,8 +61,6 @@ public sealed class ExperimentRunner(string outDir, Scale scale, Backend backend
         return runs.Where((_, k) => k % count == index - 1).ToList();
     }
 
-    static bool IsDone(ResultsStore store, RunSpec spec) => store.Run(spec.Id)?.Status is RunStatus.Finished or RunStatus.Diverged;
-
     public void Run(IReadOnlyList<RunSpec> runs, Action<RunnerEvent>? report = null, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(outDir);
@@ -49,34 +70,98 @@ public sealed class ExperimentRunner(string outDir, Scale scale, Backend backend
             if (store.Run(spec.Id) is { } stored && stored.OptionsHash != OptionsSchema.Hash(spec.Options))
                 throw new OptionsMismatchException($"run {spec.Id} in {StorePath}", OptionsSchema.Differences(
                     System.Text.Json.Nodes.JsonNode.Parse(stored.OptionsJson), OptionsSchema.ToJson(spec.Options)));
-        for (int k = 0; k < runs.Count; k++)
+        var work = new Work(runs, new SharedStore(store), report);
+        if (jobs == 1)
+        {
+            if (sharedBackend != null) Worker(work, sharedBackend, cancel);
+            else { using var backend = openBackend(); Worker(work, backend, cancel); }
+            return;
+        }
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        // Each job's parallel loops run on a scheduler of cores / jobs threads: the cores are divided, not oversubscribed.
+        int threads = Math.Max(1, Environment.ProcessorCount / jobs);
+        var workers = Enumerable.Range(0, Math.Min(jobs, runs.Count)).Select(_ =>
+            Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    using var backend = openBackend();
+                    Worker(work, backend, failed.Token);
+                }
+                catch
+                {
+                    failed.Cancel(); // stop the other jobs at their next step; their state is saved for resuming
+                    throw;
+                }
+            }, failed.Token, TaskCreationOptions.DenyChildAttach, new ConcurrentExclusiveSchedulerPair(TaskScheduler.Default, threads).ConcurrentScheduler)).ToArray();
+        try { Task.WaitAll(workers); }
+        catch (AggregateException e)
+        {
+            var first = e.Flatten().InnerExceptions.FirstOrDefault(x => x is not OperationCanceledException) ?? e.Flatten().InnerExceptions[0];
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
+    }
+
+    /// <summary>The queue of runs the jobs take from, the store and the report, all shared by the jobs.</summary>
+    sealed class Work(IReadOnlyList<RunSpec> runs, SharedStore store, Action<RunnerEvent>? report)
+    {
+        int _next = -1;
+        readonly object _reportLock = new();
+
+        public int Total => runs.Count;
+        public SharedStore Store => store;
+
+        public bool TryTake(out int index, out RunSpec spec)
+        {
+            index = Interlocked.Increment(ref _next);
+            spec = index < runs.Count ? runs[index] : null!;
+            return index < runs.Count;
+        }
+
+        public void Report(RunnerEvent e)
+        {
+            if (report == null) return;
+            lock (_reportLock) report(e);
+        }
+    }
+
+    /// <summary>The store behind a lock: one SQLite connection is not shared between threads.</summary>
+    sealed class SharedStore(ResultsStore store)
+    {
+        public T Do<T>(Func<ResultsStore, T> action) { lock (store) return action(store); }
+        public void Do(Action<ResultsStore> action) { lock (store) action(store); }
+    }
+
+    void Worker(Work work, Backend backend, CancellationToken cancel)
+    {
+        var store = work.Store;
+        bool IsDone(RunSpec spec) => store.Do(s => s.Run(spec.Id)?.Status is RunStatus.Finished or RunStatus.Diverged);
+        while (work.TryTake(out int index, out var spec))
         {
             cancel.ThrowIfCancellationRequested();
-            var spec = runs[k];
-            if (IsDone(store, spec))
+            if (IsDone(spec))
             {
-                report?.Invoke(new RunnerEvent(spec, k, runs.Count, null, SkipReason.Finished));
+                work.Report(new RunnerEvent(spec, index, work.Total, null, SkipReason.Finished));
                 continue;
             }
             var job = new TrainingJob(spec.Options, backend);
             using var directory = RunDirectory.TryOpen(RunDir(spec), out string holder);
             if (directory == null)
             {
-                report?.Invoke(new RunnerEvent(spec, k, runs.Count, null, SkipReason.Claimed, holder));
+                work.Report(new RunnerEvent(spec, index, work.Total, null, SkipReason.Claimed, holder));
                 continue;
             }
-            if (IsDone(store, spec)) // finished by another process between the check and the claim
+            if (IsDone(spec)) // finished by another process between the check and the claim
             {
-                report?.Invoke(new RunnerEvent(spec, k, runs.Count, null, SkipReason.Finished));
+                work.Report(new RunnerEvent(spec, index, work.Total, null, SkipReason.Finished));
                 continue;
             }
-            store.Begin(spec, scale, backend.Name);
-            int index = k;
+            store.Do(s => s.Begin(spec, scale, backend.Name));
             job.Run(directory, new SyncProgress<JobEvent>(e =>
             {
-                if (e.Phase == JobPhase.Checkpoint) store.Progress(spec.Id, e.Run.Step, e.Run.TrainTime.TotalSeconds, e.Run.Losses, e.Run.Online);
-                if (e.Phase == JobPhase.Done) store.Finish(spec.Id, e.Summary!);
-                report?.Invoke(new RunnerEvent(spec, index, runs.Count, e));
+                if (e.Phase == JobPhase.Checkpoint) store.Do(s => s.Progress(spec.Id, e.Run.Step, e.Run.TrainTime.TotalSeconds, e.Run.Losses, e.Run.Online, e.Run.Diagnostics));
+                if (e.Phase == JobPhase.Done) store.Do(s => s.Finish(spec.Id, e.Summary!));
+                work.Report(new RunnerEvent(spec, index, work.Total, e));
             }), cancel);
         }
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.IO;
 using RawFlipFlop.Engine.Training;
 
@@ -11,6 +12,12 @@ public sealed record RunRecord(string Id, string Experiment, string Setting, int
 {
     public TrainOptions Options(string source) => OptionsSchema.FromJson(OptionsJson, source);
 }
+
+/// <summary>A column of a store table: its name, SQLite type (INTEGER, REAL or TEXT) and whether it is NOT NULL.</summary>
+public sealed record StoreColumn(string Name, string Type, bool NotNull);
+
+/// <summary>A store table as exported: its columns and its rows (values long, double or string; null for NULL), in key order.</summary>
+public sealed record StoreTable(string Name, IReadOnlyList<StoreColumn> Columns, IReadOnlyList<object?[]> Rows);
 
 /// <summary>
 /// A results store that cannot be used: not SQLite, damaged, another application's database, another schema version,
@@ -34,7 +41,8 @@ public sealed class ResultsStore : IDisposable
 {
     /// <summary>"RFFR": marks the SQLite file as a RawFlipFlop results store.</summary>
     public const int ApplicationId = 0x52464652;
-    /// <summary>Version 2: options as canonical JSON with their hash; nullable losses (diverged runs).</summary>
+    /// <summary>Version 2: options as canonical JSON with their hash; nullable losses (diverged runs); evaluations by
+    /// dependency length and glitch records.</summary>
     public const int SchemaVersion = 2;
 
     const string Schema = """
@@ -49,9 +57,18 @@ public sealed class ResultsStore : IDisposable
         CREATE TABLE evals (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, step INTEGER NOT NULL,
           sequences INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL, sequences_with_errors INTEGER NOT NULL,
           PRIMARY KEY (run_id, iterate, split));
+        CREATE TABLE eval_buckets (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, min_length INTEGER NOT NULL,
+          max_length INTEGER NOT NULL, reads INTEGER NOT NULL, errors INTEGER NOT NULL, PRIMARY KEY (run_id, iterate, split, min_length));
+        CREATE TABLE diagnostics (run_id TEXT NOT NULL, step INTEGER NOT NULL, name TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, step, name));
+        CREATE TABLE glitches (run_id TEXT NOT NULL, iterate TEXT NOT NULL, split TEXT NOT NULL, sequence INTEGER NOT NULL,
+          position INTEGER NOT NULL, dependency INTEGER NOT NULL, predicted INTEGER NOT NULL, p_correct REAL,
+          PRIMARY KEY (run_id, iterate, split, sequence, position));
         """;
 
-    static readonly string[] Tables = ["runs", "losses", "online", "evals"];
+    static readonly string[] Tables = ["runs", "losses", "online", "evals", "eval_buckets", "glitches", "diagnostics"];
+
+    /// <summary>The tables holding one row set per run (everything but runs), for deleting and copying a run.</summary>
+    static readonly string[] RunTables = ["losses", "online", "evals", "eval_buckets", "glitches", "diagnostics"];
 
     readonly SqliteConnection _db;
 
@@ -203,17 +220,31 @@ public sealed class ResultsStore : IDisposable
         ("$ms", spec.Options.Seed.ToString(CultureInfo.InvariantCulture)), ("$ds", spec.Options.DataSeed.ToString(CultureInfo.InvariantCulture)),
         ("$backend", backend), ("$version", EngineInfo.Version), ("$status", Text(RunStatus.Running)), ("$now", Now)));
 
-    /// <summary>Records the progress of a run (at each checkpoint): its curves so far.</summary>
-    public void Progress(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online) =>
+    /// <summary>Records the progress of a run (at each checkpoint): its curves and diagnostics so far.</summary>
+    public void Progress(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online,
+        IReadOnlyList<TrainingDiagnostics> diagnostics) =>
         Guard(() =>
         {
             using var tx = _db.BeginTransaction();
-            WriteCurves(id, steps, trainSeconds, losses, online);
+            WriteCurves(id, steps, trainSeconds, losses, online, diagnostics);
             tx.Commit();
         });
 
-    void WriteCurves(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online)
+    /// <summary>Diagnostic names in the store: "attention_entropy.LAYER" and "norm.TENSOR".</summary>
+    const string EntropyPrefix = "attention_entropy.", NormPrefix = "norm.";
+
+    void WriteCurves(string id, int steps, double trainSeconds, IReadOnlyList<double> losses, IReadOnlyList<OnlineEvaluation> online,
+        IReadOnlyList<TrainingDiagnostics> diagnostics)
     {
+        Execute("DELETE FROM diagnostics WHERE run_id = $id", ("$id", id));
+        foreach (var d in diagnostics)
+        {
+            var values = d.AttentionEntropy.Select((e, l) => (EntropyPrefix + l.ToString(CultureInfo.InvariantCulture), e))
+                .Concat(d.WeightNorms.Select(kv => (NormPrefix + kv.Key, kv.Value)));
+            foreach (var (name, value) in values)
+                Execute("INSERT INTO diagnostics VALUES ($id, $step, $name, $value)",
+                    ("$id", id), ("$step", d.Step), ("$name", name), ("$value", double.IsFinite(value) ? value : null));
+        }
         Execute("UPDATE runs SET steps_done = $steps, train_seconds = $sec, updated = $now WHERE id = $id",
             ("$id", id), ("$steps", steps), ("$sec", trainSeconds), ("$now", Now));
         Execute("DELETE FROM losses WHERE run_id = $id", ("$id", id));
@@ -240,12 +271,22 @@ public sealed class ResultsStore : IDisposable
     public void Finish(string id, TrainingSummary summary) => Guard(() =>
     {
         using var tx = _db.BeginTransaction();
-        WriteCurves(id, summary.Steps, summary.TrainSeconds, summary.Losses, summary.Online);
-        Execute("DELETE FROM evals WHERE run_id = $id", ("$id", id));
+        WriteCurves(id, summary.Steps, summary.TrainSeconds, summary.Losses, summary.Online, summary.Diagnostics);
+        foreach (var table in new[] { "evals", "eval_buckets", "glitches" }) Execute($"DELETE FROM {table} WHERE run_id = $id", ("$id", id));
         foreach (var e in summary.Eval)
+        {
+            string iterate = EnumText<Iterate>.Of(e.Iterate);
             Execute("INSERT INTO evals VALUES ($id, $it, $split, $step, $seqs, $reads, $errors, $swe)",
-                ("$id", id), ("$it", EnumText<Iterate>.Of(e.Iterate)), ("$split", e.Split), ("$step", e.Step), ("$seqs", e.Sequences),
+                ("$id", id), ("$it", iterate), ("$split", e.Split), ("$step", e.Step), ("$seqs", e.Sequences),
                 ("$reads", e.Reads), ("$errors", e.Errors), ("$swe", e.SequencesWithErrors));
+            foreach (var b in e.ByDependency)
+                Execute("INSERT INTO eval_buckets VALUES ($id, $it, $split, $min, $max, $reads, $errors)",
+                    ("$id", id), ("$it", iterate), ("$split", e.Split), ("$min", b.Min), ("$max", b.Max), ("$reads", b.Reads), ("$errors", b.Errors));
+            foreach (var g in e.Glitches)
+                Execute("INSERT INTO glitches VALUES ($id, $it, $split, $seq, $pos, $dep, $pred, $p)",
+                    ("$id", id), ("$it", iterate), ("$split", e.Split), ("$seq", g.Sequence), ("$pos", g.Position), ("$dep", g.Dependency),
+                    ("$pred", g.Predicted), ("$p", double.IsFinite(g.PCorrect) ? g.PCorrect : null));
+        }
         Execute("UPDATE runs SET status = $status, updated = $now WHERE id = $id", ("$id", id), ("$status", Text(summary.Status)), ("$now", Now));
         tx.Commit();
     });
@@ -290,10 +331,54 @@ public sealed class ResultsStore : IDisposable
         Query("SELECT step, reads, errors, sequences_with_errors FROM online WHERE run_id = $id ORDER BY step", id,
             r => new OnlineEvaluation(r.GetInt32(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)));
 
-    public IReadOnlyList<EvaluationRecord> Evals(string id) =>
-        Query("SELECT split, iterate, sequences, reads, errors, sequences_with_errors, step FROM evals WHERE run_id = $id ORDER BY iterate, split", id,
+    /// <summary>A run's diagnostics per online evaluation, in step order.</summary>
+    public IReadOnlyList<TrainingDiagnostics> Diagnostics(string id) =>
+        Query("SELECT step, name, value FROM diagnostics WHERE run_id = $id ORDER BY step, name", id,
+                r => (Step: r.GetInt32(0), Name: r.GetString(1), Value: r.IsDBNull(2) ? double.NaN : r.GetDouble(2)))
+            .GroupBy(x => x.Step)
+            .Select(g => new TrainingDiagnostics(g.Key,
+                g.Where(x => x.Name.StartsWith(EntropyPrefix, StringComparison.Ordinal))
+                    .OrderBy(x => int.Parse(x.Name[EntropyPrefix.Length..], CultureInfo.InvariantCulture)).Select(x => x.Value).ToList(),
+                g.Where(x => x.Name.StartsWith(NormPrefix, StringComparison.Ordinal)).ToDictionary(x => x.Name[NormPrefix.Length..], x => x.Value)))
+            .ToList();
+
+    /// <summary>A run's offline evaluations with their dependency buckets and glitch records.</summary>
+    public IReadOnlyList<EvaluationRecord> Evals(string id)
+    {
+        var buckets = Query("SELECT iterate, split, min_length, max_length, reads, errors FROM eval_buckets WHERE run_id = $id ORDER BY iterate, split, min_length",
+            id, r => (Key: (r.GetString(0), r.GetString(1)), Bucket: new DependencyBucket(r.GetInt32(2), r.GetInt32(3), r.GetInt64(4), r.GetInt64(5))))
+            .ToLookup(x => x.Key, x => x.Bucket);
+        var glitches = Query("SELECT iterate, split, sequence, position, dependency, predicted, p_correct FROM glitches WHERE run_id = $id ORDER BY iterate, split, sequence, position",
+            id, r => (Key: (r.GetString(0), r.GetString(1)),
+                Glitch: new Glitch(r.GetInt64(2), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5), r.IsDBNull(6) ? double.NaN : r.GetDouble(6))))
+            .ToLookup(x => x.Key, x => x.Glitch);
+        return Query("SELECT split, iterate, sequences, reads, errors, sequences_with_errors, step FROM evals WHERE run_id = $id ORDER BY iterate, split", id,
             r => new EvaluationRecord(r.GetString(0), EnumText<Iterate>.Parse(r.GetString(1), "iterate"), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4),
-                r.GetInt64(5), r.GetInt64(6)));
+                r.GetInt64(5), r.GetInt64(6))
+            {
+                ByDependency = buckets[(r.GetString(1), r.GetString(0))].ToList(),
+                Glitches = glitches[(r.GetString(1), r.GetString(0))].ToList(),
+            });
+    }
+
+    /// <summary>Every glitch record of the store with its run, iterate and split, optionally of one run and split.</summary>
+    public IReadOnlyList<(string Run, Iterate Iterate, string Split, Glitch Glitch)> Glitches(string? run = null, string? split = null) => Guard(() =>
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = """
+            SELECT run_id, iterate, split, sequence, position, dependency, predicted, p_correct FROM glitches
+            WHERE ($run IS NULL OR run_id = $run) AND ($split IS NULL OR split = $split)
+            ORDER BY run_id, iterate, split, sequence, position
+            """;
+        cmd.Parameters.AddWithValue("$run", (object?)run ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$split", (object?)split ?? DBNull.Value);
+        using var r = cmd.ExecuteReader();
+        var list = new List<(string, Iterate, string, Glitch)>();
+        while (r.Read())
+            list.Add((r.GetString(0), EnumText<Iterate>.Parse(r.GetString(1), "iterate"), r.GetString(2),
+                new Glitch(r.GetInt64(3), r.GetInt32(4), r.GetInt32(5), r.GetInt32(6), r.IsDBNull(7) ? double.NaN : r.GetDouble(7))));
+        return (IReadOnlyList<(string, Iterate, string, Glitch)>)list;
+    });
 
     /// <summary>
     /// Merges <paramref name="inputs"/> (and what <paramref name="target"/> holds already) into <paramref name="target"/>:
@@ -354,14 +439,10 @@ public sealed class ResultsStore : IDisposable
                 DELETE FROM runs WHERE id IN (SELECT o.id FROM other.runs o JOIN runs r ON r.id = o.id
                   WHERE (o.status IN ('finished', 'diverged') AND r.status NOT IN ('finished', 'diverged'))
                      OR (o.status = r.status AND o.steps_done > r.steps_done));
-                DELETE FROM losses WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
-                DELETE FROM online WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
-                DELETE FROM evals WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);
+                """ + string.Concat(RunTables.Select(t => $"DELETE FROM {t} WHERE run_id NOT IN (SELECT id FROM runs) AND run_id IN (SELECT id FROM other.runs);\n")) + """
                 CREATE TEMP TABLE incoming AS SELECT id FROM other.runs WHERE id NOT IN (SELECT id FROM runs);
                 INSERT INTO runs SELECT * FROM other.runs WHERE id IN (SELECT id FROM incoming);
-                INSERT INTO losses SELECT * FROM other.losses WHERE run_id IN (SELECT id FROM incoming);
-                INSERT INTO online SELECT * FROM other.online WHERE run_id IN (SELECT id FROM incoming);
-                INSERT INTO evals SELECT * FROM other.evals WHERE run_id IN (SELECT id FROM incoming);
+                """ + string.Concat(RunTables.Select(t => $"INSERT INTO {t} SELECT * FROM other.{t} WHERE run_id IN (SELECT id FROM incoming);\n")) + """
                 DROP TABLE incoming;
                 """);
             tx.Commit();
@@ -369,23 +450,46 @@ public sealed class ResultsStore : IDisposable
         finally { Execute("DETACH DATABASE other"); }
     });
 
-    /// <summary>The flat CSV tables: file name and content (runs.csv, evals.csv, online.csv, losses.csv).</summary>
-    public IReadOnlyList<(string Name, string Text)> CsvTables() => Guard(() =>
+    /// <summary>The flat CSV tables: file name and content (runs, evals, online, losses, eval_buckets, glitches).</summary>
+    /// <summary>
+    /// Every table in key order with its columns, their SQLite types (INTEGER, REAL, TEXT) and whether they are NOT NULL:
+    /// what `experiment export` writes.
+    /// </summary>
+    public IReadOnlyList<StoreTable> ExportTables() => Guard(() =>
     {
-        var tables = new List<(string, string)>();
-        foreach (var (table, order) in new[] { ("runs", "id"), ("evals", "run_id, iterate, split"), ("online", "run_id, step"), ("losses", "run_id, step") })
+        var tables = new List<StoreTable>();
+        foreach (var (table, order) in new[] { ("runs", "id"), ("evals", "run_id, iterate, split"), ("online", "run_id, step"), ("losses", "run_id, step"),
+                     ("eval_buckets", "run_id, iterate, split, min_length"), ("glitches", "run_id, iterate, split, sequence, position"),
+                     ("diagnostics", "run_id, step, name") })
         {
-            using var cmd = _db.CreateCommand();
-            cmd.CommandText = $"SELECT * FROM {table} ORDER BY {order}";
-            using var reader = cmd.ExecuteReader();
-            var text = new System.Text.StringBuilder();
-            text.AppendLine(string.Join(",", Enumerable.Range(0, reader.FieldCount).Select(reader.GetName)));
-            while (reader.Read())
-                text.AppendLine(string.Join(",", Enumerable.Range(0, reader.FieldCount).Select(i => Csv(reader.GetValue(i)))));
-            tables.Add((table + ".csv", text.ToString()));
+            var columns = new List<StoreColumn>();
+            using (var info = _db.CreateCommand())
+            {
+                info.CommandText = $"PRAGMA table_info({table})";
+                using var reader = info.ExecuteReader();
+                while (reader.Read()) columns.Add(new StoreColumn(reader.GetString(1), reader.GetString(2).ToUpperInvariant(), reader.GetInt64(3) != 0));
+            }
+            var rows = new List<object?[]>();
+            using (var cmd = _db.CreateCommand())
+            {
+                cmd.CommandText = $"SELECT {string.Join(", ", columns.Select(c => c.Name))} FROM {table} ORDER BY {order}";
+                using var reader = cmd.ExecuteReader();
+                while (reader.Read())
+                    rows.Add(Enumerable.Range(0, columns.Count).Select(i => reader.IsDBNull(i) ? null : reader.GetValue(i)).ToArray());
+            }
+            tables.Add(new StoreTable(table, columns, rows));
         }
-        return (IReadOnlyList<(string, string)>)tables;
+        return (IReadOnlyList<StoreTable>)tables;
     });
+
+    /// <summary>The tables as CSV text (header line, then one line per row; NULL as an empty field).</summary>
+    public IReadOnlyList<(string Name, string Text)> CsvTables() => ExportTables().Select(t =>
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine(string.Join(",", t.Columns.Select(c => c.Name)));
+        foreach (var row in t.Rows) text.AppendLine(string.Join(",", row.Select(v => Csv(v ?? DBNull.Value))));
+        return (t.Name + ".csv", text.ToString());
+    }).ToList();
 
     static string Csv(object value)
     {

@@ -21,7 +21,25 @@ public sealed record PassOptions
     /// <summary>Layers the sharpening averages over (null = all).</summary>
     public IReadOnlyList<int>? SharpenLayers { get; init; }
 
+    /// <summary>
+    /// Softmax temperature of attention, for probing a trained model: every attention logit is divided by it (1: as
+    /// trained; towards 0: hard attention). <see cref="TemperatureLayers"/> picks the layers (null: all).
+    /// </summary>
+    public float AttentionTemperature { get; init; } = 1f;
+    public IReadOnlyList<int>? TemperatureLayers { get; init; }
+
+    /// <summary>The attention temperature of <paramref name="layer"/> in this pass.</summary>
+    public float TemperatureAt(int layer) => TemperatureLayers is null || TemperatureLayers.Contains(layer) ? AttentionTemperature : 1f;
+
     public static PassOptions Evaluation { get; } = new();
+
+    /// <summary>An evaluation pass with attention at <paramref name="temperature"/> in <paramref name="layers"/> (null: all).</summary>
+    public static PassOptions AtTemperature(float temperature, IReadOnlyList<int>? layers = null)
+    {
+        if (!(temperature > 0) || !float.IsFinite(temperature))
+            throw new ArgumentOutOfRangeException(nameof(temperature), $"attention temperature must be a finite number > 0, got {temperature}");
+        return new() { AttentionTemperature = temperature, TemperatureLayers = layers };
+    }
 
     /// <summary>The dropout mask of a <see cref="DropoutSite"/> at this step; none when p is 0.</summary>
     public DropoutSpec DropoutAt(float p, int site) =>

@@ -65,6 +65,7 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
                     InitKind.Normal => spec.Scale * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2),
                     InitKind.Uniform => spec.Scale * (2 * u1 - 1),
                     InitKind.Ones => 1,
+                    InitKind.Constant => spec.Scale,
                     _ => 0,
                 };
                 span[j] = T.CreateTruncating(value);

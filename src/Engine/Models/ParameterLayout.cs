@@ -11,6 +11,8 @@ public enum InitKind
     Ones,
     /// <summary>All zeros (LayerNorm bias).</summary>
     Zeros,
+    /// <summary>Every element the scale (the scaled sinusoidal embedding's scalar, d^-0.5).</summary>
+    Constant,
 }
 
 /// <summary>One parameter tensor: its checkpoint name, PyTorch shape, offset in the flat buffer and its initialisation.</summary>

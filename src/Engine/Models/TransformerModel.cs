@@ -26,6 +26,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
     }
 
     Buf<T> _analysis;                    // (2,B,H,T,T) probabilities and scores for inspection, allocated on first use
+    PassOptions _lastPass = PassOptions.Evaluation; // the options of the last forward: the analysis repeats its attention
 
     /// <summary>
     /// The attention probabilities (B,H,T,T) (before dropout; 0 above the diagonal) of layer l for the last
@@ -49,12 +50,26 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         }
         var probs = _analysis.Slice(0, size);
         var scores = _analysis.Slice(size, size);
-        Ops.AttentionProbabilities(probs, scores, a.Layers[layer].Qkv, new AttentionOptions(Config.Position == PositionEncoding.Alibi, DropoutSpec.None),
-            b, t, _c, _heads);
+        Ops.AttentionProbabilities(probs, scores, a.Layers[layer].Qkv, AttentionAt(_lastPass, layer) with { Dropout = DropoutSpec.None }, b, t, _c, _heads);
         return (probs, scores);
     }
 
     public (int B, int T) LastShape => (_acts.B, _acts.T);
+
+    /// <summary>Layer <paramref name="layer"/>'s attention in a pass: ALiBi, its dropout mask and its temperature.</summary>
+    AttentionOptions AttentionAt(PassOptions options, int layer) =>
+        new(Config.Position == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(layer)), options.TemperatureAt(layer));
+
+    /// <summary>
+    /// The summed entropy of the attention rows of each layer (L) in the last forward, B*H*T rows a layer, computed by
+    /// the attention entropy op from each layer's saved state (a diagnostic: any pass, sharpened or not).
+    /// </summary>
+    public double[] AttentionEntropySums()
+    {
+        var a = _acts.Views ?? throw new InvalidOperationException("no forward pass yet");
+        for (int l = 0; l < _layers; l++) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), a.Layers[l].Saved, _acts.B, _acts.T, _heads);
+        return Device.ToArray(a.Entropy).Select(double.CreateTruncating).ToArray();
+    }
 
     TransformerActivations<Buf<T>> Ensure(int b, int t) => _acts.Ensure(b, t, () =>
     {
@@ -62,7 +77,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         return (layout, block => entries.Map(entry => block.Slice(entry)));
     });
 
-    Buf<T> _sinusoidTable;               // (T,C) fixed table for sinusoidal positions
+    Buf<T> _sinusoidTable;               // (T,C) fixed table of the sinusoidal encodings (the scale is applied when adding)
 
     protected override void ReleaseBuffers()
     {
@@ -81,6 +96,12 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         Ops.SinusoidalTable(_sinusoidTable, t, _c);
         return _sinusoidTable;
     }
+
+    /// <summary>rope rotates part of each head of q, k and v; rope-full all of q and k.</summary>
+    bool Rotary => Config.Position is PositionEncoding.Rope or PositionEncoding.RopeFull;
+    bool RotatesValues => Config.Position == PositionEncoding.Rope;
+
+    T LinearDivisor => T.CreateTruncating(Config.LinearPosDivisor!.Value);
 
     bool SharpenLayer(PassOptions options, int l) =>
         options.Sharpen != 0 && (options.SharpenLayers == null || options.SharpenLayers.Contains(l));
@@ -114,15 +135,18 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             throw new ArgumentException($"sequence length {t} exceeds the learned position table ({Config.MaxLength})");
         var a = Ensure(b, t);
         LastTokens = tokens;
+        _lastPass = options;
         int n = b * t, c = _c;
         var pos = Config.Position;
         T posScale = T.One / T.Sqrt(T.CreateTruncating(c));
 
-        // embeddings (N,C)
-        Ops.EmbeddingForward(a.Encoded, tokens, _p.TokenEmbedding, n, c);
-        if (pos == PositionEncoding.Learned) Ops.PositionAddForward(a.Encoded, _p.PositionEmbedding, posScale, b, t, c);
-        else if (pos == PositionEncoding.Sinusoidal) Ops.PositionAddForward(a.Encoded, SinusoidTable(t), posScale, b, t, c);
-        else if (pos == PositionEncoding.Linear) Ops.LinearPositionForward(a.Encoded, T.CreateTruncating(Config.LinearPosDivisor!.Value), b, t, c);
+        // embeddings (N,C): the token embedding (with the linear coordinate, [e_t, t/C]), then what is added to it
+        if (pos == PositionEncoding.Linear) Ops.LinearPositionEmbeddingForward(a.Encoded, tokens, _p.TokenEmbedding, LinearDivisor, b, t, c);
+        else Ops.EmbeddingForward(a.Encoded, tokens, _p.TokenEmbedding, n, c);
+        if (Config.HasLearnedPositions) Ops.PositionAddForward(a.Encoded, _p.PositionEmbedding, posScale, b, t, c);
+        else if (pos == PositionEncoding.Sinusoidal) Ops.PositionScaleForward(a.Encoded, SinusoidTable(t), _p.PositionScale, b, t, c);
+        else if (pos == PositionEncoding.SinusoidalFixed) Ops.PositionAddForward(a.Encoded, SinusoidTable(t), posScale, b, t, c);
+        else if (pos == PositionEncoding.LinearAdd) Ops.LinearPositionForward(a.Encoded, LinearDivisor, b, t, c);
         Ops.DropoutForward(a.Encoded, a.Encoded, options.DropoutAt(options.DropoutEmbedding, DropoutSite.Embedding), (long)n * c);
 
         for (int l = 0; l < _layers; l++)
@@ -132,8 +156,8 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             var input = l == 0 ? a.Encoded : a.Layers[l - 1].Output;
             Ops.LayerNormForward(act.Ln1, act.Ln1Mean, act.Ln1Rstd, input, p.AttnNormWeight, p.AttnNormBias, n, c);
             Ops.MatmulForward(act.Qkv, act.Ln1, p.Wqkv, Buf<T>.Empty, n, c, 3 * c, Precision);
-            if (pos == PositionEncoding.Rope) Ops.RopeForward(act.Qkv, b, t, c, _heads);
-            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
+            if (Rotary) Ops.RopeForward(act.Qkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
+            var attn = AttentionAt(options, l);
             Ops.AttentionForward(act.Atty, act.Saved, act.Qkv, attn, b, t, c, _heads);
             if (SharpenLayer(options, l)) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), act.Saved, b, t, _heads);
             Ops.MatmulForward(a.Scratch, act.Atty, p.Wo, Buf<T>.Empty, n, c, c, Precision);
@@ -183,17 +207,19 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             // attention: mid = input + wo(attn(qkv(ln1(input))))
             Ops.Fill(a.DAtty, T.Zero);
             Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, act.Atty, p.Wo, n, c, c, Precision);
-            var attn = new AttentionOptions(pos == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(l)));
+            var attn = AttentionAt(options, l);
             Ops.AttentionBackward(a.DQkv, a.DAtty, act.Qkv, act.Atty, act.Saved, SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
-            if (pos == PositionEncoding.Rope) Ops.RopeBackward(a.DQkv, b, t, c, _heads);
+            if (Rotary) Ops.RopeBackward(a.DQkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
             Ops.Fill(a.DNorm, T.Zero);
             Ops.MatmulBackward(a.DNorm, g.Wqkv, Buf<T>.Empty, a.DQkv, act.Ln1, p.Wqkv, n, c, 3 * c, Precision);
             Ops.LayerNormBackward(a.DResidual, g.AttnNormWeight, g.AttnNormBias, a.DNorm, input, p.AttnNormWeight, act.Ln1Mean, act.Ln1Rstd, n, c);
         }
 
         Ops.DropoutBackward(a.DResidual, a.DResidual, options.DropoutAt(options.DropoutEmbedding, DropoutSite.Embedding), nc);
-        if (pos == PositionEncoding.Learned)
+        if (Config.HasLearnedPositions)
             Ops.PositionAddBackward(_g.PositionEmbedding, a.DResidual, T.One / T.Sqrt(T.CreateTruncating(c)), b, t, c);
-        Ops.EmbeddingBackward(_g.TokenEmbedding, a.DResidual, LastTokens, n, _v, c);
+        else if (pos == PositionEncoding.Sinusoidal) Ops.PositionScaleBackward(_g.PositionScale, a.DResidual, SinusoidTable(t), b, t, c);
+        if (pos == PositionEncoding.Linear) Ops.LinearPositionEmbeddingBackward(_g.TokenEmbedding, a.DResidual, LastTokens, n, _v, c);
+        else Ops.EmbeddingBackward(_g.TokenEmbedding, a.DResidual, LastTokens, n, _v, c);
     }
 }

@@ -3,14 +3,17 @@ namespace RawFlipFlop.Engine.Models;
 /// <summary>
 /// The Transformer's parameters by role. A slot is a <see cref="LayoutEntry"/> (where the tensor lies in the flat
 /// parameter buffer) or, through <see cref="Map{TView}"/>, its view in the parameters or in the gradients.
-/// PositionEmbedding exists with learned positions only.
+/// PositionEmbedding (the learned table) exists with learned positions and with ALiBi's absolute embedding;
+/// PositionScale (the scaled sinusoidal embedding's scalar) with sinusoidal positions only.
 /// </summary>
 public sealed record TransformerParameters<TSlot>(TSlot TokenEmbedding, TSlot? PositionEmbedding,
-    IReadOnlyList<TransformerLayerParameters<TSlot>> Layers, TSlot FinalNormWeight, TSlot FinalNormBias, TSlot HeadWeight, TSlot HeadBias)
+    IReadOnlyList<TransformerLayerParameters<TSlot>> Layers, TSlot FinalNormWeight, TSlot FinalNormBias, TSlot HeadWeight, TSlot HeadBias,
+    TSlot? PositionScale)
 {
     public TransformerParameters<TView> Map<TView>(Func<TSlot, TView> view) => new(view(TokenEmbedding),
         PositionEmbedding is null ? default : view(PositionEmbedding), [.. Layers.Select(layer => layer.Map(view))],
-        view(FinalNormWeight), view(FinalNormBias), view(HeadWeight), view(HeadBias));
+        view(FinalNormWeight), view(FinalNormBias), view(HeadWeight), view(HeadBias),
+        PositionScale is null ? default : view(PositionScale));
 }
 
 /// <summary>
@@ -29,23 +32,29 @@ public static class TransformerParameters
     /// <summary>
     /// The parameters of a configuration under their checkpoint names (x-transformers' module names, PyTorch
     /// shapes and default initialisations), in checkpoint order: arguments are evaluated in the order written.
+    /// pos_emb.scale comes last, so that every other tensor keeps its offset, its alignment and its initialisation stream
+    /// (a sinusoidal model and a sinusoidal-fixed one of one seed differ by the scale alone). With the linear coordinate
+    /// the token embedding is (V, d-1), kaiming-normal over its own fan-in d-1.
     /// </summary>
     public static (ParameterLayout Layout, TransformerParameters<LayoutEntry> Entries) Declare(ModelConfig config)
     {
         if (!config.ValidateFields().IsTransformer) throw new ArgumentException($"not a transformer configuration: {config}");
         var layout = new ParameterLayout();
-        int v = config.VocabSize, d = config.Dim;
+        int v = config.VocabSize, d = config.Dim, e = config.TokenEmbeddingDim;
         double linear = 1 / Math.Sqrt(d);
         var entries = new TransformerParameters<LayoutEntry>(
-            TokenEmbedding: layout.Add("tok_emb.weight", [v, d], InitKind.Normal, Math.Sqrt(2.0 / d)),
-            PositionEmbedding: config.Position == PositionEncoding.Learned
+            TokenEmbedding: layout.Add("tok_emb.weight", [v, e], InitKind.Normal, Math.Sqrt(2.0 / e)),
+            PositionEmbedding: config.HasLearnedPositions
                 ? layout.Add("pos_emb.weight", [config.MaxLength, d], InitKind.Normal, 1.0)
                 : null,
             Layers: [.. Enumerable.Range(0, config.Layers).Select(l => DeclareLayer(layout, $"layers.{l}.", d))],
             FinalNormWeight: layout.Add("final_norm.weight", [d], InitKind.Ones),
             FinalNormBias: layout.Add("final_norm.bias", [d], InitKind.Zeros),
             HeadWeight: layout.Add("head.weight", [v, d], InitKind.Uniform, linear),
-            HeadBias: layout.Add("head.bias", [v], InitKind.Uniform, linear));
+            HeadBias: layout.Add("head.bias", [v], InitKind.Uniform, linear),
+            PositionScale: config.Position == PositionEncoding.Sinusoidal
+                ? layout.Add("pos_emb.scale", [1], InitKind.Constant, 1 / Math.Sqrt(d))
+                : null);
         return (layout, entries);
     }
 

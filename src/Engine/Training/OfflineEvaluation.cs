@@ -33,7 +33,10 @@ public static class OfflineEvaluation
                 }
                 device.Upload<T>(parameters, model.Parameters);
                 var r = split.Evaluate(model, (done, total) => progress?.Invoke(split.Name, iterate, done, total));
-                records.Add(new EvaluationRecord(r.Split, iterate, r.Sequences, r.Positions, r.Errors, r.SequencesWithErrors, step));
+                records.Add(new EvaluationRecord(r.Split, iterate, r.Sequences, r.Positions, r.Errors, r.SequencesWithErrors, step)
+                {
+                    ByDependency = r.Buckets, Glitches = r.Glitches,
+                });
             }
         }
         device.Upload<T>(finalParameters, model.Parameters);

@@ -17,7 +17,8 @@ public static class RunState
 {
     const string OptionsKey = "options", OptionsHashKey = "options_hash", ProgressKey = "run_state";
 
-    sealed record Progress(int Step, List<double> Losses, List<double> Regularizer, List<OnlineEvaluation> Online, OnlineEvaluation? Best, double TrainSeconds);
+    sealed record Progress(int Step, List<double> Losses, List<double> Regularizer, List<OnlineEvaluation> Online, List<TrainingDiagnostics>? Diagnostics,
+        OnlineEvaluation? Best, double TrainSeconds);
 
     public static void Save(string path, TrainingRun<float> run)
     {
@@ -30,7 +31,7 @@ public static class RunState
             SafeTensor.FromFloats("adam_v", [p], device.ToArray(run.Optimizer.V)),
         };
         if (run.BestParameters != null) tensors.Add(SafeTensor.FromFloats("best_parameters", [p], run.BestParameters));
-        var progress = new Progress(run.Step, run.Losses, run.Regularizer, run.Online, run.Best, run.TrainTime.TotalSeconds);
+        var progress = new Progress(run.Step, run.Losses, run.Regularizer, run.Online, run.Diagnostics, run.Best, run.TrainTime.TotalSeconds);
         SafeTensors.Write(path, tensors, Checkpoint.Metadata(run.Options.Model, new Dictionary<string, string>
         {
             [OptionsKey] = OptionsSchema.Canonical(run.Options),
@@ -71,7 +72,8 @@ public static class RunState
         device.Upload<float>(Tensor("adam_m"), run.Optimizer.M);
         device.Upload<float>(Tensor("adam_v"), run.Optimizer.V);
         var best = contents.Find("best_parameters") != null ? Tensor("best_parameters") : null;
-        run.Restore(progress.Step, progress.Losses, progress.Regularizer, progress.Online, progress.Best, best, TimeSpan.FromSeconds(progress.TrainSeconds));
+        run.Restore(progress.Step, progress.Losses, progress.Regularizer, progress.Online, progress.Diagnostics ?? [], progress.Best, best,
+            TimeSpan.FromSeconds(progress.TrainSeconds));
         return true;
     }
 }

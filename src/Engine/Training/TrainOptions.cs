@@ -44,6 +44,13 @@ public sealed record TrainOptions
     /// <summary>Data seed: the training batches (batch k is sequences (k-1)*B .. k*B-1 of the stream).</summary>
     public ulong DataSeed { get; init; } = 1;
     public FlipFlopMixture Data { get; init; } = FlipFlopMixture.Of(FlipFlopDistribution.Train);
+    /// <summary>
+    /// Train on this file's sequences, walked in a seeded order (<see cref="DataFileOrder"/>, the data seed), instead of
+    /// sampling <see cref="Data"/> (null: sample). Flip-flop language modelling only. Left out of the JSON when null,
+    /// so the options (and hashes) of sampled runs are as before.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public TrainingDataFile? DataFile { get; init; }
     public LossMode Mode { get; init; } = LossMode.Clean;
     public float DropoutEmbedding { get; init; }
     public float DropoutAttention { get; init; }
@@ -51,6 +58,8 @@ public sealed record TrainOptions
     public double Sharpen { get; init; }
     /// <summary>Layers the sharpening averages over (null: all).</summary>
     public IReadOnlyList<int>? SharpenLayers { get; init; }
+    /// <summary>The first step the sharpening applies to (0: from the start; the paper's Figure 12 switches it on partway).</summary>
+    public int SharpenFrom { get; init; }
     /// <summary>Online evaluation every N steps on the task's fixed online set (0 = never).</summary>
     public int EvalEvery { get; init; } = 100;
     /// <summary>Sequences of the online set used (paper: 10^3).</summary>
@@ -82,10 +91,18 @@ public sealed record TrainOptions
         InvalidOptionException.Require(Warmup >= 0, "warmup", $"must be non-negative, got {Warmup}");
         InvalidOptionException.Require(DecaySteps is null or >= 1, "decay_steps", $"must be at least 1, got {DecaySteps}");
         InvalidOptionException.Require(Data.Components.Count > 0, "data", "the mixture names no distribution");
+        if (DataFile != null)
+        {
+            InvalidOptionException.Require(Task == TaskKind.FlipFlop, "data_file", "training from a file is for the flip-flop language-modelling task");
+            InvalidOptionException.Require(DataFile.Length == Length, "data_file",
+                $"{DataFile.Files[0].Path} holds sequences of length {DataFile.Length}, the run's length is {Length}");
+            InvalidOptionException.Require(DataFile.Sequences >= 1 && DataFile.Files.Count >= 1, "data_file", "the data holds no sequences");
+        }
         InvalidOptionException.Require(AutomatonPWrite is >= 0 and <= 1, "automaton_p_write", $"must lie in [0, 1], got {Of(AutomatonPWrite)}");
         foreach (var (name, p) in new[] { ("dropout_embedding", DropoutEmbedding), ("dropout_attention", DropoutAttention), ("dropout_feed_forward", DropoutFeedForward) })
             InvalidOptionException.Require(p is >= 0 and < 1, name, $"must be in [0, 1), got {Of(p)}");
         InvalidOptionException.Require(double.IsFinite(Sharpen), "sharpen", $"must be a finite number, got {Of(Sharpen)}");
+        InvalidOptionException.Require(SharpenFrom >= 0, "sharpen_from", $"must be a step >= 0, got {SharpenFrom}");
         InvalidOptionException.Require(!Model.IsLstm || (DropoutEmbedding == 0 && DropoutAttention == 0 && DropoutFeedForward == 0 && Sharpen == 0),
             "model", "dropout and sharpening options apply to the transformer only");
         if (SharpenLayers != null)
@@ -113,7 +130,7 @@ public sealed record TrainOptions
     public PassOptions PassAt(long step) => new()
     {
         DropoutEmbedding = DropoutEmbedding, DropoutAttention = DropoutAttention, DropoutFeedForward = DropoutFeedForward,
-        DropoutSeed = Seed, Step = step, Sharpen = Sharpen, SharpenLayers = SharpenLayers,
+        DropoutSeed = Seed, Step = step, Sharpen = step >= SharpenFrom ? Sharpen : 0, SharpenLayers = SharpenLayers,
     };
 
     // Value equality over the canonical JSON: the record's lists would otherwise compare by reference.

@@ -80,6 +80,7 @@ public sealed class TrainingJob
             FinalLoss = run.Losses.Count == 0 ? double.NaN : run.Losses[^1], Losses = run.Losses,
             SharpenLosses = Options.Sharpen != 0 ? run.Regularizer : null,
             TrainSeconds = run.TrainTime.TotalSeconds, EvalSeconds = evalClock.Elapsed.TotalSeconds, Online = run.Online,
+            Diagnostics = run.Diagnostics,
             BestStep = run.Best?.Step, Eval = evals, EngineVersion = EngineInfo.Version,
         };
         directory.Publish(run, summary, run.DivergedAt == null ? run.Task.Artifacts(model) : []);

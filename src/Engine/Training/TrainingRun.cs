@@ -16,6 +16,19 @@ public sealed record TrainProgress(int Step, int Steps, double Loss, OnlineEvalu
 public sealed record OnlineEvaluation(int Step, long Reads, long Errors, long SequencesWithErrors);
 
 /// <summary>
+/// What a run looks like at an online evaluation besides its errors: the mean attention-row entropy of each layer over
+/// the online set (nats; empty for the LSTM) and the Frobenius norm of every weight matrix (every 2-D parameter).
+/// </summary>
+public sealed record TrainingDiagnostics(int Step, IReadOnlyList<double> AttentionEntropy, IReadOnlyDictionary<string, double> WeightNorms)
+{
+    // Value equality over the contents (records compare collections by reference).
+    public bool Equals(TrainingDiagnostics? other) => other is not null && Step == other.Step &&
+        AttentionEntropy.SequenceEqual(other.AttentionEntropy) && WeightNorms.OrderBy(kv => kv.Key).SequenceEqual(other.WeightNorms.OrderBy(kv => kv.Key));
+
+    public override int GetHashCode() => Step;
+}
+
+/// <summary>
 /// The training loop: the task's batch for each step, forward, fused cross-entropy, backward, AdamW with the
 /// warm-up/linear-decay schedule, and online evaluation on the task's fixed set with best-so-far tracking. Steps are
 /// 1-based; the state after step k depends only on the options, so a run can be saved and resumed bit-identically.
@@ -59,6 +72,8 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
     /// <summary>The sharpening term per step (empty without sharpening).</summary>
     public List<double> Regularizer { get; } = [];
     public List<OnlineEvaluation> Online { get; } = [];
+    /// <summary>Attention entropies and weight norms at each online evaluation.</summary>
+    public List<TrainingDiagnostics> Diagnostics { get; } = [];
     /// <summary>Best online evaluation so far (fewest errors, earliest on ties) and a host copy of its weights.</summary>
     public OnlineEvaluation? Best { get; private set; }
     public T[]? BestParameters { get; private set; }
@@ -123,9 +138,10 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
     public OnlineEvaluation EvaluateOnline()
     {
         var split = Task.Online ?? throw new InvalidOperationException("online evaluation is off for this run");
-        var r = split.Evaluate(Model);
+        var r = split.Evaluate(Model, attentionEntropy: true);
         var result = new OnlineEvaluation(Step, r.Positions, r.Errors, r.SequencesWithErrors);
         Online.Add(result);
+        Diagnostics.Add(new TrainingDiagnostics(Step, r.AttentionEntropy, WeightNorms()));
         if (Best == null || result.Errors < Best.Errors)
         {
             Best = result;
@@ -134,10 +150,29 @@ public sealed class TrainingRun<T> : IDisposable where T : unmanaged, IFloatingP
         return result;
     }
 
+    /// <summary>The Frobenius norm of every weight matrix (2-D parameter tensor) of the current parameters, by name.</summary>
+    public Dictionary<string, double> WeightNorms()
+    {
+        var host = Model.Ops.Device.ToArray(Model.Parameters);
+        var norms = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var tensor in Model.Layout.Tensors.Where(t => t.Shape.Length == 2))
+        {
+            double sum = 0;
+            foreach (var v in host.AsSpan((int)tensor.Offset, (int)tensor.Count))
+            {
+                double x = double.CreateTruncating(v);
+                sum += x * x;
+            }
+            norms[tensor.Name] = Math.Sqrt(sum);
+        }
+        return norms;
+    }
+
     /// <summary>Restores what a saved state of this run holds (the parameters and moments are uploaded by the caller).</summary>
     public void Restore(int step, IEnumerable<double> losses, IEnumerable<double> regularizer, IEnumerable<OnlineEvaluation> online,
-        OnlineEvaluation? best, T[]? bestParameters, TimeSpan trainTime)
+        IEnumerable<TrainingDiagnostics> diagnostics, OnlineEvaluation? best, T[]? bestParameters, TimeSpan trainTime)
     {
+        Diagnostics.Clear(); Diagnostics.AddRange(diagnostics);
         Step = step;
         Optimizer.Steps = step;
         Losses.Clear(); Losses.AddRange(losses);

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Models;
 
 namespace RawFlipFlop.Engine.Training;
@@ -21,10 +22,22 @@ public enum RunStatus
     Diverged,
 }
 
-/// <summary>One offline evaluation of an iterate on a split (reads: the scored positions of the task).</summary>
+/// <summary>
+/// One offline evaluation of an iterate on a split (reads: the scored positions of the task), with reads and errors
+/// by dependency length and the first errors as glitch records (each can be generated again from its set and index).
+/// </summary>
 public sealed record EvaluationRecord(string Split, Iterate Iterate, long Sequences, long Reads, long Errors, long SequencesWithErrors, long Step)
 {
     public double ErrorRate => Reads == 0 ? 0 : (double)Errors / Reads;
+    public IReadOnlyList<DependencyBucket> ByDependency { get; init; } = [];
+    public IReadOnlyList<Glitch> Glitches { get; init; } = [];
+
+    // Value equality over the lists' contents too (records compare lists by reference).
+    public bool Equals(EvaluationRecord? other) => other is not null && (Split, Iterate, Sequences, Reads, Errors, SequencesWithErrors, Step) ==
+        (other.Split, other.Iterate, other.Sequences, other.Reads, other.Errors, other.SequencesWithErrors, other.Step) &&
+        ByDependency.SequenceEqual(other.ByDependency) && Glitches.SequenceEqual(other.Glitches);
+
+    public override int GetHashCode() => HashCode.Combine(Split, Iterate, Sequences, Reads, Errors, SequencesWithErrors, Step);
 }
 
 /// <summary>What a run writes to summary.json: its options, where it ran, its curves and its offline evaluations.</summary>
@@ -49,6 +62,8 @@ public sealed record TrainingSummary
     public required double TrainSeconds { get; init; }
     public required double EvalSeconds { get; init; }
     public required IReadOnlyList<OnlineEvaluation> Online { get; init; }
+    /// <summary>Attention entropy per layer and weight-matrix norms at each online evaluation.</summary>
+    public IReadOnlyList<TrainingDiagnostics> Diagnostics { get; init; } = [];
     public int? BestStep { get; init; }
     public required IReadOnlyList<EvaluationRecord> Eval { get; init; }
     public required string EngineVersion { get; init; }

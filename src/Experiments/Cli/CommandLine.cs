@@ -34,6 +34,8 @@ public static class CommandLine
         root.Add(ModelCommands.Eval(output));
         root.Add(ModelCommands.Grads(output));
         root.Add(ExperimentCommands.Build(output));
+        root.Add(GlitchCommands.Build(output));
+        root.Add(InspectCommands.Build(output));
         root.Add(KernelCommands.Build(output));
         return root;
     }
@@ -119,4 +121,7 @@ public sealed class CliOutput(TextWriter stdout, TextWriter stderr)
     public TextWriter Err { get; } = stderr;
     /// <summary>True when stderr is an interactive terminal, so live progress can redraw in place.</summary>
     public bool Interactive { get; } = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+
+    /// <summary>Writes nothing (notes of backends opened once per job are printed by the first opening).</summary>
+    public static CliOutput Silent { get; } = new(TextWriter.Null, TextWriter.Null);
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using RawFlipFlop.Engine.Checkpoints;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.IO;
@@ -51,11 +52,20 @@ public static class ModelCommands
         var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" }.AtLeast(1);
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
-        var cmd = new Command("eval", "Read errors of a checkpoint on a named evaluation set or a data file.") { checkpoint, split, count, length, batch, backend, json };
+        var temperature = new Option<string>("--attention-temperature")
+        {
+            Description = "divide every attention logit by T at inference (1: as trained; towards 0: hard attention)", DefaultValueFactory = _ => "1",
+        };
+        var temperatureLayers = TemperatureOptions.Layers();
+        var cmd = new Command("eval", "Read errors of a checkpoint on a named evaluation set or a data file.")
+        {
+            checkpoint, split, count, length, batch, backend, json, temperature, temperatureLayers,
+        };
         cmd.SetAction(r =>
         {
             string path = r.GetValue(checkpoint)!;
             if (!File.Exists(path)) throw new CliException($"{path}: no such checkpoint");
+            float t = TemperatureOptions.Parse(r.GetValue(temperature)!, "--attention-temperature");
             string splitName = r.GetValue(split)!;
             FlipFlopDataset data;
             if (EvaluationSets.TryByName(splitName, out var set))
@@ -68,12 +78,14 @@ public static class ModelCommands
                 data = set.Generate(n, r.GetValue(length));
             }
             else if (File.Exists(splitName)) data = FlipFlopFiles.Read(splitName);
-            else throw new CliException($"--split {splitName}: not a named set (indist, sparse, dense, online) nor an existing file");
+            else throw new CliException($"--split {splitName}: not a named set ({string.Join(", ", EvaluationSets.All.Select(s => s.Name))}) nor an existing file");
             using var b = Backends.Open(r.GetValue(backend)!, output);
             using var model = LoadModel(path, b.Ops);
             if (data.Length > model.Config.MaxSequenceLength)
                 throw new CliException($"{splitName}: sequences of length {data.Length} exceed the model's max_length {model.Config.MaxLength}");
-            using var evaluator = new Evaluator<float>(model, r.GetValue(batch) ?? Evaluator<float>.DefaultBatch(model.Config), data.Length);
+            var layers = TemperatureOptions.ReadLayers(r.GetValue(temperatureLayers), t, model.Config, "--attention-temperature");
+            var pass = t == 1f && layers == null ? PassOptions.Evaluation : PassOptions.AtTemperature(t, layers);
+            using var evaluator = new Evaluator<float>(model, r.GetValue(batch) ?? Evaluator<float>.DefaultBatch(model.Config), data.Length, pass);
             var progress = new ProgressLine(output, $"eval {splitName}");
             var clock = Stopwatch.StartNew();
             var counter = evaluator.Evaluate(splitName, data, progress: (done, total) => progress.Update($"{done}/{total} sequences", done, total, clock.Elapsed));
@@ -83,13 +95,16 @@ public static class ModelCommands
             {
                 output.Out.WriteLine(Json.Serialize(new
                 {
-                    checkpoint = path, split = splitName, sequences = report.Sequences, reads = report.Reads, errors = report.Errors,
+                    checkpoint = path, split = splitName, attention_temperature = t, temperature_layers = layers, sequences = report.Sequences, reads = report.Reads, errors = report.Errors,
                     sequences_with_errors = report.SequencesWithErrors, error_rate = report.ErrorRate, seconds = clock.Elapsed.TotalSeconds,
                     errors_by_dependency = counter.ByDependency.Where(kv => kv.Value.Errors > 0)
                         .Select(kv => new { dependency = kv.Key, reads = kv.Value.Reads, errors = kv.Value.Errors }),
+                    by_dependency = counter.Buckets,
+                    glitches = counter.Glitches,
                 }));
                 return 0;
             }
+            if (t != 1f) output.Out.WriteLine($"attention temperature {t.ToString(CultureInfo.InvariantCulture)} in layers {(layers == null ? "all" : string.Join(",", layers))}");
             output.Out.WriteLine($"{splitName}: {report.Sequences} sequences, {report.Reads} reads, {report.Errors} errors " +
                                  $"(rate {report.ErrorRate:E3}), {report.SequencesWithErrors} sequences with an error, {clock.Elapsed.TotalSeconds:0.0} s");
             return 0;

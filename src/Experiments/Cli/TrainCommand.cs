@@ -28,12 +28,18 @@ public static class TrainCommand
         var dataSeed = new Option<ulong>("--data-seed") { Description = "data seed (training batches)", DefaultValueFactory = _ => 1 };
         var pIgnore = new Option<double>("--p-ignore") { Description = "training distribution FFL(p_i)", DefaultValueFactory = _ => 0.8 };
         var mixture = new Option<string?>("--mixture") { Description = "train on the uniform mixture of FFL(p_i) over these p_i, e.g. 0.9,0.98,0.1" };
+        var data = new Option<string?>("--data")
+        {
+            Description = "train on this file's sequences (text, or Parquet with a string column text, as the authors' synthseq/flipflop) " +
+                          "in an order fixed by --data-seed, instead of sampling; --length defaults to the file's",
+        };
         var mode = new Option<string>("--mode") { Description = "clean (loss on reads) or generative (loss on every next token)", DefaultValueFactory = _ => "clean" };
         var dEmb = new Option<float>("--dropout-emb") { Description = "dropout on the embedding output" };
         var dAttn = new Option<float>("--dropout-attn") { Description = "dropout on the attention weights" };
         var dFf = new Option<float>("--dropout-ff") { Description = "dropout on the feed-forward hidden activations (GELU output)" };
         var sharpen = new Option<double>("--sharpen") { Description = "lambda of the attention-sharpening regularizer (mean attention-row entropy)" };
         var sharpenLayers = new Option<string?>("--sharpen-layers") { Description = "comma-separated layers the regularizer averages over (default all)" };
+        var sharpenFrom = new Option<int>("--sharpen-from") { Description = "first step the sharpening applies to (default 0: from the start)" };
         var evalEvery = new Option<int>("--eval-every") { Description = "online evaluation (and resumable state) every N steps (0: none)", DefaultValueFactory = _ => 100 };
         var evalCount = new Option<int>("--eval-count") { Description = "sequences of the online set", DefaultValueFactory = _ => 1000 };
         var offline = new Option<string?>("--offline") { Description = "final evaluation splits with sizes, e.g. sparse:100000,dense:100000 ('none' to skip; default sparse:100000,dense:100000,indist:10000, none for the automaton)" };
@@ -42,16 +48,28 @@ public static class TrainCommand
         var outDir = new Option<string>("--out") { Description = "run directory (summary.json, model.safetensors, best.safetensors; state.safetensors while training)", Required = true };
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
         var cmd = new Command("train",
-            "Train a model on freshly sampled batches; evaluate online and offline. A run killed midway resumes from --out when started again with the same options.")
+            "Train a model on freshly sampled batches (or a data file's sequences); evaluate online and offline. A run killed midway resumes from --out when started again with the same options.")
         {
-            task, pWrite, length, steps, batch, lr, wd, beta1, beta2, eps, warmup, decay, seed, dataSeed, pIgnore, mixture, mode,
-            dEmb, dAttn, dFf, sharpen, sharpenLayers, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet,
+            task, pWrite, length, steps, batch, lr, wd, beta1, beta2, eps, warmup, decay, seed, dataSeed, pIgnore, mixture, data, mode,
+            dEmb, dAttn, dFf, sharpen, sharpenLayers, sharpenFrom, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet,
         };
         m.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var taskKind = CliParse.Enum<TaskKind>(r.GetValue(task)!, "--task");
-            var config = m.Read(r, r.GetValue(length));
+            int t = r.GetValue(length);
+            TrainingDataFile? dataFile = null;
+            if (r.GetValue(data) is { } dataPath)
+            {
+                if (r.GetResult(pIgnore) is { Implicit: false } || r.GetValue(mixture) != null)
+                    throw new CliException("--data: a training data file replaces --p-ignore/--mixture; give one or the other");
+                if (!File.Exists(dataPath)) throw new CliException($"--data {dataPath}: no such file");
+                dataFile = TrainingDataFile.Open(dataPath).File;
+                if (r.GetResult(length) is { Implicit: false } && t != dataFile.Length)
+                    throw new CliException($"--length {t}: {dataPath} holds sequences of length {dataFile.Length}");
+                t = dataFile.Length;
+            }
+            var config = m.Read(r, t);
             // The automaton's inputs are bottom, sigma0 and sigma1: the task fixes the vocabulary.
             if (taskKind == TaskKind.Automaton) config = config with { VocabSize = Automaton.InputVocabulary };
             TrainOptions options;
@@ -60,13 +78,13 @@ public static class TrainCommand
                 options = new TrainOptions
                 {
                     Model = config, Task = taskKind, AutomatonPWrite = r.GetValue(pWrite), Steps = r.GetValue(steps), Batch = r.GetValue(batch),
-                    Length = r.GetValue(length), LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(wd),
+                    Length = t, LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(wd),
                     AdamBeta1 = r.GetValue(beta1), AdamBeta2 = r.GetValue(beta2), AdamEpsilon = r.GetValue(eps),
                     Warmup = r.GetValue(warmup), DecaySteps = r.GetValue(decay), Seed = r.GetValue(seed), DataSeed = r.GetValue(dataSeed),
-                    Data = TrainingData(r.GetValue(mixture), r.GetValue(pIgnore)),
+                    Data = TrainingData(r.GetValue(mixture), r.GetValue(pIgnore)), DataFile = dataFile,
                     Mode = CliParse.Enum<LossMode>(r.GetValue(mode)!, "--mode"),
                     DropoutEmbedding = r.GetValue(dEmb), DropoutAttention = r.GetValue(dAttn), DropoutFeedForward = r.GetValue(dFf),
-                    Sharpen = r.GetValue(sharpen), SharpenLayers = ParseLayers(r.GetValue(sharpenLayers)),
+                    Sharpen = r.GetValue(sharpen), SharpenLayers = ParseLayers(r.GetValue(sharpenLayers)), SharpenFrom = r.GetValue(sharpenFrom),
                     EvalEvery = r.GetValue(evalEvery), EvalCount = r.GetValue(evalCount),
                     Offline = ParseOffline(r.GetValue(offline) ?? (taskKind == TaskKind.Automaton ? "none" : "sparse:100000,dense:100000,indist:10000")),
                     EvalBatch = r.GetValue(evalBatch),

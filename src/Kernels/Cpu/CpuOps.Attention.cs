@@ -61,19 +61,23 @@ public sealed unsafe partial class CpuOps<T>
     public void AttentionProbabilities(Buf<T> probs, Buf<T> scores, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         CheckSize(probs, (long)b * heads * t * t, "probs");
-        Scores(scores.IsEmpty ? probs : scores, qkv, options.Alibi, b, t, c, heads);
+        Scores(scores.IsEmpty ? probs : scores, qkv, options, b, t, c, heads);
         if (!scores.IsEmpty) Copy(scores, probs);
         Softmax(probs, b, t, heads);
     }
 
     static void Copy(Buf<T> from, Buf<T> to) => from.Span.CopyTo(to.Span);
 
-    /// <summary>scores (B,H,T,T) = q.k / sqrt(dh) - ALiBi, block-causal; 0 above the diagonal.</summary>
-    static void Scores(Buf<T> scores, Buf<T> qkv, bool alibi, int b, int t, int c, int heads)
+    /// <summary>The score scale 1/sqrt(dh) times 1/temperature (exact at temperature 1).</summary>
+    static T ScoreScale(int dh, AttentionOptions options) => T.One / T.Sqrt(T.CreateTruncating(dh)) * T.CreateTruncating(options.InverseTemperature);
+
+    /// <summary>scores (B,H,T,T) = (q.k / sqrt(dh) - ALiBi) / temperature, block-causal; 0 above the diagonal.</summary>
+    static void Scores(Buf<T> scores, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         int dh = c / heads;
-        T scale = T.One / T.Sqrt(T.CreateTruncating(dh));
-        double[] slopes = alibi ? AlibiSlopes(heads) : [];
+        T scale = ScoreScale(dh, options);
+        bool alibi = options.Alibi;
+        double[] slopes = alibi ? AlibiSlopes(heads).Select(s => s * options.InverseTemperature).ToArray() : [];
         Parallel.For(0, b * heads, bh =>
         {
             int bi = bh / heads, h = bh % heads;
@@ -111,7 +115,7 @@ public sealed unsafe partial class CpuOps<T>
     public void AttentionForward(Buf<T> output, Buf<T> probs, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         CheckSize(probs, (long)b * heads * t * t, "probs");
-        Scores(probs, qkv, options.Alibi, b, t, c, heads);
+        Scores(probs, qkv, options, b, t, c, heads);
         Softmax(probs, b, t, heads);
         int dh = c / heads;
         Parallel.For(0, b * heads, bh =>
@@ -138,7 +142,7 @@ public sealed unsafe partial class CpuOps<T>
         AttentionOptions options, int b, int t, int c, int heads)
     {
         int dh = c / heads;
-        T scale = T.One / T.Sqrt(T.CreateTruncating(dh));
+        T scale = ScoreScale(dh, options);
         T dropScale = options.Dropout.Active ? T.One / T.CreateTruncating(1.0 - options.Dropout.P) : T.One;
         Parallel.For(0, b * heads, bh =>
         {
@@ -178,7 +182,7 @@ public sealed unsafe partial class CpuOps<T>
                     if (entropyScale != T.Zero)
                         for (int j = 0; j <= i; j++)
                             if (prow[j] > T.Zero) drow[j] -= entropyScale * (T.Log(prow[j]) + T.One);
-                    // dS = P (dP - <P, dP>) scaled by 1/sqrt(dh)
+                    // dS = P (dP - <P, dP>) scaled by 1/(sqrt(dh) temperature)
                     var pr = new ReadOnlySpan<T>(prow, i + 1);
                     var dr = new Span<T>(drow, i + 1);
                     T dot = TensorPrimitives.Dot(pr, dr);

@@ -83,26 +83,92 @@ public sealed unsafe partial class CpuOps<T>
         }
     }
 
+    public void PositionScaleForward(Buf<T> x, Buf<T> table, Buf<T> scale, int b, int t, int c) =>
+        PositionAddForward(x, table, scale.Ptr[0], b, t, c);
+
+    public void PositionScaleBackward(Buf<T> dscale, Buf<T> dx, Buf<T> table, int b, int t, int c)
+    {
+        // per chunk of positions: sum over its positions, the batch and the channels; chunks added in order
+        const int PositionChunk = 8;
+        var partial = new T[Math.Max(1, Chunks(t, PositionChunk))];
+        ForChunks(t, PositionChunk, (s, e) =>
+        {
+            T sum = T.Zero;
+            for (long pos = s; pos < e; pos++)
+            {
+                T* row = table.Ptr + pos * c;
+                for (int bi = 0; bi < b; bi++)
+                {
+                    T* src = dx.Ptr + ((long)bi * t + pos) * c;
+                    for (int j = 0; j < c; j++) sum += src[j] * row[j];
+                }
+            }
+            partial[s / PositionChunk] = sum;
+        });
+        T total = T.Zero;
+        foreach (var v in partial) total += v;
+        dscale.Ptr[0] += total;
+    }
+
     public void LinearPositionForward(Buf<T> x, T divisor, int b, int t, int c)
     {
         for (long row = 0; row < (long)b * t; row++)
             x.Ptr[row * c + c - 1] += T.CreateTruncating(row % t) / divisor;
     }
 
-    public void RopeForward(Buf<T> qkv, int b, int t, int c, int heads) => Rope(qkv, b, t, c, heads, sign: 1);
-
-    public void RopeBackward(Buf<T> dqkv, int b, int t, int c, int heads) => Rope(dqkv, b, t, c, heads, sign: -1);
-
-    // x' = x cos + rotate_half(x) sin with rotate_half(x) = (-x2, x1); the backward is the rotation by -angle.
-    static void Rope(Buf<T> qkv, int b, int t, int c, int heads, int sign)
+    public void LinearPositionEmbeddingForward(Buf<T> output, Buf<int> tokens, Buf<T> table, T divisor, int b, int t, int c)
     {
-        int dh = c / heads, half = dh / 2;
+        int e = c - 1;
+        long n = (long)b * t, v = table.Length / e;
+        for (long i = 0; i < n; i++)
+            if ((uint)tokens.Ptr[i] >= v)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"token {tokens.Ptr[i]} at row {i} outside the vocabulary of {v}");
+        ForChunks(n, RowChunk, (s, end) =>
+        {
+            for (long row = s; row < end; row++)
+            {
+                new ReadOnlySpan<T>(table.Ptr + (long)tokens.Ptr[row] * e, e).CopyTo(new Span<T>(output.Ptr + row * c, e));
+                output.Ptr[row * c + e] = T.CreateTruncating(row % t) / divisor;
+            }
+        });
+    }
+
+    public void LinearPositionEmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c)
+    {
+        // as EmbeddingBackward over the first C-1 columns of each row of doutput
+        const int ColumnChunk = 64;
+        int e = c - 1, columnChunks = (e + ColumnChunk - 1) / ColumnChunk;
+        Parallel.For(0, v * columnChunks, task =>
+        {
+            int row = task / columnChunks, c0 = task % columnChunks * ColumnChunk, c1 = Math.Min(e, c0 + ColumnChunk);
+            T* dst = dtable.Ptr + (long)row * e;
+            for (long i = 0; i < n; i++)
+            {
+                if (tokens.Ptr[i] != row) continue;
+                T* src = doutput.Ptr + i * c;
+                for (int j = c0; j < c1; j++) dst[j] += src[j];
+            }
+        });
+    }
+
+    public void RopeForward(Buf<T> qkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues) =>
+        Rope(qkv, b, t, c, heads, rotaryDim, rotateValues, sign: 1);
+
+    public void RopeBackward(Buf<T> dqkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues) =>
+        Rope(dqkv, b, t, c, heads, rotaryDim, rotateValues, sign: -1);
+
+    // Over the first rot dims of a head: x' = x cos + rotate_half(x) sin with rotate_half(x) = (-x2, x1), x1 and x2 the
+    // halves of those dims; the rest passes through. The backward is the rotation by -angle.
+    static void Rope(Buf<T> qkv, int b, int t, int c, int heads, int rot, bool values, int sign)
+    {
+        int dh = c / heads, half = rot / 2, parts = values ? 3 : 2;
+        if (rot < 2 || rot % 2 != 0 || rot > dh) throw new ArgumentException($"rotary dimension {rot} must be even and in 2..{dh}");
         var cos = new T[(long)t * half];
         var sin = new T[(long)t * half];
         for (int pos = 0; pos < t; pos++)
             for (int i = 0; i < half; i++)
             {
-                double angle = pos * Math.Pow(10000.0, -2.0 * i / dh);
+                double angle = pos * Math.Pow(10000.0, -2.0 * i / rot);
                 cos[pos * half + i] = Of(Math.Cos(angle));
                 sin[pos * half + i] = Of(sign * Math.Sin(angle));
             }
@@ -111,7 +177,7 @@ public sealed unsafe partial class CpuOps<T>
             for (long row = s; row < e; row++)
             {
                 int pos = (int)(row % t);
-                for (int part = 0; part < 2; part++) // q, then k
+                for (int part = 0; part < parts; part++) // q, k, then v
                     for (int h = 0; h < heads; h++)
                     {
                         T* x = qkv.Ptr + row * 3 * c + part * c + h * dh;

@@ -36,14 +36,32 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>table (T,C): row t = [sin(t f_0..f_{C/2-1}), cos(t f_0..)], f_i = 10000^(-i/(C/2)).</summary>
     void SinusoidalTable(Buf<T> table, int t, int c);
 
-    /// <summary>x (B,T,C): x[b,t,C-1] += t / divisor, the linear position encoding (a ramp in the last channel; the gradient passes through unchanged).</summary>
+    /// <summary>x (B,T,C) += scale (1) [0] * table (>=T,C) [t]: the scaled sinusoidal embedding, whose scale is a parameter on the device.</summary>
+    void PositionScaleForward(Buf<T> x, Buf<T> table, Buf<T> scale, int b, int t, int c);
+
+    /// <summary>dscale (1) += sum over b, t, j of dx (B,T,C) * table (>=T,C) [t, j]; fixed order.</summary>
+    void PositionScaleBackward(Buf<T> dscale, Buf<T> dx, Buf<T> table, int b, int t, int c);
+
+    /// <summary>x (B,T,C): x[b,t,C-1] += t / divisor, the linear position added onto the last channel (linear-add; the gradient passes through unchanged).</summary>
     void LinearPositionForward(Buf<T> x, T divisor, int b, int t, int c);
 
-    /// <summary>qkv (B,T,3C): rotates q and k of every head in place (rotate-half RoPE over the full head dim, base 10000).</summary>
-    void RopeForward(Buf<T> qkv, int b, int t, int c, int heads);
+    /// <summary>
+    /// output (B,T,C) = [table (V,C-1) [tokens (B,T)], t / divisor]: the token embedding with the linear position as a
+    /// coordinate of its own (Appendix C.3: v_t = [e_t, p_t]).
+    /// </summary>
+    void LinearPositionEmbeddingForward(Buf<T> output, Buf<int> tokens, Buf<T> table, T divisor, int b, int t, int c);
 
-    /// <summary>dqkv (B,T,3C): the transpose rotation applied to dq and dk in place.</summary>
-    void RopeBackward(Buf<T> dqkv, int b, int t, int c, int heads);
+    /// <summary>dtable (V,C-1) += scatter of doutput (N,C) [:, :C-1] by tokens (N); deterministic (rows in order, no atomics).</summary>
+    void LinearPositionEmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c);
+
+    /// <summary>
+    /// qkv (B,T,3C): rotates the first rotaryDim dims of every head of q and k, and of v when rotateValues, in place
+    /// (rotate-half RoPE over those dims, angle t * 10000^(-2i/rotaryDim), i &lt; rotaryDim/2; the other dims pass through).
+    /// </summary>
+    void RopeForward(Buf<T> qkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues);
+
+    /// <summary>dqkv (B,T,3C): the transpose rotation of <see cref="RopeForward"/> applied in place.</summary>
+    void RopeBackward(Buf<T> dqkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues);
 
     // ---- layer norm ----
     /// <summary>output (N,C), mean (N), rstd (N) from input (N,C), weight (C), bias (C); eps 1e-5.</summary>
@@ -151,10 +169,18 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n);
 }
 
-/// <summary>Attention options: ALiBi bias and dropout on the attention weights.</summary>
-public readonly record struct AttentionOptions(bool Alibi, DropoutSpec Dropout)
+/// <summary>
+/// Attention options: ALiBi bias, dropout on the attention weights, and a softmax temperature: the logits
+/// (q.k / sqrt(dh) minus the ALiBi bias) are divided by <see cref="Temperature"/> (1: the trained model; towards 0:
+/// hard attention). The ops multiply by <see cref="InverseTemperature"/>, exact at temperature 1, so temperature 1
+/// gives the same bits as no temperature.
+/// </summary>
+public readonly record struct AttentionOptions(bool Alibi, DropoutSpec Dropout, float Temperature = 1f)
 {
-    public static AttentionOptions Plain => default;
+    public static AttentionOptions Plain => new(false, DropoutSpec.None);
+
+    /// <summary>1 / <see cref="Temperature"/> in float, as every backend applies it.</summary>
+    public float InverseTemperature => 1f / Temperature;
 }
 
 /// <summary>

@@ -53,7 +53,7 @@ public sealed partial class GpuOps
         var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
         var d = options.Dropout;
         Device.Launch("attention_forward", grid, Threads("attention_forward"), SharedBytes(dh, tile, rows, dh), output, saved, qkv,
-            t, c, heads, Slopes(options.Alibi, heads), tile, d.Active ? d.P : 0f, d.Seed, d.Stream);
+            t, c, heads, Slopes(options.Alibi, heads), options.InverseTemperature, tile, d.Active ? d.P : 0f, d.Seed, d.Stream);
     }
 
     /// <summary>dqkv (B,T,3C) (overwritten) from doutput (B,T,C): D = dO.O into saved, then dq by query rows and dk, dv by key rows.</summary>
@@ -69,10 +69,10 @@ public sealed partial class GpuOps
         var slopes = Slopes(options.Alibi, heads);
         int tileQ = KeyTile(dh, 2 * dh);
         Device.Launch("attention_backward_dq", grid, Threads("attention_backward_dq"), SharedBytes(dh, tileQ, rows, 2 * dh), dqkv, doutput, qkv,
-            saved, entropyScale, t, c, heads, slopes, tileQ, p, d.Seed, d.Stream);
+            saved, entropyScale, t, c, heads, slopes, options.InverseTemperature, tileQ, p, d.Seed, d.Stream);
         int tileKv = KeyTile(dh, 2 * dh, 3);
         Device.Launch("attention_backward_dkv", grid, Threads("attention_backward_dkv"), SharedBytes(dh, tileKv, rows, 2 * dh, 3), dqkv, doutput,
-            qkv, saved, entropyScale, t, c, heads, slopes, tileKv, p, d.Seed, d.Stream);
+            qkv, saved, entropyScale, t, c, heads, slopes, options.InverseTemperature, tileKv, p, d.Seed, d.Stream);
     }
 
     /// <summary>output (1) = sum of the entropies of the B*H*T rows, from saved (B,H,T,3): one block, fixed order.</summary>
@@ -85,7 +85,7 @@ public sealed partial class GpuOps
         CheckSize(probs, (long)b * heads * t * t, "probs");
         if (!scores.IsEmpty) CheckSize(scores, (long)b * heads * t * t, "scores");
         Device.Launch("attention_probabilities", WarpBlocks((long)b * heads * t, "attention_probabilities"), Threads("attention_probabilities"), 0,
-            probs, KernelArg.Of(scores), qkv, b, t, c, heads, Slopes(options.Alibi, heads));
+            probs, KernelArg.Of(scores), qkv, b, t, c, heads, Slopes(options.Alibi, heads), options.InverseTemperature);
     }
 
     void FreeAlibiSlopes()

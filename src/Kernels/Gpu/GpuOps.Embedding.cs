@@ -29,21 +29,45 @@ public sealed partial class GpuOps
     public void SinusoidalTable(Buf<float> table, int t, int c) =>
         Device.Launch("sinusoidal_table", Dim3.Blocks((long)t * c, Threads("sinusoidal_table")), Threads("sinusoidal_table"), 0, table, t, c);
 
+    /// <summary>x (B,T,C) += scale[0] * table (>=T,C) [t], the scale read on the device.</summary>
+    public void PositionScaleForward(Buf<float> x, Buf<float> table, Buf<float> scale, int b, int t, int c)
+    {
+        if (table.Length < (long)t * c) throw new ArgumentException($"position table has {table.Length / c} rows, sequence length is {t}");
+        Launch1D("position_scale_forward", (long)b * t * c, x, table, scale, b, t, c);
+    }
+
+    /// <summary>dscale (1) += sum of dx (B,T,C) * table [t]: one block, fixed order.</summary>
+    public void PositionScaleBackward(Buf<float> dscale, Buf<float> dx, Buf<float> table, int b, int t, int c) =>
+        Device.Launch("position_scale_backward", 1, Threads("position_scale_backward"), 0, dscale, dx, table, b, t, c);
+
     /// <summary>x (B,T,C): x[b,t,C-1] += t / divisor; a thread per row.</summary>
     public void LinearPositionForward(Buf<float> x, float divisor, int b, int t, int c) =>
         Device.Launch("linear_position_forward", Dim3.Blocks((long)b * t, Threads("linear_position_forward")), Threads("linear_position_forward"), 0,
             x, divisor, b, t, c);
 
-    /// <summary>qkv (B,T,3C): q and k of every head rotated in place.</summary>
-    public void RopeForward(Buf<float> qkv, int b, int t, int c, int heads) => Rope(qkv, b, t, c, heads, 1f);
+    /// <summary>output (B,T,C) = [table (V,C-1) [tokens], t / divisor]: a thread per element (grid-stride).</summary>
+    public void LinearPositionEmbeddingForward(Buf<float> output, Buf<int> tokens, Buf<float> table, float divisor, int b, int t, int c) =>
+        Launch1D("linear_position_embedding_forward", (long)b * t * c, output, tokens, table, divisor, b, t, c);
+
+    /// <summary>dtable (V,C-1) += doutput (N,C) [:, :C-1] scattered by tokens: a thread per dtable element, rows in order (no atomics).</summary>
+    public void LinearPositionEmbeddingBackward(Buf<float> dtable, Buf<float> doutput, Buf<int> tokens, int n, int v, int c) =>
+        Device.Launch("linear_position_embedding_backward", Dim3.Blocks((long)v * (c - 1), Threads("linear_position_embedding_backward")),
+            Threads("linear_position_embedding_backward"), 0, dtable, doutput, tokens, n, v, c);
+
+    /// <summary>qkv (B,T,3C): the first rotaryDim dims of q and k (and v when rotateValues) of every head rotated in place.</summary>
+    public void RopeForward(Buf<float> qkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues) =>
+        Rope(qkv, b, t, c, heads, rotaryDim, rotateValues, 1f);
 
     /// <summary>dqkv (B,T,3C): the transpose rotation, in place.</summary>
-    public void RopeBackward(Buf<float> dqkv, int b, int t, int c, int heads) => Rope(dqkv, b, t, c, heads, -1f);
+    public void RopeBackward(Buf<float> dqkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues) =>
+        Rope(dqkv, b, t, c, heads, rotaryDim, rotateValues, -1f);
 
     /// <summary>qkv (B,T,3C) rotated by sign * angle: a thread per rotated pair.</summary>
-    void Rope(Buf<float> qkv, int b, int t, int c, int heads, float sign)
+    void Rope(Buf<float> qkv, int b, int t, int c, int heads, int rot, bool values, float sign)
     {
-        long pairs = (long)b * t * 2 * heads * (c / heads / 2);
-        Device.Launch("rope_rotate", Dim3.Blocks(pairs, Threads("rope_rotate")), Threads("rope_rotate"), 0, qkv, b, t, c, heads, sign);
+        if (rot < 2 || rot % 2 != 0 || rot > c / heads) throw new ArgumentException($"rotary dimension {rot} must be even and in 2..{c / heads}");
+        int parts = values ? 3 : 2;
+        long pairs = (long)b * t * parts * heads * (rot / 2);
+        Device.Launch("rope_rotate", Dim3.Blocks(pairs, Threads("rope_rotate")), Threads("rope_rotate"), 0, qkv, b, t, c, heads, rot, parts, sign);
     }
 }

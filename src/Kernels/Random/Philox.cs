@@ -84,4 +84,8 @@ public static class RandomDomain
     public const uint Init = 0x46464C49;       // "FFLI"
     /// <summary>Dropout masks.</summary>
     public const uint Dropout = 0x46464C4D;    // "FFLM"
+    /// <summary>The glitch miner's sequences and mutations.</summary>
+    public const uint Mining = 0x46464C47;     // "FFLG"
+    /// <summary>The order a training data file is walked in (a permutation per epoch).</summary>
+    public const uint DataOrder = 0x46464C4F;  // "FFLO"
 }

@@ -12,8 +12,8 @@ namespace RawFlipFlop.Tests.Engine.Experiments;
 [Trait("Category", "Cpu")]
 public sealed class ExperimentConfigurationTests
 {
-    static RunSpec Single(string experiment, string setting) =>
-        ExperimentCatalog.ByName(experiment).Runs(Scale.Paper).First(r => r.Setting == setting);
+    static RunSpec Single(string experiment, string setting, Scale scale = Scale.Paper) =>
+        ExperimentCatalog.ByName(experiment).Runs(scale).First(r => r.Setting == setting);
 
     [Fact]
     public void Lstm_is_the_papers_R2()
@@ -59,6 +59,16 @@ public sealed class ExperimentConfigurationTests
 
         var mixture = Single("rare-mixture", "mixture-0.9-0.98-0.1").Options.Data;
         Assert.Equal([0.9, 0.98, 0.1], mixture.Components.Select(c => Math.Round(c.PIgnore, 12)));
+        // R4: errors on each of the mixture's components, FFL(0.9) being the medium split of 10^5 with its own seed
+        var mixtureRuns = ExperimentCatalog.ByName("rare-mixture").Runs(Scale.Paper);
+        Assert.Equal(50, mixtureRuns.Count);
+        Assert.All(mixtureRuns, r => Assert.Equal(["sparse", "dense", "indist", "medium"], r.Options.Offline.Select(x => x.Split)));
+        Assert.Equal(100_000, mixtureRuns[0].Options.Offline[^1].Count);
+        Assert.Equal(0.9, Math.Round(EvaluationSets.Medium.Distribution.PIgnore, 12));
+        Assert.Equal(EvaluationSets.All.Count, EvaluationSets.All.Select(x => x.Seed).Distinct().Count());
+        Assert.Equal(500, ExperimentCatalog.ByName("baseline").Runs(Scale.Paper).Count);
+        Assert.All(new[] { "scaling", "mitigations", "generative" }, name =>
+            Assert.All(ExperimentCatalog.ByName(name).Runs(Scale.Paper).GroupBy(r => r.Setting), g => Assert.Equal(25, g.Count())));
 
         var scaling = ExperimentCatalog.ByName("scaling").Runs(Scale.Paper).GroupBy(r => r.Setting).ToDictionary(g => g.Key, g => g.First().Options);
         Assert.Equal(64, scaling["batch-x4"].Batch);
@@ -83,18 +93,64 @@ public sealed class ExperimentConfigurationTests
     [Fact]
     public void Mechanistic_is_the_automaton_with_one_layer_one_head_and_the_834_drift()
     {
-        var runs = ExperimentCatalog.ByName("mechanistic").Runs(Scale.Paper).ToDictionary(r => r.Setting, r => r.Options);
+        var all = ExperimentCatalog.ByName("mechanistic").Runs(Scale.Paper);
+        var counts = all.GroupBy(r => r.Setting).ToDictionary(g => g.Key, g => g.Count());
+        // Figure 12: 8 models per curve; the drift model and the deep models of Figures 10, 16, 17: one each
+        Assert.Equal(new Dictionary<string, int>
+        {
+            ["learned"] = 8, ["learned-sharpen"] = 8, ["learned-sharpen-from-30pct"] = 8, ["linear-drift"] = 1,
+            ["deep"] = 1, ["deep-sharpen-all"] = 1, ["deep-sharpen-first"] = 1,
+        }, counts);
+        var runs = all.Where(r => r.Replicate == 0).ToDictionary(r => r.Setting, r => r.Options);
         Assert.All(runs.Values, o =>
         {
             Assert.Equal(TaskKind.Automaton, o.Task);
-            Assert.Equal((1, 1, 3), (o.Model.Layers, o.Model.Heads, o.Model.VocabSize));
+            Assert.Equal(3, o.Model.VocabSize);
             Assert.Equal(0.5, o.AutomatonPWrite);
         });
+        foreach (var shallow in new[] { "learned", "learned-sharpen", "learned-sharpen-from-30pct", "linear-drift" })
+            Assert.Equal((1, 1), (runs[shallow].Model.Layers, runs[shallow].Model.Heads));
+        foreach (var deep in new[] { "deep", "deep-sharpen-all", "deep-sharpen-first" })
+            Assert.Equal((6, 8), (runs[deep].Model.Layers, runs[deep].Model.Heads));
         Assert.Equal(0.0, runs["learned"].Sharpen);
         Assert.True(runs["learned-sharpen"].Sharpen > 0);
+        Assert.Equal(3_000, runs["learned-sharpen-from-30pct"].SharpenFrom);
+        Assert.Equal((0.0, 0.01, 0.01), (runs["deep"].Sharpen, runs["deep-sharpen-all"].Sharpen, runs["deep-sharpen-first"].Sharpen));
+        Assert.Null(runs["deep-sharpen-all"].SharpenLayers);
+        Assert.Equal([0], runs["deep-sharpen-first"].SharpenLayers!);
         Assert.Equal((PositionEncoding.Linear, 500), (runs["linear-drift"].Model.Position, runs["linear-drift"].Length));
         Assert.Equal(834, AutomatonTask.DriftLength(500));
         Assert.Equal<byte>(AttentionMaps.PaperInput, (byte[])[Automaton.Sigma1, Automaton.Bottom, Automaton.Sigma0, Automaton.Bottom, Automaton.Bottom, Automaton.Sigma0, Automaton.Sigma1, Automaton.Bottom]);
+    }
+
+    [Fact]
+    public void The_cpu_scale_covers_six_experiments_with_the_searched_baseline()
+    {
+        string[] withCpu = ["lstm", "baseline", "seeds", "rare-mixture", "mitigations", "mechanistic"];
+        Assert.Equal(withCpu, ExperimentCatalog.All.Where(e => e.Has(Scale.Cpu)).Select(e => e.Name));
+        foreach (var e in ExperimentCatalog.All.Where(e => !e.Has(Scale.Cpu)))
+            Assert.Contains("has no cpu scale", Assert.Throws<ArgumentException>(() => e.Runs(Scale.Cpu)).Message);
+
+        var b = Single("baseline", "baseline", Scale.Cpu).Options;
+        Assert.Equal((2, 32, 2, 64), (b.Model.Layers, b.Model.Dim, b.Model.Heads, b.Length));
+        Assert.Equal((4_000, 32, 2e-3, 100), (b.Steps, b.Batch, b.LearningRate, b.Warmup));
+        Assert.Equal([new OfflineSplit("sparse", 10_000), new("dense", 10_000), new("indist", 10_000)], b.Offline);
+        Assert.Equal(5, ExperimentCatalog.ByName("baseline").Runs(Scale.Cpu).Count);
+        var lstm = ExperimentCatalog.ByName("lstm").Runs(Scale.Cpu);
+        Assert.Equal(5, lstm.Count);
+        Assert.All(lstm, r =>
+        {
+            Assert.Equal((true, 64), (r.Options.Model.IsLstm, r.Options.Length));
+            Assert.Equal(b.Offline, r.Options.Offline);
+        });
+        Assert.Equal(9, ExperimentCatalog.ByName("seeds").Runs(Scale.Cpu).Count);
+        var mitigations = ExperimentCatalog.ByName("mitigations").Runs(Scale.Cpu, 1).Select(r => r.Setting).ToList();
+        Assert.Equal(["baseline", "weight-decay-0.0", "weight-decay-1.0", "dropout-attn-0.1", "pos-alibi", "sharpen-all-0.01", "sharpen-all-0.1"], mitigations);
+        // every cpu setting is a paper setting, at a smaller size
+        foreach (var name in withCpu.Where(n => n != "seeds"))
+            Assert.Subset(ExperimentCatalog.ByName(name).Runs(Scale.Paper, 1).Select(r => r.Setting).ToHashSet(),
+                          ExperimentCatalog.ByName(name).Runs(Scale.Cpu, 1).Select(r => r.Setting).ToHashSet());
+        Assert.All(withCpu.SelectMany(n => ExperimentCatalog.ByName(n).Runs(Scale.Cpu)), r => r.Options.Validate());
     }
 
     [Fact]
@@ -142,12 +198,65 @@ public sealed class ExperimentRunTests
             Assert.True(File.ReadAllBytes(dir.File("report/" + f)).Length > 1000, f);
         var md = File.ReadAllText(dir.File("report/report.md"));
         Assert.Contains("| lstm | final | sparse | 2 | 0 | 0 | 0 | 2 |", md);
+        Assert.Contains("Scale quick; 1 setting, 2 replicates per setting; 2 of 2 runs finished.", md);
+        Assert.Contains("**Not the paper's numbers.**", md);
         // a second run on the same output skips both finished runs
         var again = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--replicates", "2", "--out", dir.File("lstm"));
         Assert.Equal(2, again.Err.Split('\n').Count(l => l.Contains("skipped")));
-        var csv = CliRunner.Run("experiment", "export", "--db", dir.File("lstm/results.db"), "--csv", "--out", dir.File("csv"));
+        var csv = CliRunner.Run("experiment", "export", "--db", dir.File("lstm/results.db"), "--csv", "--parquet", "--out", dir.File("csv"));
         Assert.True(csv.ExitCode == 0, csv.Err);
         Assert.Equal(1 + 2 * 4, File.ReadAllLines(dir.File("csv/evals.csv")).Length);
+        // the Parquet tables hold the CSV's rows with typed columns
+        foreach (var table in new[] { "runs", "evals", "online", "losses", "eval_buckets", "glitches", "diagnostics" })
+        {
+            var lines = File.ReadAllLines(dir.File($"csv/{table}.csv"));
+            var (fields, columns) = ReadParquet(dir.File($"csv/{table}.parquet"));
+            Assert.Equal(lines[0], string.Join(",", fields.Select(f => f.Name)));
+            Assert.All(columns, c => Assert.Equal(lines.Length - 1, c.Length));
+            for (int row = 1; row < lines.Length; row++)
+                Assert.Equal(lines[row], string.Join(",", columns.Select(c => CsvText(c.GetValue(row - 1)))));
+        }
+        var evalFields = ReadParquet(dir.File("csv/evals.parquet")).Fields;
+        Assert.Equal(typeof(long), evalFields.Single(f => f.Name == "errors").ClrType);
+        Assert.True(IsText(evalFields.Single(f => f.Name == "split")));
+        Assert.Equal((typeof(double), true), ReadParquet(dir.File("csv/losses.parquet")).Fields.Single(f => f.Name == "loss") is var l ? (l.ClrType, l.IsNullable) : default);
+    }
+
+    static (Parquet.Schema.DataField[] Fields, Array[] Columns) ReadParquet(string path)
+    {
+        var reader = Parquet.ParquetReader.CreateAsync(path).GetAwaiter().GetResult();
+        try
+        {
+            var fields = reader.Schema.GetDataFields();
+            var columns = fields.Select(_ => new List<object?>()).ToArray();
+            for (int g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                int n = (int)group.RowCount;
+                for (int f = 0; f < fields.Length; f++)
+                {
+                    var field = fields[f];
+                    IEnumerable<object?> values;
+                    if (IsText(field)) { var a = new string?[n]; group.ReadAsync(field, a.AsMemory()).AsTask().Wait(); values = a; }
+                    else if (field.ClrType == typeof(long) && field.IsNullable) { var a = new long?[n]; group.ReadAsync<long>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    else if (field.ClrType == typeof(long)) { var a = new long[n]; group.ReadAsync<long>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    else if (field.IsNullable) { var a = new double?[n]; group.ReadAsync<double>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    else { var a = new double[n]; group.ReadAsync<double>(field, a.AsMemory()).AsTask().Wait(); values = a.Cast<object?>(); }
+                    columns[f].AddRange(values);
+                }
+            }
+            return (fields, columns.Select(c => (Array)c.ToArray()).ToArray());
+        }
+        finally { reader.DisposeAsync().AsTask().Wait(); }
+    }
+
+    /// <summary>Parquet.Net reads UTF-8 columns back as string or ReadOnlyMemory&lt;char&gt; fields.</summary>
+    static bool IsText(Parquet.Schema.DataField field) => field.ClrType == typeof(string) || field.ClrType == typeof(ReadOnlyMemory<char>);
+
+    static string CsvText(object? v)
+    {
+        string s = v switch { double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture), null => "", _ => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)! };
+        return s.IndexOfAny([',', '"', '\n']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
     }
 
     [Fact]
@@ -229,5 +338,43 @@ public sealed class ExperimentRunTests
             Assert.Equal(all.Online(run.Id), merged.Online(run.Id));
             Assert.Equal(all.Evals(run.Id), merged.Evals(run.Id));
         }
+    }
+}
+
+[Trait("Category", "Cpu")]
+public sealed class ConcurrentJobsTests
+{
+    [Theory]
+    [InlineData("lstm", "3", "2")]
+    [InlineData("mechanistic", "1", "3")]
+    public void Runs_trained_as_concurrent_jobs_are_bit_identical_to_sequential_runs(string experiment, string replicates, string jobs)
+    {
+        using var dir = new TempDir();
+        var sequential = CliRunner.Run("experiment", "run", experiment, "--scale", "quick", "--replicates", replicates, "--out", dir.File("seq"));
+        Assert.True(sequential.ExitCode == 0, sequential.Err);
+        var concurrent = CliRunner.Run("experiment", "run", experiment, "--scale", "quick", "--replicates", replicates, "--jobs", jobs, "--out", dir.File("par"));
+        Assert.True(concurrent.ExitCode == 0, concurrent.Err);
+        using var a = ResultsStore.OpenReadOnly(dir.File("seq/results.db"));
+        using var b = ResultsStore.OpenReadOnly(dir.File("par/results.db"));
+        Assert.Equal(a.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.OptionsHash)), b.Runs().Select(r => (r.Id, r.Status, r.StepsDone, r.OptionsHash)));
+        foreach (var run in a.Runs())
+        {
+            Assert.Equal(a.Losses(run.Id), b.Losses(run.Id));
+            Assert.Equal(a.Online(run.Id), b.Online(run.Id));
+            Assert.Equal(a.Evals(run.Id), b.Evals(run.Id));
+            string runDir = Path.Combine("runs", run.Experiment, run.Setting, run.Replicate.ToString());
+            foreach (var file in Directory.EnumerateFiles(dir.File(Path.Combine("seq", runDir)), "*.safetensors"))
+                Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(Path.Combine(dir.File(Path.Combine("par", runDir)), Path.GetFileName(file))));
+        }
+    }
+
+    [Fact]
+    public void Jobs_must_be_a_positive_count_or_auto()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("experiment", "run", "lstm", "--scale", "quick", "--jobs", "0", "--out", dir.File("x"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--jobs", r.Err);
+        Assert.False(Directory.Exists(dir.File("x")));
     }
 }

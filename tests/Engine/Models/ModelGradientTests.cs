@@ -67,8 +67,25 @@ public sealed class ModelGradientTests
     [InlineData(PositionEncoding.Alibi)]
     [InlineData(PositionEncoding.None)]
     [InlineData(PositionEncoding.Linear)]
+    [InlineData(PositionEncoding.RopeFull)]
+    [InlineData(PositionEncoding.SinusoidalFixed)]
+    [InlineData(PositionEncoding.LinearAdd)]
     public void TinyTransformer(PositionEncoding pos) =>
         CheckAllParameters(ModelConfig.Transformer(layers: 2, dim: 8, heads: 2, maxLength: 8, pos: pos), LossMode.Clean, PassOptions.Evaluation);
+
+    [Fact]
+    public void TinyTransformerAlibiWithoutTheAbsoluteEmbedding() =>
+        CheckAllParameters(ModelConfig.Transformer(layers: 2, dim: 8, heads: 2, maxLength: 8, pos: PositionEncoding.Alibi, useAbsPosEmb: false),
+            LossMode.Clean, PassOptions.Evaluation);
+
+    [Fact]
+    public void RopeRotatingPartOfAHead()
+    {
+        // d_h = 34: rope rotates min(max(17, 32), 34) = 32 dims of q, k and v, and 2 pass through
+        var config = ModelConfig.Transformer(layers: 1, dim: 34, heads: 1, maxLength: 8, pos: PositionEncoding.Rope);
+        Assert.Equal(32, config.RotaryDim);
+        CheckAllParameters(config, LossMode.Clean, PassOptions.Evaluation);
+    }
 
     [Fact]
     public void TinyTransformerGenerativeMode() =>

@@ -42,11 +42,19 @@ public abstract class ModelOnDevice
         return GradientDump.Compute(model, data, mode);
     }
 
-    public static TheoryData<string> Configs => new() { "learned", "sinusoidal", "rope", "alibi", "none", "linear", "lstm" };
+    public static TheoryData<string> Configs => new()
+    {
+        "learned", "sinusoidal", "rope", "alibi", "none", "linear", "rope-partial", "alibi-noabs", "rope-full", "sinusoidal-fixed", "linear-add", "lstm",
+    };
 
-    static ModelConfig Config(string name) => name == "lstm"
-        ? ModelConfig.Lstm(8, 12)
-        : ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 16, pos: Enum.Parse<PositionEncoding>(name, ignoreCase: true));
+    static ModelConfig Config(string name) => name switch
+    {
+        "lstm" => ModelConfig.Lstm(8, 12),
+        // d_h = 34: rope turns 32 dims of q, k and v and passes 2 through
+        "rope-partial" => ModelConfig.Transformer(layers: 1, dim: 68, heads: 2, maxLength: 16, pos: PositionEncoding.Rope),
+        "alibi-noabs" => ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 16, pos: PositionEncoding.Alibi, useAbsPosEmb: false),
+        _ => ModelConfig.Transformer(layers: 2, dim: 16, heads: 2, maxLength: 16, pos: RawFlipFlop.Engine.IO.EnumText<PositionEncoding>.Parse(name, "pos")),
+    };
 
     [Theory]
     [MemberData(nameof(Configs))]
@@ -99,6 +107,8 @@ public abstract class ModelOnDevice
     [Theory]
     [InlineData("learned", MatmulPrecision.Fp32)]   // with attention and feed-forward dropout and sharpening
     [InlineData("rope", MatmulPrecision.Fp32)]
+    [InlineData("sinusoidal", MatmulPrecision.Fp32)] // its scale is a parameter AdamW moves
+    [InlineData("linear", MatmulPrecision.Fp32)]
     [InlineData("lstm", MatmulPrecision.Fp32)]
     [InlineData("learned", MatmulPrecision.Tf32x3)]
     [InlineData("lstm", MatmulPrecision.Tf32x3)]

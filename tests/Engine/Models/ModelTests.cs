@@ -18,6 +18,70 @@ public sealed class ModelTests
         Assert.Equal(133_381, ParameterLayout.For(ModelConfig.Lstm()).Count);
         // without the learned table the baseline loses T*d parameters
         Assert.Equal(19_170_309 - 512 * 512, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.Rope)).Count);
+        // x-transformers keeps the learned table under ALiBi unless use_abs_pos_emb=False
+        Assert.Equal(19_170_309, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.Alibi)).Count);
+        Assert.Equal(19_170_309 - 512 * 512, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.Alibi, useAbsPosEmb: false)).Count);
+        // the scaled sinusoidal embedding has one learned scalar
+        Assert.Equal(19_170_309 - 512 * 512 + 1, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.Sinusoidal)).Count);
+        Assert.Equal(19_170_309 - 512 * 512, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.SinusoidalFixed)).Count);
+        // [e_t, t/C]: the token embedding is d-1 wide
+        Assert.Equal(19_170_309 - 512 * 512 - 5, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.Linear)).Count);
+        Assert.Equal(19_170_309 - 512 * 512, ParameterLayout.For(ModelConfig.Transformer(pos: PositionEncoding.LinearAdd)).Count);
+    }
+
+    [Theory]
+    [InlineData(512, 8, PositionEncoding.Rope, 32)]      // the paper's d_h = 64: max(32, 32)
+    [InlineData(1024, 8, PositionEncoding.Rope, 64)]     // d_h = 128: half of it
+    [InlineData(16, 2, PositionEncoding.Rope, 8)]        // d_h = 8 < 32: all of it (x-transformers would ask for 32)
+    [InlineData(35, 1, PositionEncoding.Rope, 32)]       // an odd head dimension is fine when 32 dims turn
+    [InlineData(512, 8, PositionEncoding.RopeFull, 64)]
+    public void RopeRotatesMaxOfHalfTheHeadAnd32Dims(int dim, int heads, PositionEncoding pos, int rotary)
+    {
+        var config = ModelConfig.Transformer(layers: 1, dim: dim, heads: heads, pos: pos).Validate();
+        Assert.Equal(rotary, config.RotaryDim);
+    }
+
+    [Theory]
+    [InlineData(132, 2, PositionEncoding.Rope, "rotates 33 dims")] // d_h = 66: d_h/2 = 33 is odd
+    [InlineData(10, 2, PositionEncoding.RopeFull, "rotates 5 dims")]
+    [InlineData(9, 3, PositionEncoding.Rope, "rotates 3 dims")]
+    public void RopeNeedsAnEvenRotaryDimension(int dim, int heads, PositionEncoding pos, string message) =>
+        Assert.Contains(message, Assert.Throws<InvalidOptionException>(() => ModelConfig.Transformer(layers: 1, dim: dim, heads: heads, pos: pos).Validate()).Message);
+
+    [Fact]
+    public void TheAbsoluteEmbeddingSwitchIsForAlibiOnly()
+    {
+        var e = Assert.Throws<InvalidOptionException>(() => (ModelConfig.Transformer(layers: 1, dim: 8, heads: 2) with { UseAbsPosEmb = false }).Validate());
+        Assert.Equal("use_abs_pos_emb", e.Field);
+        Assert.Equal(16, ModelConfig.Transformer(layers: 1, dim: 8, heads: 2, maxLength: 16, pos: PositionEncoding.Alibi).MaxSequenceLength);
+        Assert.Equal(int.MaxValue, ModelConfig.Transformer(layers: 1, dim: 8, heads: 2, maxLength: 16, pos: PositionEncoding.Alibi, useAbsPosEmb: false).MaxSequenceLength);
+    }
+
+    [Fact]
+    public void PositionTensorsAreNamedAsXTransformers()
+    {
+        var sinusoidal = TransformerParameters.Declare(ModelConfig.Transformer(layers: 1, dim: 16, heads: 2, maxLength: 32, pos: PositionEncoding.Sinusoidal));
+        // declared last: every other tensor keeps its offset and its initialisation stream
+        Assert.Equal(("pos_emb.scale", "[1]"), Spec(sinusoidal.Layout, sinusoidal.Entries.PositionScale!));
+        Assert.Equal("pos_emb.scale", sinusoidal.Layout.Tensors[^1].Name);
+        var fixedOne = ParameterLayout.For(ModelConfig.Transformer(layers: 1, dim: 16, heads: 2, maxLength: 32, pos: PositionEncoding.SinusoidalFixed));
+        Assert.Equal(fixedOne.Tensors.Select(t => (t.Name, t.Offset)), sinusoidal.Layout.Tensors.SkipLast(1).Select(t => (t.Name, t.Offset)));
+        var linear = TransformerParameters.Declare(ModelConfig.Transformer(layers: 1, dim: 16, heads: 2, maxLength: 32, pos: PositionEncoding.Linear));
+        Assert.Equal(("tok_emb.weight", "[5,15]"), Spec(linear.Layout, linear.Entries.TokenEmbedding));
+        Assert.Null(linear.Entries.PositionEmbedding);
+        var alibi = TransformerParameters.Declare(ModelConfig.Transformer(layers: 1, dim: 16, heads: 2, maxLength: 32, pos: PositionEncoding.Alibi));
+        Assert.Equal(("pos_emb.weight", "[32,16]"), Spec(alibi.Layout, alibi.Entries.PositionEmbedding!));
+    }
+
+    [Fact]
+    public void TheSinusoidalScaleStartsAtTheInverseSquareRootOfTheWidth()
+    {
+        using var device = new CpuDevice();
+        var config = ModelConfig.Transformer(layers: 1, dim: 64, heads: 2, maxLength: 16, pos: PositionEncoding.Sinusoidal);
+        using var model = ModelFactory.Create(config, new CpuOps<double>(device));
+        model.Initialize(1);
+        var scale = TransformerParameters.Declare(config).Entries.PositionScale!;
+        Assert.Equal(0.125, device.ToArray(model.Parameters.Slice(scale))[0]);
     }
 
     [Fact]

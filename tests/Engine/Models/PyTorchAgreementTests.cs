@@ -10,7 +10,9 @@ namespace RawFlipFlop.Tests.Engine.Models;
 
 /// <summary>
 /// Loss and gradients on the same weights and data as PyTorch (float64 autograd). The fixtures come from
-/// tests/pytorch/make_reference.py (Debian python3-torch 1.13); CI needs no Python.
+/// tests/pytorch/make_reference.py (Debian python3-torch 1.13); CI needs no Python. The cases under v1/ are
+/// checkpoints written before config_version 2, with the gradients of what their names meant then (rope: rope-full,
+/// sinusoidal: sinusoidal-fixed, linear: linear-add, alibi: without the absolute embedding): they must keep that meaning.
 /// </summary>
 [Trait("Category", "Cpu")]
 public sealed class PyTorchAgreementTests
@@ -19,7 +21,11 @@ public sealed class PyTorchAgreementTests
     {
         "transformer-learned-clean", "transformer-sinusoidal-clean", "transformer-rope-clean", "transformer-alibi-clean",
         "transformer-none-clean", "transformer-linear-clean", "transformer-learned-generative", "transformer-alibi-h4",
+        "transformer-rope-partial-clean", "transformer-rope-full-clean", "transformer-sinusoidal-fixed-clean",
+        "transformer-linear-add-clean", "transformer-alibi-noabs-clean",
         "lstm-clean", "lstm-generative",
+        "v1/transformer-rope-clean", "v1/transformer-sinusoidal-clean", "v1/transformer-linear-clean", "v1/transformer-alibi-clean",
+        "v1/transformer-alibi-h4",
     };
 
     static (GradientDump.Result Ours, SafeTensors.Contents Torch) Run<T>(string name) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>

@@ -30,12 +30,14 @@ public sealed class OptionsSchemaTests
         [nameof(TrainOptions.Seed)] = ulong.MaxValue,
         [nameof(TrainOptions.DataSeed)] = 42UL,
         [nameof(TrainOptions.Data)] = FlipFlopMixture.OfIgnoreProbabilities([0.9, 0.98, 0.1]),
+        [nameof(TrainOptions.DataFile)] = new TrainingDataFile([new DataShard("/data/train-0.parquet", new string('a', 64)), new DataShard("/data/train-1.parquet", new string('b', 64))], 1000, 48),
         [nameof(TrainOptions.Mode)] = LossMode.Generative,
         [nameof(TrainOptions.DropoutEmbedding)] = 0.1f,
         [nameof(TrainOptions.DropoutAttention)] = 0.2f,
         [nameof(TrainOptions.DropoutFeedForward)] = 0.3f,
         [nameof(TrainOptions.Sharpen)] = 0.01,
         [nameof(TrainOptions.SharpenLayers)] = new List<int> { 0, 1 },
+        [nameof(TrainOptions.SharpenFrom)] = 30,
         [nameof(TrainOptions.EvalEvery)] = 0,
         [nameof(TrainOptions.EvalCount)] = 5,
         [nameof(TrainOptions.Offline)] = new List<OfflineSplit> { new("dense", 9) },
@@ -52,6 +54,7 @@ public sealed class OptionsSchemaTests
         [nameof(ModelConfig.MaxLength)] = 99,
         [nameof(ModelConfig.Pos)] = PositionEncoding.Alibi,
         [nameof(ModelConfig.LinearPosDivisor)] = 12.5,
+        [nameof(ModelConfig.UseAbsPosEmb)] = false,
         [nameof(ModelConfig.EmbedDim)] = 7,
         [nameof(ModelConfig.Hidden)] = 9,
     };
@@ -110,7 +113,7 @@ public sealed class OptionsSchemaTests
         string expected = ("{'model':{'model':'lstm','vocab_size':5,'embed_dim':8,'hidden':12},'task':'flipflop','automaton_p_write':0.5,'steps':20," +
             "'batch':16,'length':512,'learning_rate':0.0003,'weight_decay':0.1,'adam_beta1':0.9,'adam_beta2':0.999,'adam_epsilon':1E-08,'warmup':50," +
             "'decay_steps':null,'seed':1,'data_seed':1,'data':{'components':[{'p_write':0.09999999999999998,'p_read':0.09999999999999998,'p_ignore':0.8}]},'mode':'clean'," +
-            "'dropout_embedding':0,'dropout_attention':0,'dropout_feed_forward':0,'sharpen':0,'sharpen_layers':null,'eval_every':100," +
+            "'dropout_embedding':0,'dropout_attention':0,'dropout_feed_forward':0,'sharpen':0,'sharpen_layers':null,'sharpen_from':0,'eval_every':100," +
             "'eval_count':1000,'offline':[{'split':'sparse','count':10}],'eval_batch':null}").Replace('\'', '"');
         Assert.Equal(expected,
             OptionsSchema.Canonical(options));

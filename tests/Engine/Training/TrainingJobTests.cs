@@ -64,7 +64,7 @@ public sealed class TrainingJobTests
             Assert.Equal(File.ReadAllBytes(dir.File("whole/" + file)), File.ReadAllBytes(dir.File("cut/" + file)));
         using var a = JsonDocument.Parse(File.ReadAllText(dir.File("whole/summary.json")));
         using var b = JsonDocument.Parse(File.ReadAllText(dir.File("cut/summary.json")));
-        foreach (var key in new[] { "losses", "online", "eval", "options", "options_hash", "status" })
+        foreach (var key in new[] { "losses", "online", "diagnostics", "eval", "options", "options_hash", "status" })
             Assert.Equal(a.RootElement.GetProperty(key).GetRawText(), b.RootElement.GetProperty(key).GetRawText());
     }
 

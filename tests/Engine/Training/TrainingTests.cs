@@ -63,6 +63,29 @@ public sealed class TrainingTests
     }
 
     [Fact]
+    public void SharpenFromSwitchesTheRegulariserOnAtItsStep()
+    {
+        // --sharpen-from 3: steps 1 and 2 (steps count from 1) train exactly as without sharpening, step 3 on with it
+        // (Figure 12's third curve)
+        var plain = new TrainOptions
+        {
+            Model = ModelConfig.Transformer(layers: 1, dim: 16, heads: 1, maxLength: 32), Length = 32, Steps = 6,
+            Batch = 4, LearningRate = 1e-2, Warmup = 2, EvalEvery = 0,
+        };
+        using var device = new CpuDevice();
+        using var without = Run(device, plain);
+        using var late = Run(device, plain with { Sharpen = 0.1, SharpenFrom = 3 });
+        using var always = Run(device, plain with { Sharpen = 0.1 });
+        var ct = TestContext.Current.CancellationToken; without.Run(cancel: ct); late.Run(cancel: ct); always.Run(cancel: ct);
+        Assert.Equal(without.Losses.Take(3), late.Losses.Take(3)); // the loss of step 3 is computed before its update
+        Assert.NotEqual(without.Losses[3], late.Losses[3]);
+        Assert.Equal([0, 0], late.Regularizer.Take(2));
+        Assert.All(late.Regularizer.Skip(2), r => Assert.True(r > 0));
+        Assert.All(always.Regularizer, r => Assert.True(r > 0));
+        without.Model.Dispose(); late.Model.Dispose(); always.Model.Dispose();
+    }
+
+    [Fact]
     public void TinyTransformerLossFallsOnEveryPositionEncoding()
     {
         using var device = new CpuDevice();

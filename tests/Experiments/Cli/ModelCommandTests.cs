@@ -34,6 +34,28 @@ public sealed class ModelCommandTests
         Assert.Contains("--pos must be", CliRunner.Run("model", "--model", "transformer", "--pos", "xyz").Err);
     }
 
+    [Theory]
+    [InlineData("sinusoidal", "", "pos_emb.scale", "1", 19_170_309 - 512 * 512 + 1)]
+    [InlineData("linear", "", "tok_emb.weight", "5,511", 19_170_309 - 512 * 512 - 5)]
+    [InlineData("alibi", "", "pos_emb.weight", "512,512", 19_170_309)]
+    [InlineData("alibi", "--no-abs-pos", "tok_emb.weight", "5,512", 19_170_309 - 512 * 512)]
+    [InlineData("rope", "", "tok_emb.weight", "5,512", 19_170_309 - 512 * 512)]
+    [InlineData("rope-full", "", "tok_emb.weight", "5,512", 19_170_309 - 512 * 512)]
+    [InlineData("sinusoidal-fixed", "", "tok_emb.weight", "5,512", 19_170_309 - 512 * 512)]
+    [InlineData("linear-add", "", "tok_emb.weight", "5,512", 19_170_309 - 512 * 512)]
+    public void ModelJsonListsThePositionTensors(string pos, string flag, string tensor, string shape, long count)
+    {
+        var args = new List<string> { "model", "--model", "transformer", "--pos", pos, "--json" };
+        if (flag.Length > 0) args.Add(flag);
+        var r = CliRunner.Run([.. args]);
+        Assert.True(r.ExitCode == 0, r.Err);
+        using var doc = JsonDocument.Parse(r.Out);
+        Assert.Equal(count, doc.RootElement.GetProperty("params").GetInt64());
+        var found = doc.RootElement.GetProperty("tensors").EnumerateArray().Single(t => t.GetProperty("name").GetString() == tensor);
+        Assert.Equal(shape, string.Join(",", found.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32())));
+        Assert.Equal(flag.Length == 0 && pos == "alibi", doc.RootElement.GetProperty("tensors").EnumerateArray().Any(t => t.GetProperty("name").GetString() == "pos_emb.weight"));
+    }
+
     [Fact]
     public void TrainWritesSummaryAndCheckpointThatEvalReads()
     {

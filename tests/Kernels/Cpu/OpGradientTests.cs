@@ -65,22 +65,90 @@ public sealed class OpGradientTests
     }
 
     [Fact]
-    public void Rope()
+    public void PositionScale()
+    {
+        using var h = new OpHarness<double>(11);
+        int b = 2, t = 5, c = 4;
+        var table = h.Random(8 * c); // longer table than T: only the first T rows are used
+        var x0 = h.Random(b * t * c);
+        var g = h.Random(b * t * c);
+        var scale = new[] { 0.37 };
+        var tb = h.Buffer(table); var sb = h.Zeros(1); var xb = h.Zeros(b * t * c);
+        double Loss()
+        {
+            h.Device.Upload<double>(scale, sb); h.Device.Upload<double>(x0, xb);
+            h.Ops.PositionScaleForward(xb, tb, sb, b, t, c);
+            return GradCheck.Dot(h.Read(xb), g);
+        }
+        var dscale = h.Buffer(new[] { 0.25 }); // the backward accumulates
+        h.Ops.PositionScaleBackward(dscale, h.Buffer(g), tb, b, t, c);
+        Assert.True(GradCheck.RelativeError(scale, Loss, [h.Read(dscale)[0] - 0.25]) < Bound);
+        Loss();
+        var xs = h.Read(xb);
+        Assert.Equal(x0[t * c + 3 * c + 1] + 0.37 * table[3 * c + 1], xs[t * c + 3 * c + 1], 15);
+    }
+
+    [Fact]
+    public void LinearPositionEmbedding()
+    {
+        using var h = new OpHarness<double>(12);
+        int b = 2, t = 5, c = 6, v = 5, e = c - 1;
+        var table = h.Random(v * e);
+        var tokens = h.Buffer(h.RandomInts(b * t, v));
+        var g = h.Random(b * t * c);
+        var tb = h.Buffer(table); var outb = h.Zeros(b * t * c); var gb = h.Buffer(g);
+        var dtable0 = h.Random(v * e); var dtable = h.Buffer(dtable0); // the backward accumulates
+        double Loss() { h.Device.Upload<double>(table, tb); h.Ops.LinearPositionEmbeddingForward(outb, tokens, tb, 4.0, b, t, c); return GradCheck.Dot(h.Read(outb), g); }
+        h.Ops.LinearPositionEmbeddingBackward(dtable, gb, tokens, b * t, v, e + 1);
+        Assert.True(GradCheck.RelativeError(table, Loss, h.Read(dtable).Select((d, i) => d - dtable0[i]).ToArray()) < Bound);
+        // [e_t, t/C]: the token's row, then the position as its own coordinate
+        Loss();
+        var output = h.Read(outb);
+        var ids = h.Device.ToArray(tokens);
+        for (int row = 0; row < b * t; row++)
+        {
+            for (int j = 0; j < e; j++) Assert.Equal(table[ids[row] * e + j], output[row * c + j]);
+            Assert.Equal(row % t / 4.0, output[row * c + e]);
+        }
+    }
+
+    [Theory]
+    [InlineData(8, false)] // rope-full: the whole head of q and k
+    [InlineData(8, true)]
+    [InlineData(4, true)]  // rope: part of the head of q, k and v
+    [InlineData(2, false)]
+    public void Rope(int rot, bool values)
     {
         using var h = new OpHarness<double>(4);
-        int b = 2, t = 5, c = 8, heads = 2;
+        int b = 2, t = 5, c = 16, heads = 2, dh = c / heads;
         var qkv = h.Random(b * t * 3 * c);
         var g = h.Random(b * t * 3 * c);
         var xb = h.Zeros(qkv.Length);
-        double Loss() { h.Device.Upload<double>(qkv, xb); h.Ops.RopeForward(xb, b, t, c, heads); return GradCheck.Dot(h.Read(xb), g); }
+        double Loss() { h.Device.Upload<double>(qkv, xb); h.Ops.RopeForward(xb, b, t, c, heads, rot, values); return GradCheck.Dot(h.Read(xb), g); }
         var db = h.Buffer(g);
-        h.Ops.RopeBackward(db, b, t, c, heads);
+        h.Ops.RopeBackward(db, b, t, c, heads, rot, values);
         Assert.True(GradCheck.RelativeError(qkv, Loss, h.Read(db)) < Bound);
-        // position 0 is not rotated; v is never rotated; rotation keeps norms
-        h.Device.Upload<double>(qkv, xb); h.Ops.RopeForward(xb, b, t, c, heads);
+        // position 0 is not rotated; dims past rot and (unless asked) v are not rotated; the rotation keeps the norm
+        Loss();
         var rotated = h.Read(xb);
         for (int j = 0; j < 3 * c; j++) Assert.Equal(qkv[j], rotated[j], 15);
-        for (int j = 2 * c; j < 3 * c; j++) Assert.Equal(qkv[4 * 3 * c + j], rotated[4 * 3 * c + j]);
+        long row = 4 * 3 * c;
+        for (int part = 0; part < 3; part++)
+            for (int head = 0; head < heads; head++)
+            {
+                long at = row + part * c + head * dh;
+                bool turned = part < 2 || values;
+                for (int j = 0; j < dh; j++)
+                    if (j >= rot || !turned) Assert.Equal(qkv[at + j], rotated[at + j]);
+                    else Assert.NotEqual(qkv[at + j], rotated[at + j]);
+                double before = 0, after = 0;
+                for (int j = 0; j < rot; j++) { before += qkv[at + j] * qkv[at + j]; after += rotated[at + j] * rotated[at + j]; }
+                Assert.Equal(before, after, 12);
+            }
+        // the angle of pair i (dims i and i + rot/2) at position t is t * 10000^(-2i/rot)
+        int pair = rot / 2 - 1;
+        double angle = 4 * Math.Pow(10000, -2.0 * pair / rot);
+        Assert.Equal(qkv[row + pair] * Math.Cos(angle) - qkv[row + pair + rot / 2] * Math.Sin(angle), rotated[row + pair], 12);
     }
 
     [Fact]
@@ -130,17 +198,19 @@ public sealed class OpGradientTests
     }
 
     [Theory]
-    [InlineData(false, 0.0, 0.0)]
-    [InlineData(true, 0.0, 0.0)]
-    [InlineData(false, 0.3, 0.0)]
-    [InlineData(false, 0.0, 0.7)]
-    [InlineData(true, 0.25, 0.5)]
-    public void Attention(bool alibi, double dropout, double entropyScale)
+    [InlineData(false, 0.0, 0.0, 1.0)]
+    [InlineData(true, 0.0, 0.0, 1.0)]
+    [InlineData(false, 0.3, 0.0, 1.0)]
+    [InlineData(false, 0.0, 0.7, 1.0)]
+    [InlineData(true, 0.25, 0.5, 1.0)]
+    [InlineData(true, 0.0, 0.3, 0.5)]
+    [InlineData(false, 0.2, 0.0, 4.0)]
+    public void Attention(bool alibi, double dropout, double entropyScale, double temperature)
     {
         using var h = new OpHarness<double>(7);
         int b = 2, t = 6, c = 8, heads = 2;
         var qkv = h.Random(b * t * 3 * c, 1.5); var g = h.Random(b * t * c);
-        var options = new AttentionOptions(alibi, dropout > 0 ? new DropoutSpec((float)dropout, 99, 3) : DropoutSpec.None);
+        var options = new AttentionOptions(alibi, dropout > 0 ? new DropoutSpec((float)dropout, 99, 3) : DropoutSpec.None, (float)temperature);
         var xb = h.Zeros(qkv.Length); var outb = h.Zeros(b * t * c); var probs = h.Zeros(b * heads * t * t); var ent = h.Zeros(1);
         double Loss()
         {
@@ -154,6 +224,34 @@ public sealed class OpGradientTests
         h.Ops.AttentionBackward(dqkv, h.Buffer(g), xb, outb, probs, entropyScale, options, b, t, c, heads);
         double error = GradCheck.RelativeError(qkv, Loss, h.Read(dqkv));
         Assert.True(error < Bound, $"relative error {error}");
+    }
+
+    [Fact]
+    public void AttentionTemperatureDividesEveryLogitAlibiIncluded()
+    {
+        using var h = new OpHarness<double>(9);
+        int b = 1, t = 7, c = 8, heads = 2;
+        var qkv = h.Buffer(h.Random(b * t * 3 * c, 2.0));
+        var cold = new AttentionOptions(true, DropoutSpec.None, 0.25f);
+        var plain = new AttentionOptions(true, DropoutSpec.None);
+        var probs = h.Zeros(b * heads * t * t); var scores = h.Zeros(b * heads * t * t);
+        h.Ops.AttentionProbabilities(probs, scores, qkv, plain, b, t, c, heads);
+        var s1 = h.Read(scores);
+        h.Ops.AttentionProbabilities(probs, scores, qkv, cold, b, t, c, heads);
+        var s4 = h.Read(scores);
+        for (int i = 0; i < s1.Length; i++) Assert.Equal(4 * s1[i], s4[i], 12);
+        // colder attention is more peaked: every row's maximum grows (or stays 1), the forward keeps the same probabilities
+        var p4 = h.Read(probs);
+        h.Ops.AttentionProbabilities(probs, scores, qkv, plain, b, t, c, heads);
+        var p1 = h.Read(probs);
+        for (int row = 0; row < heads * t; row++)
+        {
+            int i = row % t;
+            Assert.True(p4.Skip(row * t).Take(i + 1).Max() >= p1.Skip(row * t).Take(i + 1).Max() - 1e-12, $"row {row}");
+        }
+        var saved = h.Zeros(h.Ops.AttentionSavedLength(b, t, heads));
+        h.Ops.AttentionForward(h.Zeros(b * t * c), saved, qkv, cold, b, t, c, heads);
+        Assert.Equal(p4, h.Read(saved));
     }
 
     [Fact]

@@ -9,6 +9,7 @@ public abstract partial class OpComparisons
         var tokens = RandomInts(b * t, v, 3);
         var table = Random(v * c, 4); var positions = Random(32 * c, 5); var x = Random(b * t * c, 6); var g = Random(b * t * c, 7);
         var dtable0 = Random(v * c, 8); var dpositions0 = Random(32 * c, 9);
+        var scale = Random(1, 11); var narrowTable = Random(v * (c - 1), 12); var dnarrow0 = Random(v * (c - 1), 13);
         Compare(s =>
         {
             var embedded = s.Zeros(b * t * c);
@@ -24,26 +25,42 @@ public abstract partial class OpComparisons
             s.Ops.SinusoidalTable(sinusoidal, 600, 64);
             var linear = s.F(x);
             s.Ops.LinearPositionForward(linear, 17f, b, t, c);
+            var scaled = s.F(x);
+            s.Ops.PositionScaleForward(scaled, s.F(positions), s.F(scale), b, t, c);
+            var dscale = s.F([0.5f]);
+            s.Ops.PositionScaleBackward(dscale, s.F(g), s.F(positions), b, t, c);
+            var coordinate = s.Zeros(b * t * c);
+            s.Ops.LinearPositionEmbeddingForward(coordinate, tok, s.F(narrowTable), 17f, b, t, c);
+            var dnarrow = s.F(dnarrow0);
+            s.Ops.LinearPositionEmbeddingBackward(dnarrow, s.F(g), tok, b * t, v, c);
             s.Output("embedding", embedded);
             s.Output("embedding backward", dtable);
             s.Output("position add", xs);
             s.Output("position add backward", dpositions);
             s.Output("sinusoidal table", sinusoidal);
             s.Output("linear position", linear);
+            s.Output("position scale", scaled);
+            s.Output("position scale backward", dscale);
+            s.Output("linear position embedding", coordinate);
+            s.Output("linear position embedding backward", dnarrow);
         });
     }
 
-    [Fact]
-    public void Rope_forward_and_backward()
+    [Theory]
+    [InlineData(8, false)] // rope-full at d_h = 8
+    [InlineData(8, true)]
+    [InlineData(32, true)] // rope at d_h = 48: 32 dims of q, k and v
+    [InlineData(6, false)]
+    public void Rope_forward_and_backward(int rot, bool values)
     {
-        int b = 2, t = 50, c = 32, heads = 4;
+        int b = 2, t = 50, heads = 4, c = heads * (rot == 32 ? 48 : 8);
         var qkv = Random(b * t * 3 * c, 10);
         Compare(s =>
         {
             var forward = s.F(qkv);
-            s.Ops.RopeForward(forward, b, t, c, heads);
+            s.Ops.RopeForward(forward, b, t, c, heads, rot, values);
             var backward = s.F(qkv);
-            s.Ops.RopeBackward(backward, b, t, c, heads);
+            s.Ops.RopeBackward(backward, b, t, c, heads, rot, values);
             s.Output("rope", forward);
             s.Output("rope backward", backward);
         });

@@ -1,3 +1,4 @@
+using RawFlipFlop.Engine.Analysis;
 using RawFlipFlop.Engine.Checkpoints;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Models;
@@ -6,10 +7,11 @@ using RawFlipFlop.Kernels.Devices;
 namespace RawFlipFlop.Engine.Training.Tasks;
 
 /// <summary>
-/// Attention maps of the mechanistic experiment (layer 0, head 0), saved as tensors for the report:
-/// `paper_input` (8,8) on the paper's input [sigma1, bottom, sigma0, bottom, bottom, sigma0, sigma1, bottom]
-/// (Figures 10/13), and for models without a learned position table the drift maps (Figure 11) at the drift
-/// length: `drift_a` on [sigma1, bottom...] and `drift_b` on [sigma0, bottom..., sigma1, bottom...].
+/// Attention maps of the automaton models, saved as tensors for the report: `paper_input` (L,H,8,8), every layer and
+/// head on the paper's input [sigma1, bottom, sigma0, bottom, bottom, sigma0, sigma1, bottom] (Figures 10, 13, 16, 17),
+/// with `paper_predictions` (8) the model's states there; and for models without a learned position table the drift
+/// maps of layer 0, head 0 (Figure 11) at the drift length: `drift_a` (n,n) on [sigma1, bottom...] and `drift_b` on
+/// [sigma0, bottom..., sigma1, bottom...].
 /// </summary>
 public static class AttentionMaps
 {
@@ -18,22 +20,19 @@ public static class AttentionMaps
     public static readonly byte[] PaperInput =
         [Automaton.Sigma1, Automaton.Bottom, Automaton.Sigma0, Automaton.Bottom, Automaton.Bottom, Automaton.Sigma0, Automaton.Sigma1, Automaton.Bottom];
 
-    public static float[] Map(TransformerModel<float> model, byte[] inputs)
-    {
-        var device = model.Ops.Device;
-        var tokens = device.AllocateFrom<int>(inputs.Select(x => (int)x).ToArray());
-        try
-        {
-            model.Forward(tokens, 1, inputs.Length, PassOptions.Evaluation);
-            var probs = device.ToArray(model.AttentionProbabilities(0));
-            return probs[..(inputs.Length * inputs.Length)]; // head 0 of batch 0
-        }
-        finally { device.Free(tokens); }
-    }
+    /// <summary>Layer 0, head 0 of the model on <paramref name="inputs"/>: (T,T).</summary>
+    public static float[] Map(TransformerModel<float> model, byte[] inputs) =>
+        AttentionInspection.Of(model, inputs, [0], [0]).Probabilities[0][0];
 
     public static void Save(string path, TransformerModel<float> model, TrainOptions options)
     {
-        var tensors = new List<SafeTensor> { SafeTensor.FromFloats("paper_input", [8, 8], Map(model, PaperInput)) };
+        var paper = AttentionInspection.Of(model, PaperInput);
+        int layers = paper.Layers.Count, heads = paper.Heads.Count, t = PaperInput.Length;
+        var tensors = new List<SafeTensor>
+        {
+            SafeTensor.FromFloats("paper_input", [layers, heads, t, t], paper.Probabilities.SelectMany(l => l.SelectMany(h => h)).ToArray()),
+            new("paper_predictions", SafeTensorType.I32, [t], System.Runtime.InteropServices.MemoryMarshal.AsBytes(paper.Predictions.AsSpan()).ToArray()),
+        };
         if (options.Model.MaxSequenceLength == int.MaxValue)
         {
             int n = AutomatonTask.DriftLength(options.Length);

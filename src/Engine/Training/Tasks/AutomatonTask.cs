@@ -71,7 +71,11 @@ public sealed class AutomatonTask : ITrainingTask
         ? [new TaskArtifact(AttentionMaps.FileName, path => AttentionMaps.Save(path, transformer, _options))]
         : [];
 
-    /// <summary>A fixed automaton set: positions whose argmax differs from the automaton's state are errors.</summary>
+    /// <summary>
+    /// A fixed automaton set: positions whose argmax differs from the automaton's state are errors. A position's
+    /// dependency is its distance to the last write (sigma0 or sigma1) at or before it; before the first write the
+    /// state is the initial one and the dependency counts from the sequence's start (position + 1).
+    /// </summary>
     sealed class StateErrorSplit(string name, AutomatonSampler sampler, ulong seed, int count, int length, int batch) : ITaskSplit
     {
         AutomatonDataset? _data;
@@ -79,32 +83,58 @@ public sealed class AutomatonTask : ITrainingTask
         public string Name => name;
         public int Count => count;
 
-        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null) where T : unmanaged, IFloatingPointIeee754<T>
+        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null, bool attentionEntropy = false)
+            where T : unmanaged, IFloatingPointIeee754<T>
         {
+            var meter = attentionEntropy ? new AttentionEntropyMeter() : null;
             var data = _data ??= sampler.SampleMany(seed, 0, count, length);
             var device = model.Ops.Device;
+            int vocab = model.Config.VocabSize;
             long positions = 0, errors = 0, sequences = 0;
+            var byDependency = new SortedDictionary<int, (long Reads, long Errors)>();
+            var glitches = new List<Glitch>();
             var tokens = device.Allocate<int>((long)batch * length);
             var predictions = device.Allocate<int>((long)batch * length);
             try
             {
                 var host = new int[batch * length];
                 var predicted = new int[batch * length];
+                var hostLogits = new T[(long)batch * length * vocab];
+                var rowLogits = new float[vocab];
                 for (int first = 0; first < data.Count; first += batch)
                 {
                     int b = Math.Min(batch, data.Count - first), n = b * length;
                     for (int i = 0; i < n; i++) host[i] = data.Inputs[first * length + i];
                     device.Upload<int>(host.AsSpan(0, n), tokens.Slice(0, n));
                     var logits = model.Forward(tokens.Slice(0, n), b, length, PassOptions.Evaluation);
-                    model.Ops.ArgmaxForward(predictions, logits, n, model.Config.VocabSize);
+                    meter?.Add(model);
+                    model.Ops.ArgmaxForward(predictions, logits, n, vocab);
                     device.Download(predictions.Slice(0, n), predicted.AsSpan(0, n));
+                    bool logitsHere = false;
                     for (int s = 0; s < b; s++)
                     {
                         bool any = false;
+                        int lastWrite = -1;
                         for (int i = 0; i < length; i++)
                         {
+                            int k = (first + s) * length + i;
+                            if (data.Inputs[k] != Automaton.Bottom) lastWrite = i;
+                            int dependency = i - lastWrite;
+                            bool error = predicted[s * length + i] != data.States[k];
+                            byDependency.TryGetValue(dependency, out var cell);
+                            byDependency[dependency] = (cell.Reads + 1, cell.Errors + (error ? 1 : 0));
                             positions++;
-                            if (predicted[s * length + i] != data.States[(first + s) * length + i]) { errors++; any = true; }
+                            if (!error) continue;
+                            errors++;
+                            any = true;
+                            if (glitches.Count >= Glitch.MaxRecords) continue;
+                            if (!logitsHere)
+                            {
+                                device.Download(logits.Slice(0, (long)n * vocab), hostLogits.AsSpan(0, n * vocab));
+                                logitsHere = true;
+                            }
+                            for (int v = 0; v < vocab; v++) rowLogits[v] = float.CreateTruncating(hostLogits[(s * length + i) * vocab + v]);
+                            glitches.Add(Glitch.Of(first + s, i, dependency, rowLogits, data.States[k]));
                         }
                         if (any) sequences++;
                     }
@@ -112,7 +142,10 @@ public sealed class AutomatonTask : ITrainingTask
                 }
             }
             finally { device.Free(tokens); device.Free(predictions); }
-            return new SplitResult(name, data.Count, positions, errors, sequences);
+            return new SplitResult(name, data.Count, positions, errors, sequences, DependencyBucket.Of(byDependency), glitches)
+            {
+                AttentionEntropy = meter?.Means ?? [],
+            };
         }
     }
 }

@@ -7,18 +7,27 @@ namespace RawFlipFlop.Engine.Training.Tasks;
 
 /// <summary>
 /// Flip-flop language modelling. Batch k is sequences (k-1)*B .. k*B-1 of the data seed's stream of the training
-/// distribution; the loss mode picks the scored positions (reads only, or every next token). Online: the fixed
+/// distribution, or of the data seed's order of a training data file; the loss mode picks the scored positions (reads only, or every next token). Online: the fixed
 /// `online` set; offline: the named evaluation sets of the options. The metric is read errors.
 /// </summary>
 public sealed class FlipFlopTask : ITrainingTask
 {
     readonly TrainOptions _options;
     readonly FlipFlopSampler _sampler;
+    readonly FlipFlopDataset? _file;     // the training data file's sequences, when training walks one
+    readonly DataFileOrder? _order;
 
     public FlipFlopTask(TrainOptions options)
     {
         _options = options;
         _sampler = new FlipFlopSampler(options.Data);
+        if (options.DataFile is { } file)
+        {
+            // the files must still be the ones the run was started on: their bytes define the run
+            try { _file = file.Load(); }
+            catch (InvalidDataException e) { throw new InvalidOptionException("data_file", e.Message); }
+            _order = new DataFileOrder(_file.Count, options.DataSeed);
+        }
         int batch = options.EvalBatch ?? Evaluator<float>.DefaultBatch(options.Model);
         if (options.EvalEvery > 0 && options.EvalCount > 0)
             Online = new ReadErrorSplit(EvaluationSets.Online, options.EvalCount, options.Length, batch);
@@ -41,7 +50,11 @@ public sealed class FlipFlopTask : ITrainingTask
     public int SampleBatch(int step, byte[] tokens, int[] targets)
     {
         int b = _options.Batch, t = _options.Length;
-        _sampler.SampleInto(_options.DataSeed, RandomDomain.Training, (long)(step - 1) * b, tokens, t);
+        if (_file != null)
+            for (int j = 0; j < b; j++)
+                _file.Tokens.AsSpan(_order!.IndexOf((long)(step - 1) * b + j) * t, t).CopyTo(tokens.AsSpan(j * t, t));
+        else
+            _sampler.SampleInto(_options.DataSeed, RandomDomain.Training, (long)(step - 1) * b, tokens, t);
         return LossTargets.Build(tokens, b, t, _options.Mode, targets);
     }
 
@@ -55,12 +68,17 @@ public sealed class FlipFlopTask : ITrainingTask
         public string Name => set.Name;
         public int Count => count;
 
-        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null) where T : unmanaged, IFloatingPointIeee754<T>
+        public SplitResult Evaluate<T>(IModel<T> model, Action<int, int>? progress = null, bool attentionEntropy = false)
+            where T : unmanaged, IFloatingPointIeee754<T>
         {
             _data ??= set.Generate(count, length);
             using var evaluator = new Evaluator<T>(model, batch, length);
-            var counter = evaluator.Evaluate(set.Name, _data, progress: progress);
-            return new SplitResult(set.Name, counter.Sequences, counter.Reads, counter.Errors, counter.SequencesWithErrors);
+            var meter = attentionEntropy ? new AttentionEntropyMeter() : null;
+            var counter = evaluator.Evaluate(set.Name, _data, progress: progress, afterForward: meter == null ? null : () => meter.Add(model));
+            return new SplitResult(set.Name, counter.Sequences, counter.Reads, counter.Errors, counter.SequencesWithErrors, counter.Buckets, counter.Glitches)
+            {
+                AttentionEntropy = meter?.Means ?? [],
+            };
         }
     }
 }

@@ -92,12 +92,19 @@ public sealed partial class HostileInputTests
             ("config hidden 2^30", w => Config(w, "{\"model\":\"lstm\",\"vocab_size\":5,\"embed_dim\":4,\"hidden\":1073741824}")),
             ("config vocab_size 0", w => Config(w, "{\"model\":\"lstm\",\"vocab_size\":0,\"embed_dim\":4,\"hidden\":4}")),
             ("config of another model", w => Config(w, "{\"model\":\"lstm\",\"vocab_size\":5,\"embed_dim\":8,\"hidden\":4}")),
+            ("config_version from the future", w => Config(w, "{\"model\":\"lstm\",\"vocab_size\":5,\"embed_dim\":4,\"hidden\":4,\"config_version\":3}")),
+            ("config_version not a number", w => Config(w, "{\"model\":\"lstm\",\"vocab_size\":5,\"embed_dim\":4,\"hidden\":4,\"config_version\":\"2\"}")),
+            ("config pos unknown", w => Config(w, "{\"model\":\"transformer\",\"vocab_size\":5,\"layers\":1,\"dim\":8,\"heads\":2,\"max_length\":16,\"pos\":\"rope-fuller\"}")),
+            ("config pos a number", w => Config(w, "{\"model\":\"transformer\",\"vocab_size\":5,\"layers\":1,\"dim\":8,\"heads\":2,\"max_length\":16,\"pos\":42}")),
+            ("config use_abs_pos_emb without alibi", w => Config(w, "{\"model\":\"transformer\",\"vocab_size\":5,\"layers\":1,\"dim\":8,\"heads\":2,\"max_length\":16,\"pos\":\"learned\",\"use_abs_pos_emb\":false}")),
+            ("config rope with an odd rotary dimension", w => Config(w, "{\"model\":\"transformer\",\"vocab_size\":5,\"layers\":1,\"dim\":10,\"heads\":2,\"max_length\":16,\"pos\":\"rope\",\"config_version\":2}")),
             ("missing tensor", w => { var (h, d) = w.CheckpointParts(); var j = JsonNode.Parse(h)!.AsObject(); j.Remove("head.bias"); return w.SafeTensorsRaw("bad.safetensors", j.ToJsonString(), d[..(d.Length - 20)]); }),
         };
         foreach (var (what, make) in checkpoints)
         {
             yield return new($"eval --checkpoint: {what}", Invalid, "bad.safetensors", w => ["eval", "--checkpoint", make(w), "--count", "2", "--length", "16"]);
             yield return new($"grads --checkpoint: {what}", Invalid, "bad.safetensors", w => ["grads", "--checkpoint", make(w), "--data", w.FlipFlopText(), "--out", w["g.safetensors"]]);
+            yield return new($"inspect attention --checkpoint: {what}", Invalid, "bad.safetensors", w => ["inspect", "attention", "--checkpoint", make(w), "--sequence", "w1r1", "--out", w["i"]]);
         }
     }
 

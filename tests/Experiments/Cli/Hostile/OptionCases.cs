@@ -29,7 +29,7 @@ public sealed partial class HostileInputTests
             ("--dropout-emb", "-0.1"), ("--dropout-attn", "1"), ("--dropout-ff", "NaN"), ("--sharpen", "NaN"), ("--sharpen", "Infinity"),
             ("--sharpen-layers", "5"), ("--sharpen-layers", "x"), ("--sharpen-layers", "-1"), ("--sharpen-layers", "0,0"),
             ("--eval-every", "-1"), ("--eval-count", "-1"), ("--offline", "foo:1"), ("--offline", "sparse:x"), ("--offline", "sparse:-1"),
-            ("--mode", "noisy"), ("--task", "parity"), ("--pos", "spiral"), ("--p-ignore", "1.5"), ("--p-ignore", "-0.1"), ("--p-ignore", "NaN"),
+            ("--mode", "noisy"), ("--task", "parity"), ("--pos", "spiral"), ("--pos", "rope_full"), ("--pos", "Rope"), ("--p-ignore", "1.5"), ("--p-ignore", "-0.1"), ("--p-ignore", "NaN"),
             ("--mixture", "a,b"), ("--mixture", "2"), ("--mixture", ","), ("--backend", "tpu"), ("--seed", "-1"), ("--data-seed", "abc"),
             ("--automaton-p-write", "2"), ("--layers", "0"), ("--layers", "-1"), ("--dim", "0"), ("--heads", "0"), ("--heads", "3"),
             ("--max-length", "1"), ("--linear-divisor", "0"), ("--decay-steps", "abc"), ("--unknown-option", "1"),
@@ -39,6 +39,11 @@ public sealed partial class HostileInputTests
             var extra = option == "--linear-divisor" ? new[] { "--pos", "linear", option, value } : new[] { option, value };
             yield return new($"train {option} {value}", Invalid, mention, w => TinyTransformer(w, extra));
         }
+        yield return new("train --no-abs-pos without alibi", Invalid, "--no-abs-pos", w => TinyTransformer(w, "--no-abs-pos"));
+        yield return new("train lstm --no-abs-pos", Invalid, "--no-abs-pos", w => TinyLstm(w, "--no-abs-pos"));
+        yield return new("train --pos rope with an odd rotary dimension", Invalid, "--pos", w =>
+            ["train", "--model", "transformer", "--layers", "1", "--dim", "6", "--heads", "2", "--pos", "rope", "--length", "16", "--steps", "1",
+             "--offline", "none", "--quiet", "--out", w["run"]]);
         yield return new("train lstm with dropout", Invalid, "--model", w => TinyLstm(w, "--dropout-attn", "0.1"));
         yield return new("train lstm --hidden 0", Invalid, "hidden", w => TinyLstm(w, "--hidden", "0"));
         yield return new("train lstm --hidden 1073741824", Invalid, "hidden", w => TinyLstm(w, "--hidden", "1073741824"));
@@ -56,6 +61,15 @@ public sealed partial class HostileInputTests
             ["train", "--task", "automaton", "--model", "lstm", "--embed-dim", "4", "--hidden", "4", "--length", "16", "--steps", "1",
              "--offline", "sparse:3", "--out", w["run"]]);
         yield return new("train without --out", Invalid, "--out", _ => ["train", "--model", "lstm"]);
+        string[] TrainOn(Workspace w, string data, params string[] extra) =>
+            ["train", "--model", "lstm", "--embed-dim", "4", "--hidden", "4", "--steps", "1", "--eval-every", "0", "--offline", "none", "--data", data, "--out", w["run"], .. extra];
+        yield return new("train --data missing file", Invalid, "--data", w => TrainOn(w, w["none.txt"]));
+        yield return new("train --data with --p-ignore", Invalid, "--data", w => TrainOn(w, w.FlipFlopText(), "--p-ignore", "0.9"));
+        yield return new("train --data with --mixture", Invalid, "--data", w => TrainOn(w, w.FlipFlopText(), "--mixture", "0.9,0.1"));
+        yield return new("train --data of another length", Invalid, "--length", w => TrainOn(w, w.FlipFlopParquet(), "--length", "32"));
+        yield return new("train --data invalid strings", Invalid, "bad.txt", w => TrainOn(w, w.Text("bad.txt", "w0r1\n")));
+        yield return new("train --data for the automaton", Invalid, "--data", w => TrainOn(w, w.FlipFlopText(), "--task", "automaton"));
+        yield return new("train --data empty file", Invalid, "empty.txt", w => TrainOn(w, w.Text("empty.txt", "")));
         yield return new("train without --model", Invalid, "--model", w => ["train", "--out", w["run"]]);
 
         // eval and grads
@@ -64,11 +78,20 @@ public sealed partial class HostileInputTests
         yield return new("eval --batch 0", Invalid, "--batch", w => ["eval", "--checkpoint", w.Checkpoint(), "--batch", "0"]);
         yield return new("eval --count -1", Invalid, "--count", w => ["eval", "--checkpoint", w.Checkpoint(), "--count", "-1"]);
         yield return new("eval --length 7", Invalid, "--length", w => ["eval", "--checkpoint", w.Checkpoint(), "--length", "7"]);
-        yield return new("eval --split unknown", Invalid, "--split", w => ["eval", "--checkpoint", w.Checkpoint(), "--split", "medium"]);
+        yield return new("eval --split unknown", Invalid, "--split", w => ["eval", "--checkpoint", w.Checkpoint(), "--split", "moderate"]);
         yield return new("eval --backend tpu", Invalid, "--backend", w => ["eval", "--checkpoint", w.Checkpoint(), "--backend", "tpu"]);
         yield return new("eval beyond max_length", Invalid, "max_length", w =>
             ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--split", "sparse", "--count", "2", "--length", "32"]);
         yield return new("eval --count huge", Invalid, "--count", w => ["eval", "--checkpoint", w.Checkpoint(), "--count", "2000000000"]);
+        foreach (var (what, value) in new[] { ("0", "0"), ("negative", "-0.5"), ("nan", "NaN"), ("infinite", "Infinity"), ("text", "cold") })
+            yield return new($"eval --attention-temperature {what}", Invalid, "--attention-temperature", w =>
+                ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--count", "2", "--length", "16", "--attention-temperature", value]);
+        yield return new("eval --attention-temperature on an lstm", Invalid, "no attention", w =>
+            ["eval", "--checkpoint", w.Checkpoint(), "--count", "2", "--attention-temperature", "0.5"]);
+        yield return new("eval --temperature-layers beyond the model", Invalid, "--temperature-layers", w =>
+            ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--count", "2", "--length", "16", "--attention-temperature", "0.5", "--temperature-layers", "1"]);
+        yield return new("eval --temperature-layers not a number", Invalid, "--temperature-layers", w =>
+            ["eval", "--checkpoint", w.Checkpoint(transformer: true), "--count", "2", "--length", "16", "--attention-temperature", "0.5", "--temperature-layers", "first"]);
         yield return new("grads missing checkpoint", Invalid, "nope.safetensors", w => ["grads", "--checkpoint", w["nope.safetensors"], "--data", w.FlipFlopText(), "--out", w["g.safetensors"]]);
         yield return new("grads missing data", Invalid, "nodata.txt", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w["nodata.txt"], "--out", w["g.safetensors"]]);
         yield return new("grads --precision half", Invalid, "--precision", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w.FlipFlopText(), "--precision", "half", "--out", w["g.safetensors"]]);
@@ -84,7 +107,7 @@ public sealed partial class HostileInputTests
         yield return new("data generate --length 7", Invalid, "--length", w => ["data", "generate", "--p-ignore", "0.8", "--length", "7", "--out", w["d.txt"]]);
         yield return new("data generate --length 0", Invalid, "--length", w => ["data", "generate", "--p-ignore", "0.8", "--length", "0", "--out", w["d.txt"]]);
         yield return new("data generate --first -5", Invalid, "--first", w => ["data", "generate", "--p-ignore", "0.8", "--first", "-5", "--out", w["d.txt"]]);
-        yield return new("data generate --split unknown", Invalid, "--split", w => ["data", "generate", "--split", "medium", "--out", w["d.txt"]]);
+        yield return new("data generate --split unknown", Invalid, "--split", w => ["data", "generate", "--split", "moderate", "--out", w["d.txt"]]);
         yield return new("data generate --split with --seed", Invalid, "--split", w => ["data", "generate", "--split", "dense", "--seed", "4", "--out", w["d.txt"]]);
         yield return new("data generate --mixture bad", Invalid, "--mixture", w => ["data", "generate", "--mixture", "0.9,x", "--out", w["d.txt"]]);
         yield return new("data generate --automaton --p-ignore", Invalid, "--automaton", w => ["data", "generate", "--automaton", "--p-ignore", "0.5", "--out", w["d.txt"]]);
@@ -103,18 +126,62 @@ public sealed partial class HostileInputTests
         yield return new("model --model gru", Invalid, "--model", _ => ["model", "--model", "gru"]);
         yield return new("model --layers 0", Invalid, "layers", _ => ["model", "--model", "transformer", "--layers", "0"]);
         yield return new("model --heads 3", Invalid, "heads", _ => ["model", "--model", "transformer", "--heads", "3"]);
+        yield return new("model --pos rope, d_h 66", Invalid, "--pos", _ => ["model", "--model", "transformer", "--dim", "132", "--heads", "2", "--pos", "rope"]);
+        yield return new("model --pos rope-full, d_h 5", Invalid, "--pos", _ => ["model", "--model", "transformer", "--dim", "10", "--heads", "2", "--pos", "rope-full"]);
+        yield return new("model --pos sinusoidal, odd dim", Invalid, "--pos", _ => ["model", "--model", "transformer", "--dim", "9", "--heads", "3", "--pos", "sinusoidal"]);
+        yield return new("model --no-abs-pos --pos rope", Invalid, "--no-abs-pos", _ => ["model", "--model", "transformer", "--pos", "rope", "--no-abs-pos"]);
         yield return new("model --hidden 1073741824", Invalid, "hidden", _ => ["model", "--model", "lstm", "--hidden", "1073741824"]);
         yield return new("model --dim 2147483647", Invalid, "dim", _ => ["model", "--model", "transformer", "--dim", "2147483647", "--heads", "1"]);
 
         // experiments
         yield return new("experiment run unknown", Invalid, "unknown experiment", w => ["experiment", "run", "ablation", "--out", w["e"]]);
         yield return new("experiment run --scale huge", Invalid, "--scale", w => ["experiment", "run", "lstm", "--scale", "huge", "--out", w["e"]]);
+        yield return new("experiment run without a cpu scale", Invalid, "no cpu scale", w => ["experiment", "run", "scaling", "--scale", "cpu", "--out", w["e"]]);
         yield return new("experiment run --replicates 0", Invalid, "--replicates", w => ["experiment", "run", "lstm", "--replicates", "0", "--out", w["e"]]);
         yield return new("experiment run --shard 0/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "0/2", "--out", w["e"]]);
         yield return new("experiment run --shard 3/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "3/2", "--out", w["e"]]);
         yield return new("experiment run --shard x", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "x", "--out", w["e"]]);
         yield return new("experiment run --backend tpu", Invalid, "--backend", w => ["experiment", "run", "lstm", "--backend", "tpu", "--out", w["e"]]);
-        yield return new("experiment export without --csv", Invalid, "--csv", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
+        yield return new("experiment run --jobs 0", Invalid, "--jobs", w => ["experiment", "run", "lstm", "--jobs", "0", "--out", w["e"]]);
+        yield return new("experiment run --jobs many", Invalid, "--jobs", w => ["experiment", "run", "lstm", "--jobs", "many", "--out", w["e"]]);
+        yield return new("experiment export without a format", Invalid, "--csv/--parquet", w => ["experiment", "export", "--db", w.Store(), "--out", w["csv"]]);
+
+        // inspect
+        string[] Probe(Workspace w, string checkpoint, params string[] extra) =>
+            ["inspect", "temperature", "--checkpoint", checkpoint, "--count", "2", "--length", "16", "--out", w["t"], .. extra];
+        yield return new("inspect temperature missing checkpoint", Invalid, "nope.safetensors", w => Probe(w, w["nope.safetensors"], "--values", "1"));
+        yield return new("inspect temperature of an lstm", Invalid, "--checkpoint", w => Probe(w, w.Checkpoint(), "--values", "1,0.5"));
+        yield return new("inspect temperature without --values", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true)));
+        yield return new("inspect temperature --values empty entry", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1,,0.5"));
+        yield return new("inspect temperature --values twice", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1,0.5,1"));
+        yield return new("inspect temperature --values 0", Invalid, "--values", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1,0"));
+        yield return new("inspect temperature --splits twice", Invalid, "--splits", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--splits", "sparse,sparse"));
+        yield return new("inspect temperature --splits unknown", Invalid, "--splits", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--splits", "moderate"));
+        yield return new("inspect temperature --count 0", Invalid, "--count", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--count", "0"));
+        yield return new("inspect temperature --length odd", Invalid, "--length", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--length", "15"));
+        yield return new("inspect temperature --temperature-layers beyond", Invalid, "--temperature-layers", w => Probe(w, w.Checkpoint(transformer: true), "--values", "1", "--temperature-layers", "3"));
+        yield return new("inspect attention missing checkpoint", Invalid, "nope.safetensors", w => ["inspect", "attention", "--checkpoint", w["nope.safetensors"], "--sequence", "w1r1", "--out", w["i"]]);
+        yield return new("inspect attention of an lstm", Invalid, "--checkpoint", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(), "--sequence", "w1r1", "--out", w["i"]]);
+        yield return new("inspect attention --from bad", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse", "--out", w["i"]]);
+        yield return new("inspect attention --from unknown set", Invalid, "--from", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "moderate:3", "--out", w["i"]]);
+        yield return new("inspect attention too long", Invalid, "position table", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse:3", "--length", "64", "--out", w["i"]]);
+        yield return new("inspect attention --heads 9", Invalid, "--heads", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--from", "sparse:3", "--heads", "9", "--out", w["i"]]);
+        yield return new("inspect attention invalid sequence", Invalid, "--sequence", w => ["inspect", "attention", "--checkpoint", w.Checkpoint(transformer: true), "--sequence", "w1r0", "--out", w["i"]]);
+
+        // glitch mining
+        yield return new("glitches mine --budget 0", Invalid, "--budget", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--budget", "0", "--out", w["g.txt"]]);
+        yield return new("glitches mine --strategy genetic", Invalid, "--strategy", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--strategy", "genetic", "--out", w["g.txt"]]);
+        yield return new("glitches mine --p-ignore 2", Invalid, "--p-ignore", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--p-ignore", "2", "--out", w["g.txt"]]);
+        yield return new("glitches mine --length 7", Invalid, "--length", w => ["glitches", "mine", "--checkpoint", w.Checkpoint(), "--length", "7", "--out", w["g.txt"]]);
+        yield return new("glitches mine missing checkpoint", Invalid, "none.safetensors", w => ["glitches", "mine", "--checkpoint", w["none.safetensors"], "--out", w["g.txt"]]);
+        yield return new("glitches mine an automaton model", Invalid, "--checkpoint", w =>
+        {
+            using var device = new RawFlipFlop.Kernels.Devices.CpuDevice();
+            var config = RawFlipFlop.Engine.Models.ModelConfig.Transformer(1, 8, 1, 16) with { VocabSize = 3 };
+            using var m = RawFlipFlop.Engine.Models.ModelFactory.Create(config, new RawFlipFlop.Kernels.Cpu.CpuOps<float>(device));
+            RawFlipFlop.Engine.Checkpoints.Checkpoint.Save(m, w["auto.safetensors"]);
+            return ["glitches", "mine", "--checkpoint", w["auto.safetensors"], "--out", w["g.txt"]];
+        });
 
         // kernels
         yield return new("kernels report --arch sm_12", Invalid, "--arch", _ => ["kernels", "report", "--arch", "sm_12"]);

@@ -18,8 +18,10 @@ public sealed partial class HostileInputTests
         {
             yield return new($"experiment report: {what}", exit, "store.db", w => ["experiment", "report", "--db", make(w), "--out", w["report"]]);
             yield return new($"experiment export: {what}", exit, "store.db", w => ["experiment", "export", "--db", make(w), "--csv", "--out", w["csv"]]);
+            yield return new($"experiment export --parquet: {what}", exit, "store.db", w => ["experiment", "export", "--db", make(w), "--parquet", "--out", w["pq"]]);
             yield return new($"experiment merge input: {what}", exit, "store.db", w => ["experiment", "merge", "--into", w["merged.db"], w.Store("a.db"), make(w)]);
             yield return new($"experiment merge target: {what}", exit, "store.db", w => ["experiment", "merge", "--into", make(w), w.Store("a.db")]);
+            yield return new($"glitches list: {what}", exit, "store.db", w => ["glitches", "list", "--db", make(w)]);
             yield return new($"experiment run into: {what}", exit, "results.db", w =>
             {
                 string dir = w.Directory("e");
@@ -29,6 +31,9 @@ public sealed partial class HostileInputTests
                 return ["experiment", "run", "lstm", "--scale", "quick", "--replicates", "1", "--out", dir];
             });
         }
+        yield return new("glitches list missing store", Invalid, "none.db", w => ["glitches", "list", "--db", w["none.db"]]);
+        yield return new("glitches list --limit -1", Invalid, "--limit", w => ["glitches", "list", "--db", w.Store(), "--limit", "-1"]);
+        yield return new("glitches list unknown run", Invalid, "--run", w => ["glitches", "list", "--db", w.Store(), "--run", "lstm/none/9"]);
         yield return new("experiment report missing store", Invalid, "none.db", w => ["experiment", "report", "--db", w["none.db"], "--out", w["report"]]);
         yield return new("experiment export missing store", Invalid, "none.db", w => ["experiment", "export", "--db", w["none.db"], "--csv", "--out", w["csv"]]);
         yield return new("experiment merge missing input", Invalid, "none.db", w => ["experiment", "merge", "--into", w["merged.db"], w["none.db"]]);
