@@ -1,4 +1,5 @@
 using System.Numerics;
+using RawFlipFlop.Engine.IO;
 using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Random;
 
@@ -13,6 +14,9 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     protected ModelBase(ModelConfig config, IOps<T> ops, ParameterLayout layout, MatmulPrecision precision)
     {
         Config = config.Validate();
+        if (typeof(T) != typeof(float) && precision != MatmulPrecision.Fp32)
+            throw new ArgumentException($"matmul precision {EnumText<MatmulPrecision>.Of(precision)} needs a float model; a {typeof(T).Name} model multiplies in fp32 only",
+                nameof(precision));
         Ops = ops;
         Precision = precision;
         Layout = layout;
