@@ -98,6 +98,8 @@ public static class CommandLine
                 return (ExitCodes.InvalidInput, e.Message);
             case OutOfMemoryException:
                 return (ExitCodes.Failure, "out of memory; use smaller sizes (batch, length, model, evaluation counts)");
+            case InvalidDataException:
+                return (ExitCodes.InvalidInput, e.Message); // a data file or snapshot that is not what it should be
             case IOException or UnauthorizedAccessException:
                 return (ExitCodes.Failure, e.Message);
             case OperationCanceledException:

@@ -15,6 +15,7 @@ public static class DataCommands
         data.Add(Generate(output));
         data.Add(Check(output));
         data.Add(Stats(output));
+        data.Add(ImportHf(output));
         return data;
     }
 
@@ -152,6 +153,45 @@ public static class DataCommands
             output.Err.WriteLine($"... {problems.Total - problems.Problems.Count} more problems not listed (--limit {problems.Limit})");
         output.Err.WriteLine($"error: {path}: invalid, {problems.Total} problem{(problems.Total == 1 ? "" : "s")}");
         return ExitCodes.InvalidInput;
+    }
+
+    static Command ImportHf(CliOutput output)
+    {
+        var dir = new Argument<string>("DIR") { Description = "a downloaded snapshot of synthseq/flipflop (its data/ folder of train, val, val_dense and val_sparse Parquet shards)" };
+        var registry = new Option<string?>("--registry") { Description = "split registry to add to (default $RFF_SPLITS, else ~/.rawflipflop/splits.json)" };
+        var json = new Option<bool>("--json") { Description = "print a JSON list of the splits and their statistics" };
+        var cmd = new Command("import-hf",
+            "Validate a snapshot of the authors' Hugging Face dataset synthseq/flipflop, print each split's statistics, and register the splits " +
+            "as hf-train, hf-val, hf-val_dense and hf-val_sparse for eval --split, train --data and inspect temperature --splits.") { dir, registry, json };
+        cmd.SetAction(r =>
+        {
+            var splits = HuggingFaceSnapshot.Find(r.GetValue(dir)!);
+            var registered = new List<RegisteredSplit>();
+            var rows = new List<object>();
+            foreach (var split in splits)
+            {
+                var (file, data) = TrainingDataFile.Open(split.Shards);
+                var stats = DatasetStatistics.Of(data);
+                long instructions = stats.Writes + stats.Reads + stats.Ignores;
+                registered.Add(new RegisteredSplit(SplitRegistry.Prefix + split.Name, file.Files, file.Sequences, file.Length));
+                rows.Add(new
+                {
+                    name = SplitRegistry.Prefix + split.Name, shards = split.Shards.Count, sequences = stats.Sequences, length = stats.Length,
+                    writes = stats.Writes, reads = stats.Reads, ignores = stats.Ignores, p_ignore = (double)stats.Ignores / instructions,
+                    reads_per_sequence = (double)stats.Reads / stats.Sequences, dependency_mean = stats.MeanDependency, dependency_max = stats.MaxDependency,
+                });
+                if (!r.GetValue(json))
+                    output.Out.WriteLine($"{SplitRegistry.Prefix + split.Name,-14} {split.Shards.Count} shard(s) {stats.Sequences,9} sequences of length {stats.Length}, " +
+                                         $"p_i {(double)stats.Ignores / instructions:0.000}, {(double)stats.Reads / stats.Sequences:0.00} reads per sequence, " +
+                                         $"dependency mean {stats.MeanDependency:0.0} max {stats.MaxDependency}");
+            }
+            string path = r.GetValue(registry) ?? SplitRegistry.DefaultPath;
+            SplitRegistry.Register(registered, path);
+            if (r.GetValue(json)) output.Out.WriteLine(Json.Serialize(rows));
+            else output.Out.WriteLine($"registered {string.Join(", ", registered.Select(s => s.Name))} in {path}");
+            return 0;
+        });
+        return cmd;
     }
 
     static Command Stats(CliOutput output)

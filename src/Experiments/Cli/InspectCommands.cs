@@ -112,15 +112,7 @@ public static class InspectCommands
             var sets = new List<(string, FlipFlopDataset)>();
             foreach (var name in names)
             {
-                FlipFlopDataset data;
-                if (EvaluationSets.TryByName(name, out var set))
-                {
-                    try { MemoryBudget.Require((long)r.GetValue(count) * n, $"--count: {r.GetValue(count)} sequences of length {n}"); }
-                    catch (InsufficientMemoryException e) { throw new CliException(e.Message); }
-                    data = set.Generate(r.GetValue(count), n);
-                }
-                else if (File.Exists(name)) data = FlipFlopFiles.Read(name);
-                else throw new CliException($"--splits {name}: not a named set ({string.Join(", ", EvaluationSets.All.Select(s => s.Name))}) nor an existing file");
+                var data = DataSources.Resolve(name, r.GetValue(count), n, "--splits");
                 if (data.Length > model.Config.MaxSequenceLength)
                     throw new CliException($"--splits {name}: sequences of length {data.Length} exceed the model's max_length {model.Config.MaxLength}");
                 sets.Add((name, data));

@@ -46,7 +46,7 @@ public static class ModelCommands
     public static Command Eval(CliOutput output)
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "model.safetensors written by train", Required = true };
-        var split = new Option<string>("--split") { Description = "indist, sparse, dense, online, or a text/Parquet file of flip-flop strings", DefaultValueFactory = _ => "sparse" };
+        var split = new Option<string>("--split") { Description = "indist, sparse, dense, medium, online, a registered set (data import-hf: hf-val, hf-val_dense, hf-val_sparse, ...), or a text/Parquet file of flip-flop strings", DefaultValueFactory = _ => "sparse" };
         var count = new Option<int?>("--count") { Description = "sequences of a named split (default: its paper size)" }.AtLeast(0);
         var length = new Option<int>("--length") { Description = "sequence length of a named split", DefaultValueFactory = _ => 512 }.FlipFlopLength();
         var batch = new Option<int?>("--batch") { Description = "sequences per forward pass" }.AtLeast(1);
@@ -67,18 +67,7 @@ public static class ModelCommands
             if (!File.Exists(path)) throw new CliException($"{path}: no such checkpoint");
             float t = TemperatureOptions.Parse(r.GetValue(temperature)!, "--attention-temperature");
             string splitName = r.GetValue(split)!;
-            FlipFlopDataset data;
-            if (EvaluationSets.TryByName(splitName, out var set))
-            {
-                int n = r.GetValue(count) ?? set.DefaultCount;
-                long tokens = (long)n * r.GetValue(length);
-                if (tokens > Array.MaxLength) throw new CliException($"--count: {n} sequences of length {r.GetValue(length)} exceed one array ({Array.MaxLength} tokens)");
-                try { MemoryBudget.Require(tokens, $"--count: {n} sequences of length {r.GetValue(length)}"); }
-                catch (InsufficientMemoryException e) { throw new CliException(e.Message); }
-                data = set.Generate(n, r.GetValue(length));
-            }
-            else if (File.Exists(splitName)) data = FlipFlopFiles.Read(splitName);
-            else throw new CliException($"--split {splitName}: not a named set ({string.Join(", ", EvaluationSets.All.Select(s => s.Name))}) nor an existing file");
+            var data = DataSources.Resolve(splitName, r.GetValue(count), r.GetValue(length), "--split");
             using var b = Backends.Open(r.GetValue(backend)!, output);
             using var model = LoadModel(path, b.Ops);
             if (data.Length > model.Config.MaxSequenceLength)

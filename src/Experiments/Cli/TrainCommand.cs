@@ -30,7 +30,7 @@ public static class TrainCommand
         var mixture = new Option<string?>("--mixture") { Description = "train on the uniform mixture of FFL(p_i) over these p_i, e.g. 0.9,0.98,0.1" };
         var data = new Option<string?>("--data")
         {
-            Description = "train on this file's sequences (text, or Parquet with a string column text, as the authors' synthseq/flipflop) " +
+            Description = "train on this file's sequences (text, or Parquet with a string column text, as the authors' synthseq/flipflop), or a registered set (hf-train) " +
                           "in an order fixed by --data-seed, instead of sampling; --length defaults to the file's",
         };
         var mode = new Option<string>("--mode") { Description = "clean (loss on reads) or generative (loss on every next token)", DefaultValueFactory = _ => "clean" };
@@ -63,8 +63,13 @@ public static class TrainCommand
             {
                 if (r.GetResult(pIgnore) is { Implicit: false } || r.GetValue(mixture) != null)
                     throw new CliException("--data: a training data file replaces --p-ignore/--mixture; give one or the other");
-                if (!File.Exists(dataPath)) throw new CliException($"--data {dataPath}: no such file");
-                dataFile = TrainingDataFile.Open(dataPath).File;
+                if (SplitRegistry.TryGet(dataPath, out var registered))
+                {
+                    registered.Load(); // its files must still hold their registered bytes
+                    dataFile = new TrainingDataFile(registered.Files, registered.Sequences, registered.Length);
+                }
+                else if (!File.Exists(dataPath)) throw new CliException($"--data {dataPath}: no such file nor registered set");
+                else dataFile = TrainingDataFile.Open(dataPath).File;
                 if (r.GetResult(length) is { Implicit: false } && t != dataFile.Length)
                     throw new CliException($"--length {t}: {dataPath} holds sequences of length {dataFile.Length}");
                 t = dataFile.Length;
