@@ -358,6 +358,600 @@ matmul_backward_bias(float* __restrict__ dbias, const float* __restrict__ dout, 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Warp-matrix primitives (tensor cores, sm_80 and later)
+// Each is one PTX instruction on the GPU (inline asm, no headers needed); where __CUDA_ARCH__ is not defined (the
+// emulator) cuda_emulator_tensor.h implements it with the same per-lane fragment ownership and, for mma and
+// ldmatrix, the same warp-collective semantics (all 32 lanes of the warp take part). The mma fragments of lane
+// l = 4g + t (g = l / 4, t = l % 4), as the PTX ISA specifies for mma.m16n8k8 with .tf32 inputs:
+//   A (16x8, row):  a[0] = A[g][t]     a[1] = A[g+8][t]     a[2] = A[g][t+4]     a[3] = A[g+8][t+4]
+//   B (8x8, col):   b[0] = B[t][g]     b[1] = B[t+4][g]
+//   C, D (16x8):    d[0] = D[g][2t]    d[1] = D[g][2t+1]    d[2] = D[g+8][2t]    d[3] = D[g+8][2t+1]
+// ---------------------------------------------------------------------------------------------------------
+
+// x rounded to TF32 (cvt.rna.tf32.f32: 10 mantissa bits, to nearest, ties away from zero), as an FP32 bit
+// pattern whose 13 low bits are zero.
+__device__ __forceinline__ unsigned tf32_round(float x)
+{
+#ifdef __CUDA_ARCH__
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+#else
+    return ::rff_emu::tf32_round(x);
+#endif
+}
+
+// d += a b over one 16x8x8 tile (mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, D and C the same registers):
+// TF32 inputs (the tensor cores ignore the 13 low bits of an FP32 pattern), FP32 accumulation. Warp-wide.
+__device__ __forceinline__ void mma_tf32_m16n8k8(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2])
+{
+#ifdef __CUDA_ARCH__
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    ::rff_emu::mma_tf32_m16n8k8(d, a, b);
+#endif
+}
+
+// Four 8x8 matrices of 16-bit elements from shared memory, here read as 8 rows of four 32-bit words each
+// (ldmatrix.sync.aligned.m8n8.x4.shared.b16): lane l gives the 16-byte aligned address of row l % 8 of matrix
+// l / 8 and receives r[i] = word l % 4 of row l / 4 of matrix i: for 32-bit data the layout of an mma fragment.
+// Warp-wide.
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const float* row)
+{
+#ifdef __CUDA_ARCH__
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"((unsigned)__cvta_generic_to_shared(row)));
+#else
+    ::rff_emu::ldmatrix(r, 4, row);
+#endif
+}
+
+// A warp's run of mma and ldmatrix instructions with no other warp operation in between. The GPU issues each
+// instruction at once; the emulator records them and runs the run in one warp rendezvous at issue() (the same
+// instructions in the same order, each seeing the registers as the previous ones left them) instead of one per
+// instruction. So nothing may read a destination register (an accumulator, a loaded fragment) between the
+// instruction and issue().
+struct warp_sequence
+{
+#ifdef __CUDA_ARCH__
+    __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) { mma_tf32_m16n8k8(d, a, b); }
+    __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const float* row) { ::ldmatrix_x4(r, row); }
+    __device__ __forceinline__ void issue() {}
+#else
+    ::rff_emu::WarpSequence recorded;
+    void mma(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) { recorded.mma(d, a, b); }
+    void ldmatrix_x4(unsigned (&r)[4], const float* row) { recorded.ldmatrix(r, 4, row); }
+    void issue() { ::rff_emu::warp_sequence_run(recorded); }
+#endif
+};
+
+// shared[0..3] = global[0..3] asynchronously (cp.async.cg: 16 bytes, both addresses 16-byte aligned, L1 bypassed),
+// or 16 zero bytes when !valid (nothing is read then; global must still be a valid address).
+__device__ __forceinline__ void cp_async_16(float* shared, const float* global, bool valid)
+{
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                 :: "r"((unsigned)__cvta_generic_to_shared(shared)), "l"(global), "r"(valid ? 16 : 0) : "memory");
+#else
+    ::rff_emu::cp_async(shared, global, 16, valid ? 16 : 0);
+#endif
+}
+
+// shared[0] = global[0] asynchronously (cp.async.ca, 4 bytes), or 0 when !valid: for rows that are not 16-byte aligned.
+__device__ __forceinline__ void cp_async_4(float* shared, const float* global, bool valid)
+{
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;"
+                 :: "r"((unsigned)__cvta_generic_to_shared(shared)), "l"(global), "r"(valid ? 4 : 0) : "memory");
+#else
+    ::rff_emu::cp_async(shared, global, 4, valid ? 4 : 0);
+#endif
+}
+
+// Closes this thread's group of cp.async issued since the last commit (cp.async.commit_group).
+__device__ __forceinline__ void cp_async_commit()
+{
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#else
+    ::rff_emu::cp_async_commit();
+#endif
+}
+
+// Waits until at most PENDING of this thread's newest committed groups are still in flight
+// (cp.async.wait_group); other threads see the data after a barrier that follows.
+template <int PENDING>
+__device__ __forceinline__ void cp_async_wait()
+{
+#ifdef __CUDA_ARCH__
+    asm volatile("cp.async.wait_group %0;" :: "n"(PENDING) : "memory");
+#else
+    ::rff_emu::cp_async_wait(PENDING);
+#endif
+}
+
+// ---- end of the warp-matrix primitives ----
+
+// ---------------------------------------------------------------------------------------------------------
+// Tensor-core matmul, TF32 and 3xTF32: C (M,N) (+)= A (M,K) B (K,N) (+ bias (N)), each operand stored either way.
+// A block computes a TC_BM x TC_BN tile of C with TC_THREADS threads: 2 x 2 warps, each a 32 x 32 warp tile of
+// 2 x 4 mma.m16n8k8 tiles. K runs in TC_BK-deep slices through a TC_STAGES-deep cp.async pipeline in dynamic
+// shared memory (CUTLASS's multistage scheme): TC_STAGES - 1 slices are in flight while one is multiplied, with one
+// barrier per slice. Slices are zero-filled outside the matrices, so any M, N, K works; 16-byte copies where rows
+// are 16-byte aligned, else 4-byte copies. Every element of C is reduced in k order (within an mma's k8 step, in
+// the tensor cores' order), so results are bit-reproducible.
+// Precision: TC_TF32 rounds each operand to TF32 (one mma per product); TC_3XTF32 splits x = hi + lo with
+// hi = tf32(x), lo = tf32(x - hi) and adds lo_a hi_b, hi_a lo_b, hi_a hi_b (three mmas, small terms first:
+// CUTLASS's "fast FP32"), which keeps about 21 of FP32's 24 mantissa bits of every product.
+// Shared memory layout of an operand's slice: (rows, k) with row stride TC_K_STRIDE when the operand is stored with
+// k contiguous (ldmatrix reads its fragments), else (k, rows) with row stride TC_MN_STRIDE (32-bit loads). The
+// paddings make every fragment load and ldmatrix row fall in 32 distinct banks: 36 = 4 (mod 32) spreads the rows
+// of an 8-row group over 4-bank steps, 72 = 8 (mod 32) spreads t (0..3) over 8-bank steps.
+// Sized for the baseline (8192 rows, widths 512..2048): 64 x 64 tiles give every forward and input-gradient
+// product at least two waves of 3 blocks per SM on 132 SMs (8192 x 512 outputs: 1024 blocks, 2.6 waves).
+// ---------------------------------------------------------------------------------------------------------
+
+#define TC_BM 64
+#define TC_BN 64
+#define TC_BK 32
+#define TC_STAGES 4
+#define TC_THREADS 128
+#define TC_K_STRIDE 36
+#define TC_MN_STRIDE 72
+#define TC_TILE_FLOATS 2304
+#define TC_SHARED_BYTES 73728
+#define TC_3XTF32 1
+#define TC_TF32 2
+static_assert(TC_BM == TC_BN, "tc_load_slice stages both operands' slices with one row count");
+static_assert(TC_THREADS == 4 * WARP_SIZE && TC_BM == 2 * 32 && TC_BN == 2 * 32, "2 x 2 warps, each a 32 x 32 warp tile");
+static_assert(TC_BK % 8 == 0, "a slice is whole k8 steps of mma.m16n8k8");
+static_assert(TC_K_STRIDE >= TC_BK && TC_K_STRIDE % 32 == 4, "(rows, k) tiles: rows 4 banks apart, 16-byte aligned rows");
+static_assert(TC_MN_STRIDE >= TC_BM && TC_MN_STRIDE % 32 == 8, "(k, rows) tiles: k rows 8 banks apart, 16-byte aligned rows");
+static_assert(TC_TILE_FLOATS >= TC_BM * TC_K_STRIDE && TC_TILE_FLOATS >= TC_BK * TC_MN_STRIDE, "a slice fits its tile");
+static_assert(TC_SHARED_BYTES == TC_STAGES * 2 * TC_TILE_FLOATS * 4, "TC_SHARED_BYTES: every stage's two tiles");
+static_assert((TC_BM * TC_BK / 4) % TC_THREADS == 0, "a slice's 16-byte chunks divide evenly among the threads");
+
+// One operand's slice into `tile`: rows r0..r0+TC_BM-1 and k k0..k0+TC_BK-1 of x, which has R rows of K values and
+// is stored (R,K) row-major when K_CONTIGUOUS, else (K,R). Zero outside x. vec: x's contiguous dimension is a
+// multiple of 4 and x is 16-byte aligned, so every 16-byte chunk is aligned and wholly inside or outside x.
+template <bool K_CONTIGUOUS>
+__device__ __forceinline__ void tc_load_slice(float* tile, const float* __restrict__ x, int R, int K, int r0, int k0, bool vec)
+{
+#pragma unroll
+    for (int i = 0; i < (TC_BM * TC_BK / 4) / TC_THREADS; i++)
+    {
+        const int chunk = threadIdx.x + i * TC_THREADS;
+        int gr, gk, contiguous, limit;
+        float* dst;
+        if (K_CONTIGUOUS)
+        {
+            const int r = chunk / (TC_BK / 4), k = (chunk % (TC_BK / 4)) * 4;
+            dst = tile + r * TC_K_STRIDE + k;
+            gr = r0 + r, gk = k0 + k;
+            contiguous = gk, limit = K;
+        }
+        else
+        {
+            const int k = chunk / (TC_BM / 4), r = (chunk % (TC_BM / 4)) * 4;
+            dst = tile + k * TC_MN_STRIDE + r;
+            gr = r0 + r, gk = k0 + k;
+            contiguous = gr, limit = R;
+        }
+        const bool inside = K_CONTIGUOUS ? gr < R : gk < K;  // the chunk's row of storage exists
+        const float* src = x + (K_CONTIGUOUS ? (long long)gr * K + gk : (long long)gk * R + gr);
+        if (vec)
+            cp_async_16(dst, inside && contiguous < limit ? src : x, inside && contiguous < limit);
+        else
+        {
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                cp_async_4(dst + j, inside && contiguous + j < limit ? src + j : x, inside && contiguous + j < limit);
+        }
+    }
+}
+
+// acc[mi][ni] += a[mi] b[ni] for the first m_tiles x n_tiles tiles, in PRECISION; a and b are raw FP32 patterns.
+template <int PRECISION, int MT, int NT>
+__device__ __forceinline__ void tc_mma_tiles(float (&acc)[MT][NT][4], const unsigned (&a)[MT][4], const unsigned (&b)[NT][2],
+                                             int m_tiles = MT, int n_tiles = NT)
+{
+    unsigned a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
+#pragma unroll
+    for (int i = 0; i < MT; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+        {
+            a_hi[i][j] = tf32_round(__uint_as_float(a[i][j]));
+            a_lo[i][j] = PRECISION == TC_3XTF32 ? tf32_round(__uint_as_float(a[i][j]) - __uint_as_float(a_hi[i][j])) : 0u;
+        }
+#pragma unroll
+    for (int i = 0; i < NT; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+        {
+            b_hi[i][j] = tf32_round(__uint_as_float(b[i][j]));
+            b_lo[i][j] = PRECISION == TC_3XTF32 ? tf32_round(__uint_as_float(b[i][j]) - __uint_as_float(b_hi[i][j])) : 0u;
+        }
+    warp_sequence sequence;
+#pragma unroll
+    for (int mi = 0; mi < MT; mi++)
+#pragma unroll
+        for (int ni = 0; ni < NT; ni++)
+        {
+            if (mi >= m_tiles || ni >= n_tiles) continue;  // warp-uniform
+            if (PRECISION == TC_3XTF32)
+            {
+                sequence.mma(acc[mi][ni], a_lo[mi], b_hi[ni]);
+                sequence.mma(acc[mi][ni], a_hi[mi], b_lo[ni]);
+            }
+            sequence.mma(acc[mi][ni], a_hi[mi], b_hi[ni]);
+        }
+    sequence.issue();
+}
+
+// acc += the warp tile (rows warp_m.., columns warp_n..) of one staged slice: a_tile holds A's, b_tile B's.
+template <bool A_K_CONTIGUOUS, bool B_K_CONTIGUOUS, int PRECISION>
+__device__ __forceinline__ void tc_multiply_slice(float (&acc)[2][4][4], const float* a_tile, const float* b_tile, int warp_m, int warp_n)
+{
+    const int lane = threadIdx.x % WARP_SIZE, g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int kk = 0; kk < TC_BK; kk += 8)
+    {
+        unsigned a[2][4], b[4][2], b_pairs[2][4];
+        warp_sequence loads;
+#pragma unroll
+        for (int mi = 0; mi < 2; mi++)
+        {
+            const int row = warp_m + mi * 16;
+            if (A_K_CONTIGUOUS)  // matrices: rows 0-7 / 8-15 at k kk (a[0], a[1]), then at kk + 4 (a[2], a[3])
+                loads.ldmatrix_x4(a[mi], a_tile + (row + lane % 8 + (lane / 8) % 2 * 8) * TC_K_STRIDE + kk + lane / 16 * 4);
+            else
+            {
+                a[mi][0] = __float_as_uint(a_tile[(kk + t) * TC_MN_STRIDE + row + g]);
+                a[mi][1] = __float_as_uint(a_tile[(kk + t) * TC_MN_STRIDE + row + g + 8]);
+                a[mi][2] = __float_as_uint(a_tile[(kk + t + 4) * TC_MN_STRIDE + row + g]);
+                a[mi][3] = __float_as_uint(a_tile[(kk + t + 4) * TC_MN_STRIDE + row + g + 8]);
+            }
+        }
+#pragma unroll
+        for (int pair = 0; pair < 2; pair++)
+        {
+            const int col = warp_n + pair * 16;
+            if (B_K_CONTIGUOUS)  // matrices: columns 0-7 at k kk, kk + 4 (b[2 pair]), columns 8-15 likewise (b[2 pair + 1])
+                loads.ldmatrix_x4(b_pairs[pair], b_tile + (col + lane % 8 + lane / 16 * 8) * TC_K_STRIDE + kk + (lane / 8) % 2 * 4);
+            else
+            {
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                {
+                    b[2 * pair + h][0] = __float_as_uint(b_tile[(kk + t) * TC_MN_STRIDE + col + h * 8 + g]);
+                    b[2 * pair + h][1] = __float_as_uint(b_tile[(kk + t + 4) * TC_MN_STRIDE + col + h * 8 + g]);
+                }
+            }
+        }
+        if (A_K_CONTIGUOUS || B_K_CONTIGUOUS) loads.issue();
+        if (B_K_CONTIGUOUS)
+        {
+#pragma unroll
+            for (int pair = 0; pair < 2; pair++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                {
+                    b[2 * pair + h][0] = b_pairs[pair][2 * h];
+                    b[2 * pair + h][1] = b_pairs[pair][2 * h + 1];
+                }
+        }
+        tc_mma_tiles<PRECISION>(acc, a, b);
+    }
+}
+
+// c (M,N) = a b (+ bias (N)), or c += a b when accumulate, over k in [k_begin, k_end). a is (M,K) row-major when
+// A_K_CONTIGUOUS, else stored (K,M); b is (N,K) row-major when B_K_CONTIGUOUS, else stored (K,N). Block (x, y) computes
+// the tile at columns 64x, rows 64y. Needs TC_SHARED_BYTES of dynamic shared memory.
+template <bool A_K_CONTIGUOUS, bool B_K_CONTIGUOUS, int PRECISION>
+__device__ __forceinline__ void tc_gemm(float* __restrict__ c, const float* __restrict__ a, const float* __restrict__ b,
+                                        const float* __restrict__ bias, int M, int N, int K, int k_begin, int k_end, bool accumulate)
+{
+    extern __shared__ __align__(16) float tc_stages[];  // (TC_STAGES, 2, TC_TILE_FLOATS): A's then B's slice per stage
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    const int m0 = blockIdx.y * TC_BM, n0 = blockIdx.x * TC_BN;
+    const int warp_m = warp / 2 * 32, warp_n = warp % 2 * 32;
+    const bool vec_a = (A_K_CONTIGUOUS ? K % 4 == 0 : M % 4 == 0) && aligned16(a);
+    const bool vec_b = (B_K_CONTIGUOUS ? K % 4 == 0 : N % 4 == 0) && aligned16(b);
+    const int slices = k_end > k_begin ? (k_end - k_begin + TC_BK - 1) / TC_BK : 0;
+
+    float acc[2][4][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+
+    // Prologue: slices 0..TC_STAGES-2 in flight, one commit group each (empty groups keep the count uniform).
+#pragma unroll
+    for (int s = 0; s < TC_STAGES - 1; s++)
+    {
+        if (s < slices)
+        {
+            float* stage = tc_stages + s * 2 * TC_TILE_FLOATS;
+            tc_load_slice<A_K_CONTIGUOUS>(stage, a, M, K, m0, k_begin + s * TC_BK, vec_a);
+            tc_load_slice<B_K_CONTIGUOUS>(stage + TC_TILE_FLOATS, b, N, K, n0, k_begin + s * TC_BK, vec_b);
+        }
+        cp_async_commit();
+    }
+    for (int s = 0; s < slices; s++)
+    {
+        cp_async_wait<TC_STAGES - 2>();  // this thread's copies of slice s have landed ...
+        __syncthreads();                 // ... and everyone's; everyone is done with slice s-1, whose stage is refilled next
+        const int next = s + TC_STAGES - 1;
+        if (next < slices)
+        {
+            float* stage = tc_stages + next % TC_STAGES * 2 * TC_TILE_FLOATS;
+            tc_load_slice<A_K_CONTIGUOUS>(stage, a, M, K, m0, k_begin + next * TC_BK, vec_a);
+            tc_load_slice<B_K_CONTIGUOUS>(stage + TC_TILE_FLOATS, b, N, K, n0, k_begin + next * TC_BK, vec_b);
+        }
+        cp_async_commit();
+        const float* stage = tc_stages + s % TC_STAGES * 2 * TC_TILE_FLOATS;
+        tc_multiply_slice<A_K_CONTIGUOUS, B_K_CONTIGUOUS, PRECISION>(acc, stage, stage + TC_TILE_FLOATS, warp_m, warp_n);
+    }
+
+    // Epilogue: lane (g, t) holds rows g and g + 8, columns 2t and 2t + 1 of each 16 x 8 tile.
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int half = 0; half < 2; half++)
+        {
+            const int row = m0 + warp_m + mi * 16 + g + half * 8;
+            if (row >= M) continue;
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+                {
+                    const int col = n0 + warp_n + ni * 8 + 2 * t + j;
+                    if (col >= N) continue;
+                    float v = acc[mi][ni][2 * half + j];
+                    if (bias != nullptr) v += bias[col];
+                    float* p = c + (long long)row * N + col;
+                    *p = accumulate ? *p + v : v;
+                }
+        }
+}
+
+// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC) (bias may be null), 3xTF32.
+// Grid (ceil(OC/TC_BN), ceil(N/TC_BM)), TC_SHARED_BYTES of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+matmul_forward_3xtf32(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
+                     const float* __restrict__ bias, int N, int C, int OC)
+{
+    tc_gemm<true, true, TC_3XTF32>(out, inp, weight, bias, N, OC, C, 0, C, false);
+}
+
+// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC) (bias may be null), TF32.
+// Grid (ceil(OC/TC_BN), ceil(N/TC_BM)), TC_SHARED_BYTES of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+matmul_forward_tf32(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
+                     const float* __restrict__ bias, int N, int C, int OC)
+{
+    tc_gemm<true, true, TC_TF32>(out, inp, weight, bias, N, OC, C, 0, C, false);
+}
+
+// dinp (N,C) += dout (N,OC) weight (OC,C), 3xTF32. Grid (ceil(C/TC_BN), ceil(N/TC_BM)), TC_SHARED_BYTES.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+matmul_backward_input_3xtf32(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ weight,
+                            int N, int C, int OC)
+{
+    tc_gemm<true, false, TC_3XTF32>(dinp, dout, weight, nullptr, N, C, OC, 0, OC, true);
+}
+
+// dinp (N,C) += dout (N,OC) weight (OC,C), TF32. Grid (ceil(C/TC_BN), ceil(N/TC_BM)), TC_SHARED_BYTES.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+matmul_backward_input_tf32(float* __restrict__ dinp, const float* __restrict__ dout, const float* __restrict__ weight,
+                            int N, int C, int OC)
+{
+    tc_gemm<true, false, TC_TF32>(dinp, dout, weight, nullptr, N, C, OC, 0, OC, true);
+}
+
+// dout (N,OC)^T inp (N,C) over the rows of slice z = blockIdx.z (rows z*k_slice.., k_slice a multiple of TC_BK),
+// 3xTF32: added into out (OC,C) when accumulate (one slice: out is dweight), else written to
+// out + z*OC*C (out: the partial sums (slices, OC, C) that matmul_split_k_reduce adds up). Grid (ceil(C/TC_BN),
+// ceil(OC/TC_BM), slices), TC_SHARED_BYTES.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+matmul_backward_weight_3xtf32(float* __restrict__ out, const float* __restrict__ dout, const float* __restrict__ inp,
+                             int N, int C, int OC, int k_slice, int accumulate)
+{
+    const int k_begin = blockIdx.z * k_slice, k_end = min(N, k_begin + k_slice);
+    tc_gemm<false, false, TC_3XTF32>(out + (long long)blockIdx.z * OC * C, dout, inp, nullptr, OC, C, N, k_begin, k_end, accumulate != 0);
+}
+
+// dout (N,OC)^T inp (N,C) over the rows of slice z = blockIdx.z (rows z*k_slice.., k_slice a multiple of TC_BK),
+// TF32: added into out (OC,C) when accumulate (one slice: out is dweight), else written to
+// out + z*OC*C (out: the partial sums (slices, OC, C) that matmul_split_k_reduce adds up). Grid (ceil(C/TC_BN),
+// ceil(OC/TC_BM), slices), TC_SHARED_BYTES.
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+matmul_backward_weight_tf32(float* __restrict__ out, const float* __restrict__ dout, const float* __restrict__ inp,
+                             int N, int C, int OC, int k_slice, int accumulate)
+{
+    const int k_begin = blockIdx.z * k_slice, k_end = min(N, k_begin + k_slice);
+    tc_gemm<false, false, TC_TF32>(out + (long long)blockIdx.z * OC * C, dout, inp, nullptr, OC, C, N, k_begin, k_end, accumulate != 0);
+}
+
+// dweight (count) += the sum over slices s = 0, 1, ... of partials (slices, count), in slice order (deterministic
+// split-K: no atomics). Grid-stride.
+extern "C" __global__ void __launch_bounds__(256)
+matmul_split_k_reduce(float* __restrict__ dweight, const float* __restrict__ partials, int slices, long long count)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride)
+    {
+        float sum = 0.0f;
+        for (int s = 0; s < slices; s++) sum += partials[s * count + i];
+        dweight[i] += sum;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Narrow tensor-core matmul: fewer than NARROW_COLS output columns (OC; the head's vocabulary of 5). A 64 x 64 tile
+// would be mostly padding and too few blocks; these read the big operand once, straight from global memory into
+// fragments (no shared-memory staging: each element is used by one warp), with the same mma and the same
+// precisions as the tile kernels. Both are memory-bound.
+// ---------------------------------------------------------------------------------------------------------
+
+#define NARROW_COLS 32
+#define NARROW_THREADS 128
+#define NARROW_ROWS 16
+#define NARROW_WEIGHT_COLS 128
+static_assert(NARROW_COLS == 4 * 8, "up to four n8 tiles (forward) or two m16 tiles (weight gradient) of output columns");
+static_assert(NARROW_ROWS == 16, "the forward's block covers one m16 tile of rows");
+static_assert(NARROW_WEIGHT_COLS == (NARROW_THREADS / WARP_SIZE) * 32, "the weight gradient's warps cover 32 columns each");
+
+// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC) (bias may be null), OC <= NARROW_COLS: a block computes rows
+// 16 x blockIdx.x.. with its 4 warps taking the k8 steps w, w + 4, w + 8, ... of C; the four partial 16 x OC tiles
+// are then added in warp order. Grid ceil(N/NARROW_ROWS).
+template <int PRECISION>
+__device__ __forceinline__ void narrow_forward(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
+                                               const float* __restrict__ bias, int N, int C, int OC)
+{
+    constexpr int WARPS = NARROW_THREADS / WARP_SIZE;
+    __shared__ float partial[WARPS][NARROW_ROWS][NARROW_COLS];
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE, g = lane / 4, t = lane % 4;
+    const int row0 = blockIdx.x * NARROW_ROWS;
+    const int n_tiles = (OC + 7) / 8;
+    float acc[1][4][4];
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) acc[0][j][e] = 0.0f;
+    for (int k = warp * 8; k < C; k += WARPS * 8)
+    {
+        unsigned a[1][4], b[4][2];
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+        {
+            const int row = row0 + g + (e & 1) * 8, col = k + t + (e >> 1) * 4;
+            a[0][e] = row < N && col < C ? __float_as_uint(inp[(long long)row * C + col]) : 0u;
+        }
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 2; e++)
+            {
+                const int o = ni * 8 + g, col = k + t + e * 4;
+                b[ni][e] = o < OC && col < C ? __float_as_uint(weight[(long long)o * C + col]) : 0u;
+            }
+        tc_mma_tiles<PRECISION>(acc, a, b, 1, n_tiles);
+    }
+#pragma unroll
+    for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) partial[warp][g + (e >> 1) * 8][ni * 8 + 2 * t + (e & 1)] = acc[0][ni][e];
+    __syncthreads();
+    for (int i = threadIdx.x; i < NARROW_ROWS * OC; i += NARROW_THREADS)
+    {
+        const int r = i / OC, o = i % OC, row = row0 + r;
+        if (row >= N) continue;
+        float v = 0.0f;
+        for (int w = 0; w < WARPS; w++) v += partial[w][r][o];
+        if (bias != nullptr) v += bias[o];
+        out[(long long)row * OC + o] = v;
+    }
+}
+
+// dout (N,OC)^T inp (N,C) for OC <= NARROW_COLS over the rows of slice z = blockIdx.y (rows z*k_slice.., k_slice a
+// multiple of 8): added into out (OC,C) when accumulate (one slice: out is dweight), else written to out + z*OC*C
+// (partial sums for matmul_split_k_reduce). Block x covers columns 128x..: warp w the 32 columns 128x + 32w.. (four n8
+// tiles) and every output row (OC in up to two m16 tiles). Grid (ceil(C/NARROW_WEIGHT_COLS), slices).
+template <int PRECISION>
+__device__ __forceinline__ void narrow_backward_weight(float* __restrict__ out, const float* __restrict__ dout, const float* __restrict__ inp,
+                                                       int N, int C, int OC, int k_slice, bool accumulate)
+{
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE, g = lane / 4, t = lane % 4;
+    const int col0 = blockIdx.x * NARROW_WEIGHT_COLS + warp * 32;
+    const int k_begin = blockIdx.y * k_slice, k_end = min(N, k_begin + k_slice);
+    const int m_tiles = (OC + 15) / 16;
+    out += (long long)blockIdx.y * OC * C;
+    float acc[2][4][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+    for (int k = k_begin; k < k_end; k += 8)
+    {
+        unsigned a[2][4], b[4][2];
+#pragma unroll
+        for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)  // A[o][n] = dout[n][o]
+            {
+                const int o = mi * 16 + g + (e & 1) * 8, n = k + t + (e >> 1) * 4;
+                a[mi][e] = o < OC && n < k_end ? __float_as_uint(dout[(long long)n * OC + o]) : 0u;
+            }
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 2; e++)  // B[n][col] = inp[n][col]
+            {
+                const int col = col0 + ni * 8 + g, n = k + t + e * 4;
+                b[ni][e] = col < C && n < k_end ? __float_as_uint(inp[(long long)n * C + col]) : 0u;
+            }
+        tc_mma_tiles<PRECISION>(acc, a, b, m_tiles, 4);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+            {
+                const int o = mi * 16 + g + (e >> 1) * 8, col = col0 + ni * 8 + 2 * t + (e & 1);
+                if (o >= OC || col >= C) continue;
+                float* p = out + (long long)o * C + col;
+                *p = accumulate ? *p + acc[mi][ni][e] : acc[mi][ni][e];
+            }
+}
+
+// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC), OC <= NARROW_COLS, 3xTF32. Grid ceil(N/NARROW_ROWS).
+extern "C" __global__ void __launch_bounds__(NARROW_THREADS)
+matmul_narrow_forward_3xtf32(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
+                            const float* __restrict__ bias, int N, int C, int OC)
+{
+    narrow_forward<TC_3XTF32>(out, inp, weight, bias, N, C, OC);
+}
+
+// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC), OC <= NARROW_COLS, TF32. Grid ceil(N/NARROW_ROWS).
+extern "C" __global__ void __launch_bounds__(NARROW_THREADS)
+matmul_narrow_forward_tf32(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
+                            const float* __restrict__ bias, int N, int C, int OC)
+{
+    narrow_forward<TC_TF32>(out, inp, weight, bias, N, C, OC);
+}
+
+// out (OC,C) (+)= dout (N,OC)^T inp (N,C) over slice blockIdx.y, OC <= NARROW_COLS, 3xTF32 (see narrow_backward_weight).
+// Grid (ceil(C/NARROW_WEIGHT_COLS), slices).
+extern "C" __global__ void __launch_bounds__(NARROW_THREADS)
+matmul_narrow_backward_weight_3xtf32(float* __restrict__ out, const float* __restrict__ dout, const float* __restrict__ inp,
+                                    int N, int C, int OC, int k_slice, int accumulate)
+{
+    narrow_backward_weight<TC_3XTF32>(out, dout, inp, N, C, OC, k_slice, accumulate != 0);
+}
+
+// out (OC,C) (+)= dout (N,OC)^T inp (N,C) over slice blockIdx.y, OC <= NARROW_COLS, TF32 (see narrow_backward_weight).
+// Grid (ceil(C/NARROW_WEIGHT_COLS), slices).
+extern "C" __global__ void __launch_bounds__(NARROW_THREADS)
+matmul_narrow_backward_weight_tf32(float* __restrict__ out, const float* __restrict__ dout, const float* __restrict__ inp,
+                                    int N, int C, int OC, int k_slice, int accumulate)
+{
+    narrow_backward_weight<TC_TF32>(out, dout, inp, N, C, OC, k_slice, accumulate != 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Utility: fill, fixed-order sum
 // ---------------------------------------------------------------------------------------------------------
 
@@ -1146,42 +1740,53 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
 // repeated here: a kernel's __launch_bounds__ is their one place (KernelSource reads it). A test checks the
 // table against the definitions above.
 // ---------------------------------------------------------------------------------------------------------
-#define RFF_KERNEL_TABLE(X)          \
-    X(adamw_update)                  \
-    X(layernorm_forward)             \
-    X(layernorm_backward)            \
-    X(layernorm_backward_reduce)     \
-    X(matmul_forward)                \
-    X(matmul_backward_input)         \
-    X(matmul_backward_weight)        \
-    X(matmul_backward_bias)          \
-    X(fill_value)                    \
-    X(sum_forward)                   \
-    X(dropout_forward)               \
-    X(embedding_forward)             \
-    X(embedding_backward)            \
-    X(position_add_forward)          \
-    X(position_add_backward)         \
-    X(sinusoidal_table)              \
-    X(linear_position_forward)       \
-    X(rope_rotate)                   \
-    X(position_scale_forward)        \
-    X(position_scale_backward)       \
-    X(linear_position_embedding_forward) \
-    X(linear_position_embedding_backward) \
-    X(gelu_forward)                  \
-    X(gelu_backward)                 \
-    X(residual_forward)              \
-    X(crossentropy_forward_backward) \
-    X(argmax_forward)                \
-    X(read_errors_forward)           \
-    X(attention_forward)             \
-    X(attention_backward_preprocess) \
-    X(attention_backward_dq)         \
-    X(attention_backward_dkv)        \
-    X(attention_entropy_forward)     \
-    X(attention_probabilities)       \
-    X(lstm_step_forward)             \
-    X(lstm_step_backward)            \
-    X(lstm_step_backward_dh)         \
+#define RFF_KERNEL_TABLE(X)                \
+    X(adamw_update)                        \
+    X(layernorm_forward)                   \
+    X(layernorm_backward)                  \
+    X(layernorm_backward_reduce)           \
+    X(matmul_forward)                      \
+    X(matmul_backward_input)               \
+    X(matmul_backward_weight)              \
+    X(matmul_backward_bias)                \
+    X(matmul_forward_3xtf32)               \
+    X(matmul_forward_tf32)                 \
+    X(matmul_backward_input_3xtf32)        \
+    X(matmul_backward_input_tf32)          \
+    X(matmul_backward_weight_3xtf32)       \
+    X(matmul_backward_weight_tf32)         \
+    X(matmul_split_k_reduce)               \
+    X(matmul_narrow_forward_3xtf32)        \
+    X(matmul_narrow_forward_tf32)          \
+    X(matmul_narrow_backward_weight_3xtf32)\
+    X(matmul_narrow_backward_weight_tf32)  \
+    X(fill_value)                          \
+    X(sum_forward)                         \
+    X(dropout_forward)                     \
+    X(embedding_forward)                   \
+    X(embedding_backward)                  \
+    X(position_add_forward)                \
+    X(position_add_backward)               \
+    X(sinusoidal_table)                    \
+    X(linear_position_forward)             \
+    X(rope_rotate)                         \
+    X(position_scale_forward)              \
+    X(position_scale_backward)             \
+    X(linear_position_embedding_forward)   \
+    X(linear_position_embedding_backward)  \
+    X(gelu_forward)                        \
+    X(gelu_backward)                       \
+    X(residual_forward)                    \
+    X(crossentropy_forward_backward)       \
+    X(argmax_forward)                      \
+    X(read_errors_forward)                 \
+    X(attention_forward)                   \
+    X(attention_backward_preprocess)       \
+    X(attention_backward_dq)               \
+    X(attention_backward_dkv)              \
+    X(attention_entropy_forward)           \
+    X(attention_probabilities)             \
+    X(lstm_step_forward)                   \
+    X(lstm_step_backward)                  \
+    X(lstm_step_backward_dh)               \
     X(lstm_shift_hidden)

@@ -60,7 +60,7 @@ public class OpBenchmarks
     }
 
     [Benchmark(Description = "matmul_forward (8192 x 512 -> 2048)")]
-    public void MatmulForward() { _ops!.MatmulForward(_y, _x, _w, _bias, N, C, 4 * C); _device!.Synchronize(); }
+    public void MatmulForward() { _ops!.MatmulForward(_y, _x, _w, _bias, N, C, 4 * C, MatmulPrecision.Fp32); _device!.Synchronize(); }
 
     [Benchmark(Description = "attention_forward (16 x 8 heads x 512 x 64)")]
     public void AttentionForward() { _ops!.AttentionForward(_att, _saved, _qkv, AttentionOptions.Plain, B, T, C, H); _device!.Synchronize(); }

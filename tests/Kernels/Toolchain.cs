@@ -31,6 +31,22 @@ public static class Toolchain
     /// <summary>The test-only kernels (tests/Kernels/test_kernels.cu).</summary>
     public static KernelSource TestKernels { get; } = KernelSource.Parse("test_kernels.cu", ReadResource("test_kernels.cu"));
 
+    /// <summary>
+    /// The test kernels of kernels.cu's warp-matrix primitives: its section from the "Warp-matrix primitives" banner to
+    /// "end of the warp-matrix primitives", then tests/Kernels/test_warp_matrix.cu.
+    /// </summary>
+    public static KernelSource WarpMatrixKernels { get; } = KernelSource.Parse("test_warp_matrix.cu",
+        PrimitivesSection(KernelSource.Default.Text) + ReadResource("test_warp_matrix.cu"));
+
+    static string PrimitivesSection(string kernels)
+    {
+        const string Banner = "// Warp-matrix primitives", End = "// ---- end of the warp-matrix primitives ----";
+        int banner = kernels.IndexOf(Banner, StringComparison.Ordinal), end = kernels.IndexOf(End, StringComparison.Ordinal);
+        if (banner < 0 || end < banner) throw new InvalidOperationException("kernels.cu has no warp-matrix primitives section");
+        int start = kernels.LastIndexOf("// ----", banner, StringComparison.Ordinal);
+        return kernels[start..(end + End.Length)] + "\n\n";
+    }
+
     static string ReadResource(string name)
     {
         using var stream = typeof(Toolchain).Assembly.GetManifestResourceStream(name) ?? throw new InvalidOperationException($"resource {name} missing");

@@ -95,11 +95,12 @@ public static class Checkpoint
         return new Loaded(path, config, values, contents.Metadata);
     }
 
-    /// <summary>Creates a model on the ops' device holding the checkpoint's weights.</summary>
-    public static ModelBase<T> LoadModel<T>(string path, IOps<T> ops) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>Creates a model on the ops' device holding the checkpoint's weights, its matmuls in <paramref name="precision"/>.</summary>
+    public static ModelBase<T> LoadModel<T>(string path, IOps<T> ops, MatmulPrecision precision = MatmulPrecision.Fp32)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var loaded = Load(path);
-        var model = ModelFactory.Create(loaded.Config, ops);
+        var model = ModelFactory.Create(loaded.Config, ops, precision);
         ops.Device.Upload<T>(loaded.ParametersAs<T>(), model.Parameters);
         return model;
     }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using RawFlipFlop.Engine.IO;
 using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Random;
 
@@ -9,11 +10,15 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
 {
     bool _disposed;
 
-    /// <summary>A model of the configuration whose parameters the layout declares.</summary>
-    protected ModelBase(ModelConfig config, IOps<T> ops, ParameterLayout layout)
+    /// <summary>A model of the configuration whose parameters the layout declares, its matmuls in <paramref name="precision"/>.</summary>
+    protected ModelBase(ModelConfig config, IOps<T> ops, ParameterLayout layout, MatmulPrecision precision)
     {
         Config = config.Validate();
+        if (typeof(T) != typeof(float) && precision != MatmulPrecision.Fp32)
+            throw new ArgumentException($"matmul precision {EnumText<MatmulPrecision>.Of(precision)} needs a float model; a {typeof(T).Name} model multiplies in fp32 only",
+                nameof(precision));
         Ops = ops;
+        Precision = precision;
         Layout = layout;
         Parameters = Device.Allocate<T>(Layout.Count);
         Gradients = Device.Allocate<T>(Layout.Count);
@@ -22,6 +27,9 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     public ModelConfig Config { get; }
     public ParameterLayout Layout { get; }
     public IOps<T> Ops { get; }
+
+    /// <summary>How every matrix product of the model multiplies (the LSTM's recurrence itself is FP32 in every mode).</summary>
+    public MatmulPrecision Precision { get; }
     public IDevice Device => Ops.Device;
     public Buf<T> Parameters { get; }
     public Buf<T> Gradients { get; }

@@ -13,10 +13,12 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
     readonly TransformerParameters<Buf<T>> _p, _g;   // views of Parameters and of Gradients
     readonly ActivationBlock<T, TransformerActivations<Buf<T>>> _acts;
 
-    public TransformerModel(ModelConfig config, IOps<T> ops) : this(config, ops, TransformerParameters.Declare(config)) { }
+    public TransformerModel(ModelConfig config, IOps<T> ops, MatmulPrecision precision = MatmulPrecision.Fp32)
+        : this(config, ops, precision, TransformerParameters.Declare(config)) { }
 
-    TransformerModel(ModelConfig config, IOps<T> ops, (ParameterLayout Layout, TransformerParameters<LayoutEntry> Entries) parameters)
-        : base(config, ops, parameters.Layout)
+    TransformerModel(ModelConfig config, IOps<T> ops, MatmulPrecision precision,
+        (ParameterLayout Layout, TransformerParameters<LayoutEntry> Entries) parameters)
+        : base(config, ops, parameters.Layout, precision)
     {
         _c = config.Dim; _layers = config.Layers; _heads = config.Heads; _v = config.VocabSize;
         (_p, _g) = (parameters.Entries.Map(ParameterView), parameters.Entries.Map(GradientView));
@@ -153,23 +155,23 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             var act = a.Layers[l];
             var input = l == 0 ? a.Encoded : a.Layers[l - 1].Output;
             Ops.LayerNormForward(act.Ln1, act.Ln1Mean, act.Ln1Rstd, input, p.AttnNormWeight, p.AttnNormBias, n, c);
-            Ops.MatmulForward(act.Qkv, act.Ln1, p.Wqkv, Buf<T>.Empty, n, c, 3 * c);
+            Ops.MatmulForward(act.Qkv, act.Ln1, p.Wqkv, Buf<T>.Empty, n, c, 3 * c, Precision);
             if (Rotary) Ops.RopeForward(act.Qkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
             var attn = AttentionAt(options, l);
             Ops.AttentionForward(act.Atty, act.Saved, act.Qkv, attn, b, t, c, _heads);
             if (SharpenLayer(options, l)) Ops.AttentionEntropyForward(a.Entropy.Slice(l, 1), act.Saved, b, t, _heads);
-            Ops.MatmulForward(a.Scratch, act.Atty, p.Wo, Buf<T>.Empty, n, c, c);
+            Ops.MatmulForward(a.Scratch, act.Atty, p.Wo, Buf<T>.Empty, n, c, c, Precision);
             Ops.ResidualForward(act.Mid, input, a.Scratch, (long)n * c);
             Ops.LayerNormForward(act.Ln2, act.Ln2Mean, act.Ln2Rstd, act.Mid, p.FfNormWeight, p.FfNormBias, n, c);
-            Ops.MatmulForward(act.Fch, act.Ln2, p.W1, p.B1, n, c, 4 * c);
+            Ops.MatmulForward(act.Fch, act.Ln2, p.W1, p.B1, n, c, 4 * c, Precision);
             Ops.GeluForward(act.FchGelu, act.Fch, 4L * n * c);
             Ops.DropoutForward(act.FchGelu, act.FchGelu, options.DropoutAt(options.DropoutFeedForward, DropoutSite.FeedForward(l)), 4L * n * c);
-            Ops.MatmulForward(a.Scratch, act.FchGelu, p.W2, p.B2, n, 4 * c, c);
+            Ops.MatmulForward(a.Scratch, act.FchGelu, p.W2, p.B2, n, 4 * c, c, Precision);
             Ops.ResidualForward(act.Output, act.Mid, a.Scratch, (long)n * c);
         }
         _regularizerOptions = options;
         Ops.LayerNormForward(a.LnF, a.LnFMean, a.LnFRstd, a.Layers[_layers - 1].Output, _p.FinalNormWeight, _p.FinalNormBias, n, c);
-        Ops.MatmulForward(a.Logits, a.LnF, _p.HeadWeight, _p.HeadBias, n, c, _v);
+        Ops.MatmulForward(a.Logits, a.LnF, _p.HeadWeight, _p.HeadBias, n, c, _v, Precision);
         return a.Logits;
     }
 
@@ -183,7 +185,7 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
         T entropyScale = sharpened == 0 ? T.Zero : T.CreateTruncating(options.Sharpen / ((double)sharpened * b * _heads * t));
 
         Ops.Fill(a.DNorm, T.Zero);
-        Ops.MatmulBackward(a.DNorm, _g.HeadWeight, _g.HeadBias, dlogits, a.LnF, _p.HeadWeight, n, c, _v);
+        Ops.MatmulBackward(a.DNorm, _g.HeadWeight, _g.HeadBias, dlogits, a.LnF, _p.HeadWeight, n, c, _v, Precision);
         Ops.Fill(a.DResidual, T.Zero);
         Ops.LayerNormBackward(a.DResidual, _g.FinalNormWeight, _g.FinalNormBias, a.DNorm,
             a.Layers[_layers - 1].Output, _p.FinalNormWeight, a.LnFMean, a.LnFRstd, n, c);
@@ -196,20 +198,20 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
             var input = l == 0 ? a.Encoded : a.Layers[l - 1].Output;
             // feed-forward: stream = mid + w2(drop(gelu(w1 ln2(mid))))
             Ops.Fill(a.DHidden, T.Zero);
-            Ops.MatmulBackward(a.DHidden, g.W2, g.B2, a.DResidual, act.FchGelu, p.W2, n, 4 * c, c);
+            Ops.MatmulBackward(a.DHidden, g.W2, g.B2, a.DResidual, act.FchGelu, p.W2, n, 4 * c, c, Precision);
             Ops.DropoutBackward(a.DHidden, a.DHidden, options.DropoutAt(options.DropoutFeedForward, DropoutSite.FeedForward(l)), 4L * nc);
             Ops.GeluBackward(a.DHidden, act.Fch, a.DHidden, 4L * nc);
             Ops.Fill(a.DNorm, T.Zero);
-            Ops.MatmulBackward(a.DNorm, g.W1, g.B1, a.DHidden, act.Ln2, p.W1, n, c, 4 * c);
+            Ops.MatmulBackward(a.DNorm, g.W1, g.B1, a.DHidden, act.Ln2, p.W1, n, c, 4 * c, Precision);
             Ops.LayerNormBackward(a.DResidual, g.FfNormWeight, g.FfNormBias, a.DNorm, act.Mid, p.FfNormWeight, act.Ln2Mean, act.Ln2Rstd, n, c);
             // attention: mid = input + wo(attn(qkv(ln1(input))))
             Ops.Fill(a.DAtty, T.Zero);
-            Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, act.Atty, p.Wo, n, c, c);
+            Ops.MatmulBackward(a.DAtty, g.Wo, Buf<T>.Empty, a.DResidual, act.Atty, p.Wo, n, c, c, Precision);
             var attn = AttentionAt(options, l);
             Ops.AttentionBackward(a.DQkv, a.DAtty, act.Qkv, act.Atty, act.Saved, SharpenLayer(options, l) ? entropyScale : T.Zero, attn, b, t, c, _heads);
             if (Rotary) Ops.RopeBackward(a.DQkv, b, t, c, _heads, Config.RotaryDim, RotatesValues);
             Ops.Fill(a.DNorm, T.Zero);
-            Ops.MatmulBackward(a.DNorm, g.Wqkv, Buf<T>.Empty, a.DQkv, act.Ln1, p.Wqkv, n, c, 3 * c);
+            Ops.MatmulBackward(a.DNorm, g.Wqkv, Buf<T>.Empty, a.DQkv, act.Ln1, p.Wqkv, n, c, 3 * c, Precision);
             Ops.LayerNormBackward(a.DResidual, g.AttnNormWeight, g.AttnNormBias, a.DNorm, input, p.AttnNormWeight, act.Ln1Mean, act.Ln1Rstd, n, c);
         }
 

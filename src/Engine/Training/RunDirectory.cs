@@ -77,11 +77,15 @@ public sealed class RunDirectory : IDisposable
         FileSet.Publish(Path, files, PublishedNames);
     }
 
-    /// <summary>A checkpoint names its step and the hash of the run's options, so it can be traced to its summary.</summary>
+    /// <summary>
+    /// A checkpoint names its step and the hash of the run's options, so it can be traced to its summary, and the
+    /// matmul precision it was trained in.
+    /// </summary>
     static Dictionary<string, string> RunMetadata(TrainingRun<float> run, int step) => new()
     {
         ["step"] = step.ToString(CultureInfo.InvariantCulture),
         ["options_hash"] = OptionsSchema.Hash(run.Options),
+        ["matmul_precision"] = EnumText<MatmulPrecision>.Of(run.Options.MatmulPrecision),
     };
 
     public void Dispose() => _lock.Dispose();

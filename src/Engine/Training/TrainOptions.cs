@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Models;
 using RawFlipFlop.Engine.Training.Tasks;
+using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Engine.Training;
 
@@ -69,6 +70,12 @@ public sealed record TrainOptions
         [new("sparse", 100_000), new("dense", 100_000), new("indist", 10_000)];
     /// <summary>Evaluation batch (null: a default for the model).</summary>
     public int? EvalBatch { get; init; }
+    /// <summary>
+    /// How every matrix product of the run multiplies (fp32, 3xtf32, tf32). Part of the options, so summary.json, the
+    /// results store, the resume state and the checkpoints' options hash record it, and a run is resumed only in the
+    /// precision it was started in. On the CPU the TF32 modes run the tensor-core kernels' exact twins (slow).
+    /// </summary>
+    public MatmulPrecision MatmulPrecision { get; init; } = MatmulPrecision.Fp32;
 
     [JsonIgnore] public int ScheduleTotal => DecaySteps ?? Steps + 1;
 
@@ -114,6 +121,7 @@ public sealed record TrainOptions
         InvalidOptionException.Require(EvalEvery >= 0, "eval_every", $"must be non-negative, got {EvalEvery}");
         InvalidOptionException.Require(EvalCount >= 0, "eval_count", $"must be non-negative, got {EvalCount}");
         InvalidOptionException.Require(EvalBatch is null or >= 1, "eval_batch", $"must be at least 1, got {EvalBatch}");
+        InvalidOptionException.Require(Enum.IsDefined(MatmulPrecision), "matmul_precision", $"must be fp32, 3xtf32 or tf32, got {MatmulPrecision}");
         foreach (var split in Offline)
         {
             InvalidOptionException.Require(split.Count >= 0, "offline", $"{split.Split}: the count must be non-negative, got {split.Count}");

@@ -54,7 +54,7 @@ public sealed class TrainingJob
     /// <summary>Runs the job in <paramref name="directory"/> (claimed by the caller).</summary>
     public TrainingSummary Run(RunDirectory directory, IProgress<JobEvent>? progress = null, CancellationToken cancel = default)
     {
-        using var model = ModelFactory.Create(Options.Model, backend.Ops);
+        using var model = ModelFactory.Create(Options.Model, backend.Ops, Options.MatmulPrecision);
         model.Initialize(Options.Seed);
         using var run = new TrainingRun<float>(Options, model);
         bool resumed = directory.TryRestore(run);

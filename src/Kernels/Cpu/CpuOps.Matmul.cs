@@ -4,10 +4,10 @@ namespace RawFlipFlop.Kernels.Cpu;
 
 public sealed unsafe partial class CpuOps<T>
 {
-    public void MatmulForward(Buf<T> output, Buf<T> input, Buf<T> weight, Buf<T> bias, int n, int c, int oc)
+    public void MatmulForward(Buf<T> output, Buf<T> input, Buf<T> weight, Buf<T> bias, int n, int c, int oc, MatmulPrecision precision)
     {
         CheckSize(output, (long)n * oc, "output"); CheckSize(input, (long)n * c, "input"); CheckSize(weight, (long)oc * c, "weight");
-        Gemm<T>.Multiply(false, true, n, oc, c, input.Ptr, c, weight.Ptr, c, output.Ptr, oc, accumulate: false);
+        ForwardProduct(precision, output.Ptr, input.Ptr, weight.Ptr, n, c, oc);
         if (!bias.IsEmpty)
             ForChunks(n, RowChunk, (s, e) =>
             {
@@ -18,11 +18,11 @@ public sealed unsafe partial class CpuOps<T>
     }
 
     public void MatmulBackward(Buf<T> dinput, Buf<T> dweight, Buf<T> dbias, Buf<T> doutput, Buf<T> input, Buf<T> weight,
-        int n, int c, int oc)
+        int n, int c, int oc, MatmulPrecision precision)
     {
         if (!dinput.IsEmpty)
-            Gemm<T>.Multiply(false, false, n, c, oc, doutput.Ptr, oc, weight.Ptr, c, dinput.Ptr, c, accumulate: true);
-        Gemm<T>.Multiply(true, false, oc, c, n, doutput.Ptr, oc, input.Ptr, c, dweight.Ptr, c, accumulate: true);
+            InputGradientProduct(precision, dinput.Ptr, doutput.Ptr, weight.Ptr, n, c, oc);
+        WeightGradientProduct(precision, dweight.Ptr, doutput.Ptr, input.Ptr, n, c, oc);
         if (!dbias.IsEmpty) ColumnSums(dbias, doutput, n, oc);
     }
 

@@ -72,15 +72,18 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
         Buf<T> mean, Buf<T> rstd, int n, int c);
 
     // ---- linear ----
-    /// <summary>output (N,OC) = input (N,C) weight (OC,C)^T + bias (OC) (bias may be empty).</summary>
-    void MatmulForward(Buf<T> output, Buf<T> input, Buf<T> weight, Buf<T> bias, int n, int c, int oc);
+    /// <summary>
+    /// output (N,OC) = input (N,C) weight (OC,C)^T + bias (OC) (bias may be empty); the products in
+    /// <paramref name="precision"/> (double supports only <see cref="MatmulPrecision.Fp32"/>).
+    /// </summary>
+    void MatmulForward(Buf<T> output, Buf<T> input, Buf<T> weight, Buf<T> bias, int n, int c, int oc, MatmulPrecision precision);
 
     /// <summary>
     /// dinput (N,C) += doutput weight; dweight (OC,C) += doutput^T input; dbias (OC) += column sums of doutput (N,OC).
-    /// Any of dinput and dbias may be empty (not computed).
+    /// Any of dinput and dbias may be empty (not computed). The two products in <paramref name="precision"/>.
     /// </summary>
     void MatmulBackward(Buf<T> dinput, Buf<T> dweight, Buf<T> dbias, Buf<T> doutput, Buf<T> input, Buf<T> weight,
-        int n, int c, int oc);
+        int n, int c, int oc, MatmulPrecision precision);
 
     // ---- attention ----
     /// <summary>
@@ -137,9 +140,12 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// </summary>
     void LstmForward(Buf<T> h, Buf<T> cell, Buf<T> gates, Buf<T> xproj, Buf<T> whh, Buf<T> bhh, int b, int t, int hidden);
 
-    /// <summary>dxproj (B,T,4H) (overwritten; the gradient of the gate pre-activations), dwhh (4H,H) +=, dbhh (4H) += from dh (B,T,H).</summary>
+    /// <summary>
+    /// dxproj (B,T,4H) (overwritten; the gradient of the gate pre-activations), dwhh (4H,H) +=, dbhh (4H) += from dh (B,T,H).
+    /// The recurrence runs in FP32; the one GEMM of dwhh over the whole sequence in <paramref name="precision"/>.
+    /// </summary>
     void LstmBackward(Buf<T> dxproj, Buf<T> dwhh, Buf<T> dbhh, Buf<T> dh, Buf<T> h, Buf<T> cell, Buf<T> gates, Buf<T> whh,
-        int b, int t, int hidden);
+        int b, int t, int hidden, MatmulPrecision precision);
 
     // ---- loss and evaluation ----
     /// <summary>

@@ -16,21 +16,24 @@ public sealed unsafe partial class EmulatorLibrary
     static string EntryPath(KernelSource source, string key, string cacheDirectory) =>
         System.IO.Path.Combine(cacheDirectory, $"{System.IO.Path.GetFileNameWithoutExtension(source.Name)}-{key[..24]}.so");
 
-    /// <summary>What is compiled for <paramref name="source"/>, and the cache key of the result.</summary>
-    static (string Header, string Unit, string Key) Identify(KernelSource source)
+    /// <summary>The emulator's headers (embedded resources of these names), written beside the translation unit.</summary>
+    static readonly string[] HeaderNames = ["cuda_emulator.h", "cuda_emulator_tensor.h"];
+
+    /// <summary>What is compiled for <paramref name="source"/> (the headers by name, the unit), and the cache key of the result.</summary>
+    static ((string Name, string Text)[] Headers, string Unit, string Key) Identify(KernelSource source)
     {
-        string header = KernelSource.ReadResource("cuda_emulator.h");
+        var headers = HeaderNames.Select(name => (Name: name, Text: KernelSource.ReadResource(name))).ToArray();
         string unit = TranslationUnit(source);
         var (version, reason) = s_compiler.Value;
         if (version == null) throw new EmulatorException(reason);
-        return (header, unit, KernelCache.Key("emulator", header, unit, Flags, version));
+        return (headers, unit, KernelCache.Key(["emulator", .. headers.SelectMany(h => new[] { h.Name, h.Text }), unit, Flags, version]));
     }
 
     /// <summary>
     /// Loads the cache entry when it verifies (<see cref="KernelCache.OpenVerified"/>: a damaged one is discarded,
     /// never loaded), else builds it, publishes it by rename with its hash, and loads what was published.
     /// </summary>
-    static EmulatorLibrary BuildOrOpen(KernelSource source, string header, string unit, string key, string dir)
+    static EmulatorLibrary BuildOrOpen(KernelSource source, (string Name, string Text)[] headers, string unit, string key, string dir)
     {
         string path = EntryPath(source, key, dir);
         if (KernelCache.OpenVerified(path, out _) is { } cached)
@@ -41,7 +44,7 @@ public sealed unsafe partial class EmulatorLibrary
         }
         try
         {
-            Build(source, header, unit, dir, path);
+            Build(source, headers, unit, dir, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -54,13 +57,13 @@ public sealed unsafe partial class EmulatorLibrary
             : throw new EmulatorException($"the emulator library built for {source.Name} does not load ({path}): {why}");
     }
 
-    static void Build(KernelSource source, string header, string unit, string dir, string path)
+    static void Build(KernelSource source, (string Name, string Text)[] headers, string unit, string dir, string path)
     {
         string work = System.IO.Path.Combine(dir, $".build-{Environment.ProcessId}-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(work);
         try
         {
-            File.WriteAllText(System.IO.Path.Combine(work, "cuda_emulator.h"), header);
+            foreach (var (name, text) in headers) File.WriteAllText(System.IO.Path.Combine(work, name), text);
             File.WriteAllText(System.IO.Path.Combine(work, "unit.cpp"), unit);
             string output = System.IO.Path.Combine(work, "lib.so");
             var args = Flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).Concat(["-o", output, "unit.cpp"]).ToList();

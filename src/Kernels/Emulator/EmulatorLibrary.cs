@@ -16,8 +16,8 @@ public sealed class EmulatorException(string message) : Exception(message);
 
 /// <summary>
 /// A CUDA source (kernels.cu or a test source in its conventions) compiled as C++ with g++ together with
-/// cuda_emulator.h, loaded into the process. Built on first use and cached on disk (<see cref="KernelCache"/>,
-/// <c>emulator/</c>) under a SHA-256 of the header, the source, the flags and the compiler's version; the entry's
+/// cuda_emulator.h (and cuda_emulator_tensor.h, which it includes), loaded into the process. Built on first use and
+/// cached on disk (<see cref="KernelCache"/>, <c>emulator/</c>) under a SHA-256 of the headers, the source, the flags and the compiler's version; the entry's
 /// content hash is checked before it is loaded.
 /// Before compiling, <c>extern __shared__ T name[];</c> becomes <c>T* name = (T*)rff_emu_dynamic_shared();</c>
 /// (dynamic shared memory); nothing else of the source changes and its line numbers are kept.
@@ -72,8 +72,8 @@ public sealed unsafe partial class EmulatorLibrary
     /// <summary>The emulator library of <paramref name="source"/>: from this process, the disk cache, or built now.</summary>
     public static EmulatorLibrary Load(KernelSource source)
     {
-        var (header, unit, key) = Identify(source);
-        return s_loaded.GetOrAdd(key, k => new Lazy<EmulatorLibrary>(() => BuildOrOpen(source, header, unit, k, KernelCache.Directory("emulator")))).Value;
+        var (headers, unit, key) = Identify(source);
+        return s_loaded.GetOrAdd(key, k => new Lazy<EmulatorLibrary>(() => BuildOrOpen(source, headers, unit, k, KernelCache.Directory("emulator")))).Value;
     }
 
     /// <summary>
@@ -82,8 +82,8 @@ public sealed unsafe partial class EmulatorLibrary
     /// </summary>
     public static EmulatorLibrary LoadFrom(KernelSource source, string cacheDirectory)
     {
-        var (header, unit, key) = Identify(source);
-        return BuildOrOpen(source, header, unit, key, System.IO.Directory.CreateDirectory(cacheDirectory).FullName);
+        var (headers, unit, key) = Identify(source);
+        return BuildOrOpen(source, headers, unit, key, System.IO.Directory.CreateDirectory(cacheDirectory).FullName);
     }
 
     /// <summary>Whether a C++ compiler is available; otherwise why not.</summary>

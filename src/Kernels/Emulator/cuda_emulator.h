@@ -12,7 +12,8 @@
 // - __syncthreads releases the block once every thread has arrived at the same __syncthreads (same source line).
 //   Threads that exit while others wait, or that wait at different __syncthreads, are reported as errors.
 // - Warp operations are barriers of the lanes named in the mask: each lane deposits its value; once all have
-//   arrived, every lane's result is computed and the lanes resume.
+//   arrived, every lane's result is computed and the lanes resume. The warp-matrix instructions (mma.sync, ldmatrix)
+//   are collectives of the same kind over whole warps; they and cp.async are in cuda_emulator_tensor.h.
 // - Shuffle mode (seeded) runs the threads in a random order after every barrier and the blocks in a random order,
 //   to expose missing barriers. Dynamic shared memory is filled with 0xff bytes (NaN) before every block.
 // - Static __shared__ variables are `static thread_local` (one copy per worker thread, i.e. per running block).
@@ -96,6 +97,16 @@ static const int warpSize = 32;
 namespace rff_emu
 {
 // ---- fibers ---------------------------------------------------------------------------------------------------
+// A cp.async a thread issued and has not waited for yet (cuda_emulator_tensor.h): `group` is its commit group, or
+// Uncommitted before the thread's next cp.async.commit_group.
+struct AsyncCopy
+{
+    static constexpr uint32_t Uncommitted = UINT32_MAX;
+    char* dst;
+    const char* src;
+    uint32_t bytes, src_bytes, group;
+};
+
 struct Fiber
 {
     void* sp = nullptr;  // saved stack pointer (x86-64 switch)
@@ -107,10 +118,20 @@ struct Fiber
     int state = 0;  // Runnable, Barrier, Warp, Exited
     int line = 0;   // source line of the barrier or warp operation it waits at
     char* stack_low = nullptr;
+    std::vector<AsyncCopy> copies;  // cp.async issued, not yet completed
+    uint32_t committed_groups = 0;  // cp.async.commit_group calls so far
 };
 enum FiberState { Runnable = 0, AtBarrier = 1, AtWarp = 2, Exited = 3 };
 
-enum WarpKind { ShflIdx = 1, ShflUp, ShflDown, ShflXor, Ballot, Any, All, SyncWarp };
+enum WarpKind { ShflIdx = 1, ShflUp, ShflDown, ShflXor, Ballot, Any, All, SyncWarp, Collective };
+
+// A warp-collective instruction of a whole warp (mma.sync, ldmatrix): every lane deposits a pointer to its operands
+// and, once all 32 have arrived, `complete` runs once (on the last lane to arrive) with the 32 pointers in lane order.
+struct CollectiveOp
+{
+    const char* name;
+    void (*complete)(void* const* lanes);
+};
 inline const char* warp_kind_name(int kind)
 {
     switch (kind)
@@ -123,6 +144,7 @@ inline const char* warp_kind_name(int kind)
     case Any: return "__any_sync";
     case All: return "__all_sync";
     case SyncWarp: return "__syncwarp";
+    case Collective: return "a warp-collective instruction";
     default: return "?";
     }
 }
@@ -134,10 +156,13 @@ struct Warp
     uint32_t exited = 0;
     int kind = 0, line = 0;
     uint32_t mask = 0;
+    const CollectiveOp* collective = nullptr;  // kind Collective: which instruction
     uint64_t value[32];
     int32_t arg[32];
     int32_t width[32];
     uint64_t result[32];
+
+    const char* name() const { return kind == Collective && collective ? collective->name : warp_kind_name(kind); }
 };
 
 // One kernel argument as C# passes it: the value's bits, its kind (a letter: p pointer, i int, u unsigned,
@@ -426,6 +451,8 @@ struct Runner
             f.lane = (int)(i % 32);
             f.state = Runnable;
             f.line = 0;
+            f.copies.clear();
+            f.committed_groups = 0;
             init_fiber(f);
             order[i] = (int)i;
         }
@@ -472,7 +499,7 @@ struct Runner
                 char buffer[256];
                 std::snprintf(buffer, sizeof buffer,
                               "warp %zu: lanes 0x%08x wait at %s (line %d, mask 0x%08x) that lanes 0x%08x never reach%s", w,
-                              wp.arrived, warp_kind_name(wp.kind), wp.line, wp.mask, wp.mask & wp.present & ~wp.arrived,
+                              wp.arrived, wp.name(), wp.line, wp.mask, wp.mask & wp.present & ~wp.arrived,
                               (wp.mask & wp.exited & ~wp.arrived) ? " (they have exited)" : "");
                 message += buffer;
                 break;
@@ -502,11 +529,15 @@ struct Runner
         yield();
     }
 
-    uint64_t warp_op(int kind, int line, uint32_t mask, uint64_t value, int arg, int width)
+    // A warp operation: a shuffle or vote, __syncwarp, or (kind Collective) the collective instruction `collective`.
+    uint64_t warp_op(int kind, int line, uint32_t mask, uint64_t value, int arg, int width, const CollectiveOp* collective = nullptr)
     {
         Fiber* f = t_fiber;
         Warp& w = warps[f->warp];
         const uint32_t bit = 1u << f->lane;
+        if (kind == Collective && w.present != 0xffffffffu)
+            fail_in_fiber(where() + ": " + collective->name + " at line " + std::to_string(line) + ": warp " + std::to_string(f->warp) +
+                          " has " + std::to_string(__builtin_popcount(w.present)) + " lanes; the instruction needs all 32 (.aligned)");
         if (!(mask & bit))
         {
             char buffer[160];
@@ -522,14 +553,16 @@ struct Runner
             w.kind = kind;
             w.line = line;
             w.mask = mask;
+            w.collective = collective;
         }
-        else if (w.kind != kind || w.mask != mask)
+        else if (w.kind != kind || w.mask != mask || w.collective != collective)
         {
-            char buffer[256];
+            char buffer[320];
             std::snprintf(buffer, sizeof buffer,
                           ": divergent warp operations in warp %d: lane %d is at %s (line %d, mask 0x%08x) while lanes 0x%08x "
                           "are at %s (line %d, mask 0x%08x)",
-                          f->warp, f->lane, warp_kind_name(kind), line, mask, w.arrived, warp_kind_name(w.kind), w.line, w.mask);
+                          f->warp, f->lane, collective ? collective->name : warp_kind_name(kind), line, mask, w.arrived, w.name(),
+                          w.line, w.mask);
             fail_in_fiber(where() + buffer);
         }
         w.value[f->lane] = value;
@@ -545,6 +578,25 @@ struct Runner
     }
 
     void complete_warp(Warp& w, int warp_index)
+    {
+        const uint32_t arrived = w.arrived;
+        if (w.kind == Collective)
+        {
+            void* operands[32];
+            for (int lane = 0; lane < 32; lane++) operands[lane] = reinterpret_cast<void*>(static_cast<uintptr_t>(w.value[lane]));
+            w.collective->complete(operands);
+        }
+        else
+            shuffle_or_vote(w, warp_index);
+        lanes.clear();
+        for (int lane = 0; lane < 32; lane++)
+            if (arrived >> lane & 1) lanes.push_back(warp_index * 32 + lane);
+        w.arrived = 0;
+        release(lanes);
+    }
+
+    // Every arrived lane's result of a shuffle, vote or __syncwarp.
+    void shuffle_or_vote(Warp& w, int warp_index)
     {
         const uint32_t arrived = w.arrived;
         uint32_t votes = 0;
@@ -580,11 +632,6 @@ struct Runner
                 w.result[lane] = w.value[src];
             }
         }
-        lanes.clear();
-        for (int lane = 0; lane < 32; lane++)
-            if (arrived >> lane & 1) lanes.push_back(warp_index * 32 + lane);
-        w.arrived = 0;
-        release(lanes);
     }
 
     void exit_fiber()
@@ -675,6 +722,8 @@ inline unsigned __activemask()
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void* rff_emu_dynamic_shared() { return ::rff_emu::t_runner->shared; }
+
+#include "cuda_emulator_tensor.h"
 
 // ---- atomics (blocks may run on several worker threads) --------------------------------------------------------
 template <class T> inline T atomicAdd(T* address, T value)

@@ -14,10 +14,11 @@ public sealed partial class GpuOps
 
     /// <summary>
     /// dxproj (B,T,4H) (overwritten), dwhh (4H,H) +=, dbhh (4H) += from dh (B,T,H): two launches per time step
-    /// (gates, then the gradient reaching h_{t-1}), then the weight and bias gradients as matmul backward launches.
+    /// (gates, then the gradient reaching h_{t-1}), then the weight and bias gradients as matmul backward launches
+    /// (the weight gradient in <paramref name="precision"/>).
     /// </summary>
     public void LstmBackward(Buf<float> dxproj, Buf<float> dwhh, Buf<float> dbhh, Buf<float> dh, Buf<float> h, Buf<float> cell, Buf<float> gates,
-        Buf<float> whh, int b, int t, int hidden)
+        Buf<float> whh, int b, int t, int hidden, MatmulPrecision precision)
     {
         long n = (long)b * t;
         var scratch = Scratch(2L * b * hidden + n * hidden);
@@ -35,7 +36,7 @@ public sealed partial class GpuOps
         }
         Launch1D("lstm_shift_hidden", n * hidden, hprev, h, b, t, hidden);
         // dW_hh (4H,H) += dz^T hprev; db_hh (4H) += column sums of dz
-        WeightGradient(dwhh, dxproj, hprev, (int)n, hidden, 4 * hidden);
+        WeightGradient(dwhh, dxproj, hprev, (int)n, hidden, 4 * hidden, precision);
         BiasGradient(dbhh, dxproj, (int)n, 4 * hidden);
     }
 }

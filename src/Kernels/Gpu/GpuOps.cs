@@ -23,7 +23,7 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
 
     readonly KernelSource _source;
     readonly int _gemmRows, _gemmCols, _lnBackwardRows;
-    Buf<float> _scratch;
+    Buf<float> _scratch, _partials;
 
     public GpuOps(IKernelDevice device, KernelSource? source = null)
     {
@@ -60,14 +60,24 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
     }
 
     /// <summary>A scratch buffer of at least <paramref name="count"/> floats (reused; grows).</summary>
-    Buf<float> Scratch(long count)
+    Buf<float> Scratch(long count) => Grow(ref _scratch, count);
+
+    /// <summary>
+    /// Split-K partial sums of at least <paramref name="count"/> floats: a second scratch buffer, because an op may
+    /// hold <see cref="Scratch"/> while it takes a weight gradient (the LSTM backward).
+    /// </summary>
+    Buf<float> Partials(long count) => Grow(ref _partials, count);
+
+    Buf<float> Grow(ref Buf<float> buffer, long count)
     {
-        if (_scratch.Length < count)
+        if (buffer.Length < count)
         {
-            if (!_scratch.IsEmpty) Device.Free(_scratch);
-            _scratch = Device.Allocate<float>(Math.Max(count, 2 * _scratch.Length));
+            long size = Math.Max(count, 2 * buffer.Length);
+            if (!buffer.IsEmpty) Device.Free(buffer);
+            buffer = default;
+            buffer = Device.Allocate<float>(size);
         }
-        return _scratch.Slice(0, count);
+        return buffer.Slice(0, count);
     }
 
     // ---- utility ----
@@ -82,7 +92,8 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
     public void Dispose()
     {
         if (!_scratch.IsEmpty) Device.Free(_scratch);
-        _scratch = default;
+        if (!_partials.IsEmpty) Device.Free(_partials);
+        _scratch = _partials = default;
         FreeAlibiSlopes();
     }
 }

@@ -86,35 +86,80 @@ public abstract class ModelOnDevice
         Sharpen = name == "learned" ? 0.05 : 0,
     };
 
-    static (List<double> Losses, float[] Weights) Train(TrainOptions options, IOps<float> ops)
+    static (List<double> Losses, float[] Weights) Train(TrainOptions options, IOps<float> ops, MatmulPrecision precision = MatmulPrecision.Fp32)
     {
-        using var model = ModelFactory.Create(options.Model, ops);
+        using var model = ModelFactory.Create(options.Model, ops, precision);
         model.Initialize(options.Seed);
         using var run = new TrainingRun<float>(options, model);
         run.Run(cancel: TestContext.Current.CancellationToken);
         return (run.Losses, ops.Device.ToArray(model.Parameters));
     }
 
+    /// <summary>
+    /// How far a loss may be from the CPU engine's, relative: 1e-5 in FP32 and 3xTF32 (two FP32 engines summing in
+    /// different orders); in TF32 the operands of every product are rounded to 11 significant bits (u = 2^-11), and an
+    /// operand that differs in its last FP32 bit between the engines can round to the neighbouring TF32 value, so
+    /// 2u (about 1e-3) against the CPU engine in TF32 and 4u (about 2e-3) against its FP32 curve.
+    /// </summary>
+    static double LossTolerance(MatmulPrecision precision, bool againstFp32) =>
+        precision == MatmulPrecision.Tf32 ? (againstFp32 ? 4.0 : 2.0) / 2048 : 1e-5;
+
     [Theory]
-    [InlineData("learned")]   // with attention and feed-forward dropout and sharpening
-    [InlineData("rope")]
-    [InlineData("sinusoidal")] // its scale is a parameter AdamW moves
-    [InlineData("linear")]
-    [InlineData("lstm")]
-    public void Five_training_steps_give_the_cpu_engines_losses_and_are_bit_reproducible(string name)
+    [InlineData("learned", MatmulPrecision.Fp32)]   // with attention and feed-forward dropout and sharpening
+    [InlineData("rope", MatmulPrecision.Fp32)]
+    [InlineData("sinusoidal", MatmulPrecision.Fp32)] // its scale is a parameter AdamW moves
+    [InlineData("linear", MatmulPrecision.Fp32)]
+    [InlineData("lstm", MatmulPrecision.Fp32)]
+    [InlineData("learned", MatmulPrecision.Tf32x3)]
+    [InlineData("lstm", MatmulPrecision.Tf32x3)]
+    [InlineData("learned", MatmulPrecision.Tf32)]
+    [InlineData("lstm", MatmulPrecision.Tf32)]
+    public void Five_training_steps_give_the_cpu_engines_losses_and_are_bit_reproducible(string name, MatmulPrecision precision)
     {
         var device = Open();
         var options = Options(name);
         using var cpuDevice = new CpuDevice();
-        var (cpuLosses, cpuWeights) = Train(options, new CpuOps<float>(cpuDevice));
+        var (cpuLosses, cpuWeights) = Train(options, new CpuOps<float>(cpuDevice), precision);
         using var ops = new GpuOps(device);
-        var (losses, weights) = Train(options, ops);
-        var (again, weightsAgain) = Train(options, ops);
-        for (int i = 0; i < 5; i++) Assert.Equal(cpuLosses[i], losses[i], tolerance: 1e-5 * cpuLosses[i]);
+        var (losses, weights) = Train(options, ops, precision);
+        var (again, weightsAgain) = Train(options, ops, precision);
+        double tolerance = LossTolerance(precision, againstFp32: false);
+        for (int i = 0; i < 5; i++) Assert.Equal(cpuLosses[i], losses[i], tolerance: tolerance * cpuLosses[i]);
         Assert.Equal(losses, again);
         Assert.Equal(weights, weightsAgain);
         double scale = cpuWeights.Max(v => Math.Abs(v));
-        GradCheck.AssertClose(cpuWeights.Select(v => (double)v).ToArray(), weights.Select(v => (double)v).ToArray(), 1e-4 * scale, 1e-3, $"{name} weights after 5 steps");
+        GradCheck.AssertClose(cpuWeights.Select(v => (double)v).ToArray(), weights.Select(v => (double)v).ToArray(), 1e-4 * scale, 1e-3,
+            $"{name} {precision} weights after 5 steps");
+    }
+
+    /// <summary>
+    /// 30 steps of a small Transformer (2 layers, d = 32: tile kernels for QKV, Wo, W1, W2 and the narrow ones for the
+    /// head; B*T = 512 rows, so weight gradients split into slices) in each matmul precision, against the CPU engine's
+    /// FP32 loss curve and against the CPU engine in the same precision (its TF32 twins).
+    /// </summary>
+    [Theory]
+    [InlineData(MatmulPrecision.Fp32)]
+    [InlineData(MatmulPrecision.Tf32x3)]
+    [InlineData(MatmulPrecision.Tf32)]
+    public void Thirty_training_steps_stay_near_the_cpu_loss_curve_in_each_precision(MatmulPrecision precision)
+    {
+        var device = Open();
+        var options = new TrainOptions
+        {
+            Model = ModelConfig.Transformer(layers: 2, dim: 32, heads: 2, maxLength: 32), Length = 32, Batch = 4, Steps = 30,
+            LearningRate = 3e-3, Warmup = 5, EvalEvery = 0,
+        };
+        using var cpuDevice = new CpuDevice();
+        var (fp32, _) = Train(options, new CpuOps<float>(cpuDevice));
+        var (twin, _) = precision == MatmulPrecision.Fp32 ? (fp32, null!) : Train(options, new CpuOps<float>(cpuDevice), precision);
+        using var ops = new GpuOps(device);
+        var (losses, _) = Train(options, ops, precision);
+        double fromFp32 = losses.Zip(fp32).Max(p => Math.Abs(p.First - p.Second) / p.Second);
+        double fromTwin = losses.Zip(twin).Max(p => Math.Abs(p.First - p.Second) / p.Second);
+        TestContext.Current.SendDiagnosticMessage($"{precision}: 30 steps, loss {fp32[0]:0.0000} -> {fp32[^1]:0.0000}; largest relative difference " +
+            $"from the CPU's FP32 curve {fromFp32:G3}, from the CPU in {precision} {fromTwin:G3}");
+        Assert.True(fromFp32 <= LossTolerance(precision, againstFp32: true), $"{precision}: {fromFp32:G3} from the CPU's FP32 loss curve");
+        Assert.True(fromTwin <= LossTolerance(precision, againstFp32: false), $"{precision}: {fromTwin:G3} from the CPU's loss curve in {precision}");
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using RawFlipFlop.Engine.Data;
 using RawFlipFlop.Engine.Models;
 using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Tests.Engine.Training;
 
@@ -42,6 +43,7 @@ public sealed class OptionsSchemaTests
         [nameof(TrainOptions.EvalCount)] = 5,
         [nameof(TrainOptions.Offline)] = new List<OfflineSplit> { new("dense", 9) },
         [nameof(TrainOptions.EvalBatch)] = 4,
+        [nameof(TrainOptions.MatmulPrecision)] = MatmulPrecision.Tf32x3,
     };
 
     static readonly Dictionary<string, object?> ConfigValues = new()
@@ -114,7 +116,7 @@ public sealed class OptionsSchemaTests
             "'batch':16,'length':512,'learning_rate':0.0003,'weight_decay':0.1,'adam_beta1':0.9,'adam_beta2':0.999,'adam_epsilon':1E-08,'warmup':50," +
             "'decay_steps':null,'seed':1,'data_seed':1,'data':{'components':[{'p_write':0.09999999999999998,'p_read':0.09999999999999998,'p_ignore':0.8}]},'mode':'clean'," +
             "'dropout_embedding':0,'dropout_attention':0,'dropout_feed_forward':0,'sharpen':0,'sharpen_layers':null,'sharpen_from':0,'eval_every':100," +
-            "'eval_count':1000,'offline':[{'split':'sparse','count':10}],'eval_batch':null}").Replace('\'', '"');
+            "'eval_count':1000,'offline':[{'split':'sparse','count':10}],'eval_batch':null,'matmul_precision':'fp32'}").Replace('\'', '"');
         Assert.Equal(expected,
             OptionsSchema.Canonical(options));
         Assert.Equal(64, OptionsSchema.Hash(options).Length);

@@ -69,6 +69,41 @@ public sealed class TrainingJobTests
     }
 
     [Fact]
+    public void A_run_records_its_matmul_precision_and_resumes_only_in_it()
+    {
+        using var dir = new TempDir();
+        var options = new TrainOptions
+        {
+            Model = RawFlipFlop.Engine.Models.ModelConfig.Transformer(layers: 1, dim: 16, heads: 2, maxLength: 32), Length = 32, Batch = 4, Steps = 10,
+            LearningRate = 3e-3, Warmup = 2, EvalEvery = 5, EvalCount = 10, Offline = [], MatmulPrecision = MatmulPrecision.Tf32x3,
+        };
+        using var device = new CpuDevice();
+        using var backend = new Backend("cpu", device, new CpuOps<float>(device));
+        void Run(string name, TrainOptions o, CancellationToken? cancelToken = null, Action<JobEvent>? onEvent = null)
+        {
+            var cancel = cancelToken ?? TestContext.Current.CancellationToken;
+            using var runDirectory = RunDirectory.Open(dir.File(name));
+            new TrainingJob(o, backend).Run(runDirectory, onEvent == null ? null : new SyncProgress<JobEvent>(onEvent), cancel);
+        }
+        Run("whole", options);
+        Assert.Equal(MatmulPrecision.Tf32x3, OptionsOf(dir.File("whole")).MatmulPrecision);
+        using (var summary = JsonDocument.Parse(File.ReadAllText(dir.File("whole/" + RunDirectory.SummaryFile))))
+            Assert.Equal("3xtf32", summary.RootElement.GetProperty("options").GetProperty("matmul_precision").GetString());
+        Assert.Equal("3xtf32", RawFlipFlop.Engine.Checkpoints.SafeTensors.Read(dir.File("whole/" + RunDirectory.ModelFile)).Metadata["matmul_precision"]);
+
+        // Cut after step 7 (state at step 5): the state records the precision; other precisions are refused, the same one resumes bit-identically.
+        using (var cancel = new CancellationTokenSource())
+            Assert.ThrowsAny<OperationCanceledException>(() => Run("cut", options, cancel.Token, e => { if (e.Training is { Step: 7 }) cancel.Cancel(); }));
+        string state = dir.File("cut/" + RunDirectory.StateFile);
+        Assert.Contains("\"matmul_precision\":\"3xtf32\"", RawFlipFlop.Engine.Checkpoints.SafeTensors.Read(state).Metadata["options"]);
+        var refused = Assert.Throws<OptionsMismatchException>(() => Run("cut", options with { MatmulPrecision = MatmulPrecision.Fp32 }));
+        Assert.Contains("matmul_precision: \"3xtf32\" there, \"fp32\" now", refused.Message);
+        Run("cut", options);
+        foreach (var file in new[] { RunDirectory.ModelFile, RunDirectory.BestFile })
+            Assert.Equal(File.ReadAllBytes(dir.File("whole/" + file)), File.ReadAllBytes(dir.File("cut/" + file)));
+    }
+
+    [Fact]
     public void Experiment_run_refuses_a_directory_of_the_same_runs_with_other_options()
     {
         using var dir = new TempDir();

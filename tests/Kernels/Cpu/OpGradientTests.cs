@@ -185,12 +185,12 @@ public sealed class OpGradientTests
         double Loss()
         {
             h.Device.Upload<double>(x, xb); h.Device.Upload<double>(w, wb); h.Device.Upload<double>(bias, bb);
-            h.Ops.MatmulForward(outb, xb, wb, withBias ? bb : Buf<double>.Empty, n, c, oc);
+            h.Ops.MatmulForward(outb, xb, wb, withBias ? bb : Buf<double>.Empty, n, c, oc, MatmulPrecision.Fp32);
             return GradCheck.Dot(h.Read(outb), g);
         }
         Loss();
         var dx = h.Zeros(n * c); var dw = h.Zeros(oc * c); var db = h.Zeros(oc);
-        h.Ops.MatmulBackward(dx, dw, withBias ? db : Buf<double>.Empty, h.Buffer(g), xb, wb, n, c, oc);
+        h.Ops.MatmulBackward(dx, dw, withBias ? db : Buf<double>.Empty, h.Buffer(g), xb, wb, n, c, oc, MatmulPrecision.Fp32);
         Assert.True(GradCheck.RelativeError(x, Loss, h.Read(dx)) < Bound);
         Assert.True(GradCheck.RelativeError(w, Loss, h.Read(dw)) < Bound);
         if (withBias) Assert.True(GradCheck.RelativeError(bias, Loss, h.Read(db)) < Bound);

@@ -198,5 +198,29 @@ public sealed partial class HostileInputTests
         // kernels
         yield return new("kernels report --arch sm_12", Invalid, "--arch", _ => ["kernels", "report", "--arch", "sm_12"]);
         yield return new("kernels report --arch empty", Invalid, "--arch", _ => ["kernels", "report", "--arch", ","]);
+        yield return new("kernels report --cuda-tools without --sass", Invalid, "--cuda-tools", w => ["kernels", "report", "--cuda-tools", w.Directory("tools")]);
+        yield return new("kernels report --sass --cuda-tools missing", Invalid, "--cuda-tools", w => ["kernels", "report", "--sass", "--cuda-tools", w["absent"]]);
+        yield return new("kernels report --sass --cuda-tools a file", Invalid, "--cuda-tools", w =>
+            ["kernels", "report", "--sass", "--cuda-tools", w.Text("tools.txt", "not a directory")]);
+        yield return new("kernels report --sass --cuda-tools without the tools", Invalid, "--cuda-tools", w =>
+            ["kernels", "report", "--sass", "--cuda-tools", w.Directory("tools")]);
+        yield return new("kernels report --sass --cuda-tools not executable", Invalid, "--cuda-tools", w =>
+            ["kernels", "report", "--sass", "--cuda-tools", FakeTools(w, "#!/bin/sh\nexit 0\n", executable: false)]);
+        yield return new("kernels report --sass failing tools", Failure, "nvdisasm", w =>
+            ["kernels", "report", "--arch", "sm_80", "--sass", "--cuda-tools", FakeTools(w, "#!/bin/sh\necho 'fatal: no such thing' >&2\nexit 3\n")]);
+        yield return new("kernels report --sass tools printing garbage", Failure, "nvdisasm", w =>
+            ["kernels", "report", "--arch", "sm_80", "--sass", "--cuda-tools", FakeTools(w, "#!/bin/sh\nprintf 'garbage\\001\\n'\nexit 0\n")]);
+    }
+
+    /// <summary>A directory with a cuobjdump and an nvdisasm that are both the given script.</summary>
+    static string FakeTools(Workspace w, string script, bool executable = true)
+    {
+        string dir = w.Directory("tools");
+        foreach (var name in new[] { "cuobjdump", "nvdisasm" })
+        {
+            string path = w.Text(Path.Combine("tools", name), script);
+            if (executable && !OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        return dir;
     }
 }
