@@ -73,8 +73,10 @@ public sealed record TrainOptions
     /// <summary>
     /// How every matrix product of the run multiplies (fp32, 3xtf32, tf32). Part of the options, so summary.json, the
     /// results store, the resume state and the checkpoints' options hash record it, and a run is resumed only in the
-    /// precision it was started in. On the CPU the TF32 modes run the tensor-core kernels' exact twins (slow).
+    /// precision it was started in. On the CPU the TF32 modes run the tensor-core kernels' exact twins (slow). Left
+    /// out of the JSON at fp32 (absent means fp32), so fp32 runs keep the options and hashes they had before it existed.
     /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public MatmulPrecision MatmulPrecision { get; init; } = MatmulPrecision.Fp32;
 
     [JsonIgnore] public int ScheduleTotal => DecaySteps ?? Steps + 1;

@@ -92,7 +92,8 @@ public static class ExperimentCommands
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator or auto", DefaultValueFactory = _ => Backend.Cpu };
         var outDir = new Option<string?>("--out") { Description = "output directory (default runs/NAME-SCALE[-shard-i-of-n])" };
         var jobs = new Option<string>("--jobs") { Description = "runs trained at once in this process: N, or auto (the cores on the CPU and the emulator, 2 on CUDA)", DefaultValueFactory = _ => "1" };
-        var cmd = new Command("run", "Run an experiment; on an existing output, resume unfinished runs and skip finished ones.") { name, scale, replicates, shard, backend, outDir, jobs };
+        var precision = MatmulPrecisionOption.Create();
+        var cmd = new Command("run", "Run an experiment; on an existing output, resume unfinished runs and skip finished ones.") { name, scale, replicates, shard, backend, outDir, jobs, precision };
         cmd.SetAction(r =>
         {
             ExperimentDefinition definition;
@@ -115,8 +116,11 @@ public static class ExperimentCommands
             string dir = r.GetValue(outDir) ?? Path.Combine("runs", $"{definition.Name}-{EnumText<Scale>.Of(s)}{suffix}");
             string backendName = r.GetValue(backend)!;
             int jobCount = ParseJobs(r.GetValue(jobs)!, backendName, runs.Count);
-            // Open one backend now: an unusable device is reported before any run starts.
-            using (Backends.Open(backendName, output)) { }
+            // Open one backend now: an unusable device is reported before any run starts; auto precision follows it.
+            string opened;
+            using (var probe = Backends.Open(backendName, output)) opened = probe.Name;
+            var matmul = MatmulPrecisionOption.Resolve(r.GetValue(precision)!, opened);
+            runs = runs.Select(run => run with { Options = run.Options with { MatmulPrecision = matmul } }).ToList();
             var runner = new ExperimentRunner(dir, s, () => Backends.Open(backendName, CliOutput.Silent), jobCount);
             var clock = Stopwatch.StartNew();
             try { ExperimentView.Show(output, report => runner.Run(runs, report)); }

@@ -57,9 +57,10 @@ public static class ModelCommands
             Description = "divide every attention logit by T at inference (1: as trained; towards 0: hard attention)", DefaultValueFactory = _ => "1",
         };
         var temperatureLayers = TemperatureOptions.Layers();
+        var matmul = MatmulPrecisionOption.Create();
         var cmd = new Command("eval", "Read errors of a checkpoint on a named evaluation set or a data file.")
         {
-            checkpoint, split, count, length, batch, backend, json, temperature, temperatureLayers,
+            checkpoint, split, count, length, batch, backend, json, temperature, temperatureLayers, matmul,
         };
         cmd.SetAction(r =>
         {
@@ -69,7 +70,7 @@ public static class ModelCommands
             string splitName = r.GetValue(split)!;
             var data = DataSources.Resolve(splitName, r.GetValue(count), r.GetValue(length), "--split");
             using var b = Backends.Open(r.GetValue(backend)!, output);
-            using var model = LoadModel(path, b.Ops);
+            using var model = LoadModel(path, b.Ops, MatmulPrecisionOption.Resolve(r.GetValue(matmul)!, b.Name));
             if (data.Length > model.Config.MaxSequenceLength)
                 throw new CliException($"{splitName}: sequences of length {data.Length} exceed the model's max_length {model.Config.MaxLength}");
             var layers = TemperatureOptions.ReadLayers(r.GetValue(temperatureLayers), t, model.Config, "--attention-temperature");
@@ -109,7 +110,8 @@ public static class ModelCommands
         var precision = new Option<string>("--precision") { Description = "float (the training precision; F32 output) or double (F64 output)", DefaultValueFactory = _ => "float" };
         var outFile = new Option<string>("--out") { Description = "output safetensors: `loss` [1] and each parameter's gradient under its name", Required = true };
         var backend = new Option<string>("--backend") { Description = "cpu, cuda or emulator (double precision: cpu only)", DefaultValueFactory = _ => Backend.Cpu };
-        var cmd = new Command("grads", "Loss and gradient of every parameter on a batch, written as safetensors.") { checkpoint, data, mode, precision, outFile, backend };
+        var matmul = MatmulPrecisionOption.Create();
+        var cmd = new Command("grads", "Loss and gradient of every parameter on a batch, written as safetensors.") { checkpoint, data, mode, precision, outFile, backend, matmul };
         cmd.SetAction(r =>
         {
             string path = r.GetValue(checkpoint)!, dataPath = r.GetValue(data)!;
@@ -123,11 +125,12 @@ public static class ModelCommands
             {
                 case "float":
                     using (var b = Backends.Open(r.GetValue(backend)!, output))
-                    using (var model = LoadModel(path, b.Ops)) result = GradientDump.Compute(model, batch, lossMode);
+                    using (var model = LoadModel(path, b.Ops, MatmulPrecisionOption.Resolve(r.GetValue(matmul)!, b.Name))) result = GradientDump.Compute(model, batch, lossMode);
                     asDouble = false;
                     break;
                 case "double":
                     if (r.GetValue(backend) != Backend.Cpu) throw new CliException("--precision double runs on the CPU engine only (the kernels are float32)");
+                    if (r.GetValue(matmul) is not ("auto" or "fp32")) throw new CliException("--matmul-precision: double precision multiplies in double (fp32 or auto only)");
                     using (var device = new CpuDevice())
                     using (var model = LoadModel(path, new CpuOps<double>(device))) result = GradientDump.Compute(model, batch, lossMode);
                     asDouble = true;
@@ -142,9 +145,10 @@ public static class ModelCommands
         return cmd;
     }
 
-    internal static ModelBase<T> LoadModel<T>(string path, IOps<T> ops) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    internal static ModelBase<T> LoadModel<T>(string path, IOps<T> ops, MatmulPrecision precision = MatmulPrecision.Fp32)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
-        try { return Checkpoint.LoadModel(path, ops); }
+        try { return Checkpoint.LoadModel(path, ops, precision); }
         catch (SafeTensorsException e) { throw new CliException(e.Message); }
     }
 }

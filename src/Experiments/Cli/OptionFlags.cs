@@ -9,7 +9,7 @@ public static class OptionFlags
     {
         ["task"] = "--task", ["automaton_p_write"] = "--automaton-p-write", ["steps"] = "--steps", ["batch"] = "--batch", ["length"] = "--length",
         ["learning_rate"] = "--lr", ["weight_decay"] = "--weight-decay", ["adam_beta1"] = "--adam-beta1", ["adam_beta2"] = "--adam-beta2",
-        ["adam_epsilon"] = "--adam-eps", ["warmup"] = "--warmup", ["decay_steps"] = "--decay-steps", ["data"] = "--p-ignore/--mixture", ["data_file"] = "--data",
+        ["adam_epsilon"] = "--adam-eps", ["warmup"] = "--warmup", ["decay_steps"] = "--decay-steps", ["data"] = "--p-ignore/--mixture", ["data_file"] = "--data", ["matmul_precision"] = "--matmul-precision",
         ["mode"] = "--mode", ["dropout_embedding"] = "--dropout-emb", ["dropout_attention"] = "--dropout-attn", ["dropout_feed_forward"] = "--dropout-ff",
         ["sharpen"] = "--sharpen", ["sharpen_layers"] = "--sharpen-layers", ["sharpen_from"] = "--sharpen-from", ["eval_every"] = "--eval-every", ["eval_count"] = "--eval-count",
         ["offline"] = "--offline", ["eval_batch"] = "--eval-batch", ["model"] = "--model",

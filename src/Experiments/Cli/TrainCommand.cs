@@ -47,11 +47,12 @@ public static class TrainCommand
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator, or auto (CUDA when a GPU is usable, else the CPU)", DefaultValueFactory = _ => Backend.Cpu };
         var outDir = new Option<string>("--out") { Description = "run directory (summary.json, model.safetensors, best.safetensors; state.safetensors while training)", Required = true };
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
+        var precision = MatmulPrecisionOption.Create();
         var cmd = new Command("train",
             "Train a model on freshly sampled batches (or a data file's sequences); evaluate online and offline. A run killed midway resumes from --out when started again with the same options.")
         {
             task, pWrite, length, steps, batch, lr, wd, beta1, beta2, eps, warmup, decay, seed, dataSeed, pIgnore, mixture, data, mode,
-            dEmb, dAttn, dFf, sharpen, sharpenLayers, sharpenFrom, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet,
+            dEmb, dAttn, dFf, sharpen, sharpenLayers, sharpenFrom, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet, precision,
         };
         m.AddTo(cmd);
         cmd.SetAction(r =>
@@ -98,6 +99,8 @@ public static class TrainCommand
             catch (InvalidOptionException e) { throw OptionFlags.Error(e); }
             catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException(e.Message); }
             using var b = Backends.Open(r.GetValue(backend)!, output);
+            try { options = (options with { MatmulPrecision = MatmulPrecisionOption.Resolve(r.GetValue(precision)!, b.Name) }).Validate(); }
+            catch (InvalidOptionException e) { throw OptionFlags.Error(e); }
             var view = new JobView(output, r.GetValue(quiet), $"train {options.Model}");
             string dir = r.GetValue(outDir)!;
             TrainingSummary summary;

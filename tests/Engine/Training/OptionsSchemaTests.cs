@@ -116,7 +116,7 @@ public sealed class OptionsSchemaTests
             "'batch':16,'length':512,'learning_rate':0.0003,'weight_decay':0.1,'adam_beta1':0.9,'adam_beta2':0.999,'adam_epsilon':1E-08,'warmup':50," +
             "'decay_steps':null,'seed':1,'data_seed':1,'data':{'components':[{'p_write':0.09999999999999998,'p_read':0.09999999999999998,'p_ignore':0.8}]},'mode':'clean'," +
             "'dropout_embedding':0,'dropout_attention':0,'dropout_feed_forward':0,'sharpen':0,'sharpen_layers':null,'sharpen_from':0,'eval_every':100," +
-            "'eval_count':1000,'offline':[{'split':'sparse','count':10}],'eval_batch':null,'matmul_precision':'fp32'}").Replace('\'', '"');
+            "'eval_count':1000,'offline':[{'split':'sparse','count':10}],'eval_batch':null}").Replace('\'', '"');
         Assert.Equal(expected,
             OptionsSchema.Canonical(options));
         Assert.Equal(64, OptionsSchema.Hash(options).Length);

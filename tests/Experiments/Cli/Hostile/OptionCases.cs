@@ -148,6 +148,10 @@ public sealed partial class HostileInputTests
         yield return new("experiment submit --jobs 0", Invalid, "--jobs", w => Submit(w, "--slurm", "--array", "1", "--jobs", "0"));
         yield return new("experiment submit without a cpu scale", Invalid, "no cpu scale", w => ["experiment", "submit", "scaling", "--scale", "cpu", "--slurm", "--array", "1", "--out", w["sub"], "--dry-run"]);
         yield return new("experiment submit --out with a space", Invalid, "--out", w => ["experiment", "submit", "lstm", "--scale", "quick", "--slurm", "--array", "1", "--out", w["a b"], "--dry-run"]);
+        yield return new("train --matmul-precision half", Invalid, "--matmul-precision", w => TinyLstm(w, "--matmul-precision", "half"));
+        yield return new("eval --matmul-precision fp16", Invalid, "--matmul-precision", w => ["eval", "--checkpoint", w.Checkpoint(), "--count", "2", "--matmul-precision", "fp16"]);
+        yield return new("grads double with tf32", Invalid, "--matmul-precision", w => ["grads", "--checkpoint", w.Checkpoint(), "--data", w.FlipFlopText(), "--precision", "double", "--matmul-precision", "tf32", "--out", w["g.safetensors"]]);
+        yield return new("experiment run --matmul-precision bf16", Invalid, "--matmul-precision", w => ["experiment", "run", "lstm", "--scale", "quick", "--matmul-precision", "bf16", "--out", w["e"]]);
         yield return new("experiment run without a cpu scale", Invalid, "no cpu scale", w => ["experiment", "run", "scaling", "--scale", "cpu", "--out", w["e"]]);
         yield return new("experiment run --replicates 0", Invalid, "--replicates", w => ["experiment", "run", "lstm", "--replicates", "0", "--out", w["e"]]);
         yield return new("experiment run --shard 0/2", Invalid, "--shard", w => ["experiment", "run", "lstm", "--shard", "0/2", "--out", w["e"]]);
