@@ -503,6 +503,9 @@ __device__ __forceinline__ void cp_async_wait()
 #define TC_MN_STRIDE 72
 #define TC_TILE_FLOATS 2304
 #define TC_SHARED_BYTES 73728
+// Tile-kernel blocks resident on one SM as ptxas compiles them for sm_80 and sm_90 (by registers; 3 x 72 KiB of shared
+// memory also fit): the wave size weight-gradient splits aim at. A test checks ptxas's occupancy against it.
+#define TC_BLOCKS_PER_SM 3
 #define TC_3XTF32 1
 #define TC_TF32 2
 static_assert(TC_BM == TC_BN, "tc_load_slice stages both operands' slices with one row count");
@@ -799,42 +802,51 @@ matmul_split_k_reduce(float* __restrict__ dweight, const float* __restrict__ par
 // Narrow tensor-core matmul: fewer than NARROW_COLS output columns (OC; the head's vocabulary of 5). A 64 x 64 tile
 // would be mostly padding and too few blocks; these read the big operand once, straight from global memory into
 // fragments (no shared-memory staging: each element is used by one warp), with the same mma and the same
-// precisions as the tile kernels. Both are memory-bound.
+// precisions as the tile kernels. Both are memory-bound, so both are also split over their reduction (deterministic
+// split-K: partial sums per slice, added in slice order by a second kernel) until a launch has at least two waves of
+// NARROW_BLOCKS_PER_SM blocks on the design target's 132 SMs (KSplit, TensorCoreGeometry.NarrowForwardSplit/WeightSplit).
 // ---------------------------------------------------------------------------------------------------------
 
 #define NARROW_COLS 32
 #define NARROW_THREADS 128
 #define NARROW_ROWS 16
-#define NARROW_WEIGHT_COLS 128
+#define NARROW_WEIGHT_COLS 32
+// The most blocks of a narrow kernel resident on one SM of the design target (sm_90) as ptxas compiles them (the TF32
+// weight gradient: 40 registers, 12 blocks of 128 threads): the wave size the splits aim at, so every narrow launch
+// has at least two waves. A test checks it against ptxas's occupancy.
+#define NARROW_BLOCKS_PER_SM 12
 static_assert(NARROW_COLS == 4 * 8, "up to four n8 tiles (forward) or two m16 tiles (weight gradient) of output columns");
 static_assert(NARROW_ROWS == 16, "the forward's block covers one m16 tile of rows");
-static_assert(NARROW_WEIGHT_COLS == (NARROW_THREADS / WARP_SIZE) * 32, "the weight gradient's warps cover 32 columns each");
+static_assert(NARROW_WEIGHT_COLS == (NARROW_THREADS / WARP_SIZE) * 8, "the weight gradient's warps cover one n8 tile of columns each");
 
-// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC) (bias may be null), OC <= NARROW_COLS: a block computes rows
-// 16 x blockIdx.x.. with its 4 warps taking the k8 steps w, w + 4, w + 8, ... of C; the four partial 16 x OC tiles
-// are then added in warp order. Grid ceil(N/NARROW_ROWS).
+// out (N,OC) = inp (N,C) weight (OC,C)^T (+ bias (OC)), OC <= NARROW_COLS, over the columns of slice z = blockIdx.y
+// (columns z*k_slice.., k_slice a multiple of 8): a block computes rows 16 x blockIdx.x.. with its 4 warps taking the
+// k8 steps w, w + 4, w + 8, ... of its slice; the four partial 16 x OC tiles are then added in warp order. One slice
+// (gridDim.y == 1): out gets the sum plus bias (bias may be null). Several: out + z*N*OC gets the slice's sum (the
+// partials (slices, N, OC) that matmul_narrow_forward_reduce adds up). Grid (ceil(N/NARROW_ROWS), slices).
 template <int PRECISION>
 __device__ __forceinline__ void narrow_forward(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
-                                               const float* __restrict__ bias, int N, int C, int OC)
+                                               const float* __restrict__ bias, int N, int C, int OC, int k_slice)
 {
     constexpr int WARPS = NARROW_THREADS / WARP_SIZE;
     __shared__ float partial[WARPS][NARROW_ROWS][NARROW_COLS];
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE, g = lane / 4, t = lane % 4;
     const int row0 = blockIdx.x * NARROW_ROWS;
+    const int k_begin = blockIdx.y * k_slice, k_end = min(C, k_begin + k_slice);
     const int n_tiles = (OC + 7) / 8;
     float acc[1][4][4];
 #pragma unroll
     for (int j = 0; j < 4; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) acc[0][j][e] = 0.0f;
-    for (int k = warp * 8; k < C; k += WARPS * 8)
+    for (int k = k_begin + warp * 8; k < k_end; k += WARPS * 8)
     {
         unsigned a[1][4], b[4][2];
 #pragma unroll
         for (int e = 0; e < 4; e++)
         {
             const int row = row0 + g + (e & 1) * 8, col = k + t + (e >> 1) * 4;
-            a[0][e] = row < N && col < C ? __float_as_uint(inp[(long long)row * C + col]) : 0u;
+            a[0][e] = row < N && col < k_end ? __float_as_uint(inp[(long long)row * C + col]) : 0u;
         }
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
@@ -842,7 +854,7 @@ __device__ __forceinline__ void narrow_forward(float* __restrict__ out, const fl
             for (int e = 0; e < 2; e++)
             {
                 const int o = ni * 8 + g, col = k + t + e * 4;
-                b[ni][e] = o < OC && col < C ? __float_as_uint(weight[(long long)o * C + col]) : 0u;
+                b[ni][e] = o < OC && col < k_end ? __float_as_uint(weight[(long long)o * C + col]) : 0u;
             }
         tc_mma_tiles<PRECISION>(acc, a, b, 1, n_tiles);
     }
@@ -851,40 +863,57 @@ __device__ __forceinline__ void narrow_forward(float* __restrict__ out, const fl
 #pragma unroll
         for (int e = 0; e < 4; e++) partial[warp][g + (e >> 1) * 8][ni * 8 + 2 * t + (e & 1)] = acc[0][ni][e];
     __syncthreads();
+    const bool sliced = gridDim.y > 1;  // partial sums of this slice, without bias
+    float* __restrict__ dst = sliced ? out + (long long)blockIdx.y * N * OC : out;
     for (int i = threadIdx.x; i < NARROW_ROWS * OC; i += NARROW_THREADS)
     {
         const int r = i / OC, o = i % OC, row = row0 + r;
         if (row >= N) continue;
         float v = 0.0f;
         for (int w = 0; w < WARPS; w++) v += partial[w][r][o];
-        if (bias != nullptr) v += bias[o];
-        out[(long long)row * OC + o] = v;
+        if (!sliced && bias != nullptr) v += bias[o];
+        dst[(long long)row * OC + o] = v;
+    }
+}
+
+// out (N,OC) = the sum over slices s = 0, 1, ... of partials (slices, N, OC), in slice order, + bias (OC) (bias may be
+// null): the narrow forward's second step. Grid-stride.
+extern "C" __global__ void __launch_bounds__(256)
+matmul_narrow_forward_reduce(float* __restrict__ out, const float* __restrict__ partials, const float* __restrict__ bias,
+                             int slices, long long count, int OC)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride)
+    {
+        float v = 0.0f;
+        for (int s = 0; s < slices; s++) v += partials[s * count + i];
+        if (bias != nullptr) v += bias[i % OC];
+        out[i] = v;
     }
 }
 
 // dout (N,OC)^T inp (N,C) for OC <= NARROW_COLS over the rows of slice z = blockIdx.y (rows z*k_slice.., k_slice a
 // multiple of 8): added into out (OC,C) when accumulate (one slice: out is dweight), else written to out + z*OC*C
-// (partial sums for matmul_split_k_reduce). Block x covers columns 128x..: warp w the 32 columns 128x + 32w.. (four n8
-// tiles) and every output row (OC in up to two m16 tiles). Grid (ceil(C/NARROW_WEIGHT_COLS), slices).
+// (partial sums for matmul_split_k_reduce). Block x covers columns 32x..: warp w the 8 columns 32x + 8w.. (one n8
+// tile; narrow, so that the short sum over N still spreads over enough blocks) and every output row (OC in up to two
+// m16 tiles). Grid (ceil(C/NARROW_WEIGHT_COLS), slices).
 template <int PRECISION>
 __device__ __forceinline__ void narrow_backward_weight(float* __restrict__ out, const float* __restrict__ dout, const float* __restrict__ inp,
                                                        int N, int C, int OC, int k_slice, bool accumulate)
 {
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE, g = lane / 4, t = lane % 4;
-    const int col0 = blockIdx.x * NARROW_WEIGHT_COLS + warp * 32;
+    const int col0 = blockIdx.x * NARROW_WEIGHT_COLS + warp * 8;
     const int k_begin = blockIdx.y * k_slice, k_end = min(N, k_begin + k_slice);
     const int m_tiles = (OC + 15) / 16;
     out += (long long)blockIdx.y * OC * C;
-    float acc[2][4][4];
+    float acc[2][1][4];
 #pragma unroll
     for (int i = 0; i < 2; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+        for (int e = 0; e < 4; e++) acc[i][0][e] = 0.0f;
     for (int k = k_begin; k < k_end; k += 8)
     {
-        unsigned a[2][4], b[4][2];
+        unsigned a[2][4], b[1][2];
 #pragma unroll
         for (int mi = 0; mi < 2; mi++)
 #pragma unroll
@@ -894,43 +923,41 @@ __device__ __forceinline__ void narrow_backward_weight(float* __restrict__ out, 
                 a[mi][e] = o < OC && n < k_end ? __float_as_uint(dout[(long long)n * OC + o]) : 0u;
             }
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int e = 0; e < 2; e++)  // B[n][col] = inp[n][col]
-            {
-                const int col = col0 + ni * 8 + g, n = k + t + e * 4;
-                b[ni][e] = col < C && n < k_end ? __float_as_uint(inp[(long long)n * C + col]) : 0u;
-            }
-        tc_mma_tiles<PRECISION>(acc, a, b, m_tiles, 4);
+        for (int e = 0; e < 2; e++)  // B[n][col] = inp[n][col]
+        {
+            const int col = col0 + g, n = k + t + e * 4;
+            b[0][e] = col < C && n < k_end ? __float_as_uint(inp[(long long)n * C + col]) : 0u;
+        }
+        tc_mma_tiles<PRECISION>(acc, a, b, m_tiles, 1);
     }
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-            {
-                const int o = mi * 16 + g + (e >> 1) * 8, col = col0 + ni * 8 + 2 * t + (e & 1);
-                if (o >= OC || col >= C) continue;
-                float* p = out + (long long)o * C + col;
-                *p = accumulate ? *p + acc[mi][ni][e] : acc[mi][ni][e];
-            }
+        for (int e = 0; e < 4; e++)
+        {
+            const int o = mi * 16 + g + (e >> 1) * 8, col = col0 + 2 * t + (e & 1);
+            if (o >= OC || col >= C) continue;
+            float* p = out + (long long)o * C + col;
+            *p = accumulate ? *p + acc[mi][0][e] : acc[mi][0][e];
+        }
 }
 
-// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC), OC <= NARROW_COLS, 3xTF32. Grid ceil(N/NARROW_ROWS).
+// out (N,OC) (or slice blockIdx.y's partial sums) = inp (N,C) weight (OC,C)^T + bias (OC), OC <= NARROW_COLS, 3xTF32
+// (see narrow_forward). Grid (ceil(N/NARROW_ROWS), slices).
 extern "C" __global__ void __launch_bounds__(NARROW_THREADS)
 matmul_narrow_forward_3xtf32(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
-                            const float* __restrict__ bias, int N, int C, int OC)
+                            const float* __restrict__ bias, int N, int C, int OC, int k_slice)
 {
-    narrow_forward<TC_3XTF32>(out, inp, weight, bias, N, C, OC);
+    narrow_forward<TC_3XTF32>(out, inp, weight, bias, N, C, OC, k_slice);
 }
 
-// out (N,OC) = inp (N,C) weight (OC,C)^T + bias (OC), OC <= NARROW_COLS, TF32. Grid ceil(N/NARROW_ROWS).
+// out (N,OC) (or slice blockIdx.y's partial sums) = inp (N,C) weight (OC,C)^T + bias (OC), OC <= NARROW_COLS, TF32
+// (see narrow_forward). Grid (ceil(N/NARROW_ROWS), slices).
 extern "C" __global__ void __launch_bounds__(NARROW_THREADS)
 matmul_narrow_forward_tf32(float* __restrict__ out, const float* __restrict__ inp, const float* __restrict__ weight,
-                            const float* __restrict__ bias, int N, int C, int OC)
+                            const float* __restrict__ bias, int N, int C, int OC, int k_slice)
 {
-    narrow_forward<TC_TF32>(out, inp, weight, bias, N, C, OC);
+    narrow_forward<TC_TF32>(out, inp, weight, bias, N, C, OC, k_slice);
 }
 
 // out (OC,C) (+)= dout (N,OC)^T inp (N,C) over slice blockIdx.y, OC <= NARROW_COLS, 3xTF32 (see narrow_backward_weight).
@@ -1758,6 +1785,7 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
     X(matmul_split_k_reduce)               \
     X(matmul_narrow_forward_3xtf32)        \
     X(matmul_narrow_forward_tf32)          \
+    X(matmul_narrow_forward_reduce)        \
     X(matmul_narrow_backward_weight_3xtf32)\
     X(matmul_narrow_backward_weight_tf32)  \
     X(fill_value)                          \

@@ -17,8 +17,9 @@ namespace RawFlipFlop.Kernels.Cpu;
 /// <item>the epilogue as the kernel's: forward out = acc (+ bias by the caller), input gradient dinput += acc,
 /// weight gradient split over its N rows (<see cref="TensorCoreGeometry.WeightSplit"/>) into partial sums added in
 /// slice order from 0 (matmul_split_k_reduce), then dweight += sum; one slice: dweight += acc;</item>
-/// <item>the narrow forward (fewer than NARROW_COLS outputs): its warps w = 0..3 take the k steps w, w + 4, ... each
-/// into its own acc, added in warp order from 0.</item>
+/// <item>the narrow forward (fewer than NARROW_COLS outputs): split over C (<see cref="TensorCoreGeometry.NarrowForwardSplit"/>);
+/// in each slice its warps w = 0..3 take the slice's k steps w, w + 4, ... each into its own acc, added in warp order
+/// from 0; several slices are added in slice order from 0 (matmul_narrow_forward_reduce).</item>
 /// </list>
 /// Steps past the end of k are skipped where the kernels add zero products (which changes at most the sign of a zero).
 /// </summary>
@@ -39,19 +40,28 @@ public static unsafe class TensorCoreTwin
             Product(a, b, 0, Step, c, output, oc, n, oc);
             return;
         }
+        // split over C as the kernel splits it: per slice the warps' sums added in warp order; one slice is the output,
+        // several are added in slice order from 0 (matmul_narrow_forward_reduce)
+        var split = Geometry.NarrowForwardSplit(n, c);
         int warps = Geometry.NarrowWarps;
+        long count = (long)n * oc;
         var partials = new float[warps][];
-        for (int w = 0; w < warps; w++)
+        for (int w = 0; w < warps; w++) partials[w] = GC.AllocateUninitializedArray<float>(checked((int)count));
+        var sum = new float[split.Slices == 1 ? 0 : count];
+        for (int slice = 0; slice < split.Slices; slice++)
         {
-            partials[w] = GC.AllocateUninitializedArray<float>(n * oc);
-            fixed (float* p = partials[w]) Product(a, b, w * Step, warps * Step, c, p, oc, n, oc);
+            int begin = slice * split.SliceLength, end = Math.Min(c, begin + split.SliceLength);
+            for (int w = 0; w < warps; w++)
+                fixed (float* p = partials[w]) Product(a, b, begin + w * Step, warps * Step, end, p, oc, n, oc);
+            for (long i = 0; i < count; i++)
+            {
+                float v = 0f;
+                for (int w = 0; w < warps; w++) v += partials[w][i];
+                if (split.Slices == 1) output[i] = v;
+                else sum[i] += v;
+            }
         }
-        for (long i = 0; i < (long)n * oc; i++)
-        {
-            float v = 0f;
-            for (int w = 0; w < warps; w++) v += partials[w][i];
-            output[i] = v;
-        }
+        for (long i = 0; i < sum.Length; i++) output[i] = sum[i];
     }
 
     /// <summary>dinput (N,C) += doutput (N,OC) weight (OC,C).</summary>

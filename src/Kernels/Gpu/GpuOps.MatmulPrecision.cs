@@ -6,7 +6,8 @@ namespace RawFlipFlop.Kernels.Gpu;
 /// The matmuls in the TF32 precisions (<see cref="MatmulPrecision.Tf32x3"/>, <see cref="MatmulPrecision.Tf32"/>) on
 /// tensor cores; their CPU twins are in CpuOps.MatmulPrecision.cs. Outputs at least NARROW_COLS wide use the 64 x 64
 /// tile kernels (matmul_forward_*, matmul_backward_input_*, matmul_backward_weight_*), narrower ones (the head) the
-/// narrow kernels; weight gradients are split over their N rows by <see cref="KSplit"/>.
+/// narrow kernels; weight gradients are split over their N rows, and narrow forwards over their C columns, by
+/// <see cref="KSplit"/>.
 /// </summary>
 public sealed partial class GpuOps
 {
@@ -27,13 +28,17 @@ public sealed partial class GpuOps
         var tc = Tc;
         if (tc.IsNarrow(oc))
         {
+            // split over C: one slice writes output directly; several write partials (slices, N, OC), added in slice order
             string narrow = Kernel("matmul_narrow_forward", precision);
-            Device.Launch(narrow, Dim3.Blocks(n, tc.NarrowRows), Threads(narrow), 0, output, input, weight, bias, n, c, oc);
+            var split = tc.NarrowForwardSplit(n, c);
+            long count = (long)n * oc;
+            var target = split.Slices == 1 ? output : Partials(split.Slices * count);
+            Device.Launch(narrow, tc.ForwardGrid(n, c, oc), Threads(narrow), 0, target, input, weight, bias, n, c, oc, split.SliceLength);
+            if (split.Slices > 1) Launch1D("matmul_narrow_forward_reduce", count, output, target, bias, split.Slices, count, oc);
             return;
         }
         string kernel = Kernel("matmul_forward", precision);
-        Device.Launch(kernel, new Dim3(Dim3.Blocks(oc, tc.TileCols), Dim3.Blocks(n, tc.TileRows)), Threads(kernel), tc.SharedBytes,
-            output, input, weight, bias, n, c, oc);
+        Device.Launch(kernel, tc.ForwardGrid(n, c, oc), Threads(kernel), tc.SharedBytes, output, input, weight, bias, n, c, oc);
     }
 
     /// <summary>dinput (N,C) += doutput (N,OC) weight (OC,C) (also for narrow OC: the output is N x C).</summary>
@@ -41,8 +46,7 @@ public sealed partial class GpuOps
     {
         var tc = Tc;
         string kernel = Kernel("matmul_backward_input", precision);
-        Device.Launch(kernel, new Dim3(Dim3.Blocks(c, tc.TileCols), Dim3.Blocks(n, tc.TileRows)), Threads(kernel), tc.SharedBytes,
-            dinput, doutput, weight, n, c, oc);
+        Device.Launch(kernel, tc.InputGradientGrid(n, c), Threads(kernel), tc.SharedBytes, dinput, doutput, weight, n, c, oc);
     }
 
     /// <summary>
@@ -57,10 +61,7 @@ public sealed partial class GpuOps
         var split = tc.WeightSplit(n, c, oc);
         long count = (long)oc * c;
         var target = split.Slices == 1 ? dweight : Partials(split.Slices * count);
-        var grid = narrow
-            ? new Dim3(Dim3.Blocks(c, tc.NarrowWeightCols), (uint)split.Slices)
-            : new Dim3(Dim3.Blocks(c, tc.TileCols), Dim3.Blocks(oc, tc.TileRows), (uint)split.Slices);
-        Device.Launch(kernel, grid, Threads(kernel), narrow ? 0 : tc.SharedBytes,
+        Device.Launch(kernel, tc.WeightGradientGrid(n, c, oc), Threads(kernel), narrow ? 0 : tc.SharedBytes,
             target, doutput, input, n, c, oc, split.SliceLength, split.Slices == 1 ? 1 : 0);
         if (split.Slices > 1) Launch1D("matmul_split_k_reduce", count, dweight, target, split.Slices, count);
     }

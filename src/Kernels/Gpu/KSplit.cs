@@ -7,26 +7,29 @@ namespace RawFlipFlop.Kernels.Gpu;
 /// </summary>
 public readonly record struct KSplit(int Slices, int SliceLength)
 {
-    /// <summary>
-    /// The blocks a launch aims for: two waves on the design target, an H100 (132 SMs) running 3 tile blocks per SM
-    /// (TC_SHARED_BYTES = 72 KiB of shared memory each). A weight gradient of the baseline has 16 to 256 tiles.
-    /// </summary>
-    public const int TargetBlocks = 2 * 132 * 3;
+    /// <summary>The streaming multiprocessors of the design target, an H100 SXM.</summary>
+    public const int TargetSms = 132;
 
     /// <summary>
-    /// Slices of <paramref name="k"/> rows for a grid of <paramref name="tiles"/> blocks per slice: as many as give
-    /// <see cref="TargetBlocks"/> blocks, but each slice a whole number of <paramref name="granule"/> rows (a kernel's
-    /// k step) and at least <paramref name="minGranules"/> of them (so a slice keeps the pipeline full), as even as the
-    /// granule allows; the last slice may be shorter.
+    /// The blocks a launch aims for: two waves on the design target (132 SMs) of a kernel that has
+    /// <paramref name="blocksPerSm"/> blocks resident on each SM.
     /// </summary>
-    public static KSplit For(long k, int granule, int minGranules, long tiles)
+    public static long TargetBlocks(int blocksPerSm) => 2L * TargetSms * blocksPerSm;
+
+    /// <summary>
+    /// Slices of <paramref name="k"/> rows for a grid of <paramref name="tiles"/> blocks per slice: at least as many
+    /// as give <see cref="TargetBlocks"/> blocks, but each slice a whole number of <paramref name="granule"/> rows (a
+    /// kernel's k step) and at least <paramref name="minGranules"/> of them (so a slice keeps the pipeline full);
+    /// the last slice may be shorter.
+    /// </summary>
+    public static KSplit For(long k, int granule, int minGranules, long tiles, int blocksPerSm)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(granule);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tiles);
         long granules = Math.Max(1, (k + granule - 1) / granule);
-        long wanted = (TargetBlocks + tiles - 1) / tiles;
-        long slices = Math.Clamp(wanted, 1, Math.Max(1, granules / Math.Max(1, minGranules)));
-        long sliceGranules = (granules + slices - 1) / slices;
+        long wanted = (TargetBlocks(blocksPerSm) + tiles - 1) / tiles;
+        // rounded down, so the slices are at least the wanted number unless a slice would get too short
+        long sliceGranules = Math.Min(granules, Math.Max(Math.Max(1, minGranules), granules / Math.Max(1, wanted)));
         long length = sliceGranules * granule;
         return new KSplit((int)((Math.Max(k, 1) + length - 1) / length), checked((int)length));
     }

@@ -115,11 +115,20 @@ public sealed unsafe class TensorCoreTwinTests
             for (int o = 0; o < oc; o++)
             {
                 float expected;
-                if (geometry.IsNarrow(oc))  // the narrow forward: warp w takes the steps 8w, 8w + 32, ...; then the warps in order
+                if (geometry.IsNarrow(oc))
                 {
+                    // the narrow forward: C cut into slices; in each, warp w takes the slice's steps 8w, 8w + 32, ..., the
+                    // warps added in order; the slices' sums added in slice order from 0 (one slice: its sum itself)
+                    var forwardSplit = geometry.NarrowForwardSplit(n, c);
                     expected = 0f;
-                    for (int warp = 0; warp < geometry.NarrowWarps; warp++)
-                        expected += Ordered(k => x[i * c + k], k => w[o * c + k], 8 * warp, 8 * geometry.NarrowWarps, c, precision);
+                    for (int s = 0; s < forwardSplit.Slices; s++)
+                    {
+                        int begin = s * forwardSplit.SliceLength, end = Math.Min(c, begin + forwardSplit.SliceLength);
+                        float slice = 0f;
+                        for (int warp = 0; warp < geometry.NarrowWarps; warp++)
+                            slice += Ordered(k => x[i * c + k], k => w[o * c + k], begin + 8 * warp, 8 * geometry.NarrowWarps, end, precision);
+                        expected = forwardSplit.Slices == 1 ? slice : expected + slice;
+                    }
                 }
                 else expected = Ordered(k => x[i * c + k], k => w[o * c + k], 0, 8, c, precision);
                 Assert.True(expected == y[i * oc + o], $"output[{i},{o}] = {y[i * oc + o]:R}, expected {expected:R}");
@@ -146,13 +155,17 @@ public sealed unsafe class TensorCoreTwinTests
     public void Long_weight_gradients_are_split_into_slices_of_whole_k_steps()
     {
         var geometry = TensorCoreGeometry.Default;
-        var tile = geometry.WeightSplit(8192, 512, 512);  // the baseline's attention output: 64 tiles
-        Assert.Equal(13, tile.Slices);
-        Assert.Equal(0, tile.SliceLength % geometry.SliceDepth);
-        Assert.True((long)tile.Slices * 64 >= KSplit.TargetBlocks);
-        var narrow = geometry.WeightSplit(8192, 512, 5);  // the head: 4 column blocks
-        Assert.Equal(128, narrow.Slices);
-        Assert.Equal(64, narrow.SliceLength);
+        var tile = geometry.WeightSplit(8192, 512, 512);  // the baseline's attention output: 64 tiles, 256 k slices of 32
+        Assert.Equal(19 * 32, tile.SliceLength);          // 792 blocks wanted: 13 slices, 256 / 13 = 19 granules each
+        Assert.Equal(14, tile.Slices);
+        Assert.True((long)tile.Slices * 64 >= KSplit.TargetBlocks(geometry.TileBlocksPerSm));
+        var narrow = geometry.WeightSplit(8192, 512, 5);  // the head: 16 column blocks of 32
+        Assert.Equal(40, narrow.SliceLength);             // 2 x 132 x 12 = 3168 blocks wanted: 198 slices, 1024 / 198 = 5 mma steps each
+        Assert.Equal(205, narrow.Slices);
         Assert.Equal(1, geometry.WeightSplit(100, 512, 512).Slices);  // too short to split
+        var forward = geometry.NarrowForwardSplit(8192, 512);  // the head's forward: 512 row blocks, 64 mma steps of C
+        Assert.Equal(72, forward.SliceLength);                  // 7 slices wanted, 64 / 7 = 9 steps each
+        Assert.Equal(8, forward.Slices);
+        Assert.Equal(1, geometry.NarrowForwardSplit(8192, 16).Slices);  // two steps: fewer than one per warp
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using RawFlipFlop.Kernels.Cuda;
+using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Gpu;
 
 using RawFlipFlop.Tests.Kernels;
@@ -27,6 +28,41 @@ public class NvrtcTests
             Assert.True(r.Occupancy.BlocksPerSm > 0, $"{r.Kernel} cannot launch on {r.Architecture}");
         });
         Assert.Equal(16896, rows.First(r => r.Kernel == "matmul_forward").Resources.SharedBytes);
+    }
+
+    /// <summary>
+    /// Issue 12: at the paper baseline's shapes (B*T = 8192 rows, d = 512) every tensor-core GEMM (forward, input and
+    /// weight gradient of QKV, attention output, feed-forward in and out, and the 5-way head) launches at least two waves
+    /// of blocks on the design target's 132 SMs, a wave being 132 times the blocks ptxas lets reside on one sm_90 SM;
+    /// and the geometry's design occupancies (TC_BLOCKS_PER_SM, NARROW_BLOCKS_PER_SM) are at least ptxas's.
+    /// </summary>
+    [Fact]
+    public void Every_baseline_gemm_launches_at_least_two_waves_on_132_sms()
+    {
+        Toolchain.RequireNvrtc();
+        var geometry = TensorCoreGeometry.Default;
+        var resident = KernelReport.Build(KernelSource.Default, ["sm_90"]).ToDictionary(r => r.Kernel, r => r.Occupancy.BlocksPerSm);
+        const int n = 8192;
+        var launches = new List<(string Kernel, Dim3 Grid)>();
+        foreach (var (c, oc) in new[] { (512, 1536), (512, 512), (512, 2048), (2048, 512), (512, 5) })
+            foreach (var precision in new[] { "3xtf32", "tf32" })
+            {
+                bool narrow = geometry.IsNarrow(oc);
+                launches.Add(((narrow ? "matmul_narrow_forward_" : "matmul_forward_") + precision, geometry.ForwardGrid(n, c, oc)));
+                launches.Add(("matmul_backward_input_" + precision, geometry.InputGradientGrid(n, c)));
+                launches.Add(((narrow ? "matmul_narrow_backward_weight_" : "matmul_backward_weight_") + precision, geometry.WeightGradientGrid(n, c, oc)));
+            }
+        var failures = new List<string>();
+        foreach (var (kernel, grid) in launches)
+        {
+            long blocks = (long)grid.X * grid.Y * grid.Z;
+            int perSm = resident[kernel];
+            int designed = kernel.Contains("_narrow_", StringComparison.Ordinal) ? geometry.NarrowBlocksPerSm : geometry.TileBlocksPerSm;
+            double waves = blocks / (132.0 * perSm);
+            if (waves < 2) failures.Add($"{kernel} grid ({grid.X},{grid.Y},{grid.Z}) = {blocks} blocks: {waves:0.00} waves at {perSm} blocks/SM");
+            if (perSm > designed) failures.Add($"{kernel}: ptxas fits {perSm} blocks/SM, the geometry plans for {designed}");
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
     [Fact]
