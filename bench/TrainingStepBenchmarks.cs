@@ -18,6 +18,8 @@ public class TrainingStepBenchmarks
     {
         ["lstm"] = ModelConfig.Lstm(),
         ["transformer-2x128x2"] = ModelConfig.Transformer(layers: 2, dim: 128, heads: 2, maxLength: 512),
+        // the paper's baseline: step-timing only (about 4 to 12 s a step on 2 cores; too slow for BenchmarkDotNet's iterations)
+        ["baseline"] = ModelConfig.Transformer(layers: 6, dim: 512, heads: 8, maxLength: 512),
     };
 
     CpuDevice? _device;
@@ -56,25 +58,44 @@ public class TrainingStepBenchmarks
 }
 
 /// <summary>
-/// `step-timing [--steps N] [--json] [--profile]`: median ms per training step, the same protocol as
-/// bench/pytorch/step_bench.py; `--profile` adds the time per op (TimedOps decorator).
+/// `step-timing [--steps N] [--models a,b,...] [--baseline-steps N] [--json] [--profile]`: median ms per training step,
+/// the same protocol as bench/pytorch/step_bench.py (3 warm-up steps, then N timed ones; the baseline: 1 warm-up and
+/// --baseline-steps timed, default 3). Models: lstm, transformer-2x128x2, baseline (default: all three).
+/// `--profile` adds the time per op (TimedOps decorator).
 /// </summary>
 public static class StepTiming
 {
+    /// <summary>The JSON key of each model (as step_bench.py prints them).</summary>
+    static readonly Dictionary<string, string> JsonKeys = new()
+    {
+        ["lstm"] = "lstm_ms", ["transformer-2x128x2"] = "transformer_ms", ["baseline"] = "baseline_ms",
+    };
+
     public static int Run(string[] args)
     {
-        int steps = args.SkipWhile(a => a != "--steps").Skip(1).Select(int.Parse).FirstOrDefault(10);
+        string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        int steps = int.Parse(Value("--steps") ?? "10", System.Globalization.CultureInfo.InvariantCulture);
+        int baselineSteps = int.Parse(Value("--baseline-steps") ?? "3", System.Globalization.CultureInfo.InvariantCulture);
+        string[] models = (Value("--models") ?? string.Join(',', TrainingStepBenchmarks.Models.Keys)).Split(',', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var name in models)
+            if (!TrainingStepBenchmarks.Models.ContainsKey(name))
+            {
+                Console.Error.WriteLine($"error: --models: unknown model '{name}' (known: {string.Join(", ", TrainingStepBenchmarks.Models.Keys)})");
+                return 2;
+            }
         bool json = args.Contains("--json");
         bool profile = args.Contains("--profile");
         var results = new Dictionary<string, (double Median, double Min)>();
-        foreach (var name in TrainingStepBenchmarks.Models.Keys)
+        foreach (var name in models)
         {
+            bool big = name == "baseline";
+            int timedSteps = big ? baselineSteps : steps;
             TimedOps<float>? timed = null;
             var (device, model, run) = TrainingStepBenchmarks.Create(name, profile ? timed = new TimedOps<float>(new CpuOps<float>(new CpuDevice())) : null);
-            for (int i = 0; i < 3; i++) run.TrainStep();
+            for (int i = 0; i < (big ? 1 : 3); i++) run.TrainStep();
             timed?.Reset();
             var times = new List<double>();
-            for (int i = 0; i < steps; i++)
+            for (int i = 0; i < timedSteps; i++)
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 run.TrainStep();
@@ -82,14 +103,15 @@ public static class StepTiming
             }
             times.Sort();
             results[name] = (times[times.Count / 2], times[0]);
-            if (!json) Console.WriteLine($"{name,-22} median {times[times.Count / 2],8:0.0} ms  min {times[0],8:0.0} ms  ({steps} steps, {model.Layout.Count:N0} parameters)");
+            if (!json) Console.WriteLine($"{name,-22} median {times[times.Count / 2],8:0.0} ms  min {times[0],8:0.0} ms  ({timedSteps} steps, {model.Layout.Count:N0} parameters)");
             if (timed != null)
                 foreach (var (op, calls, time) in timed.Report())
-                    Console.WriteLine($"    {op,-32} {calls / steps,4} calls/step {time.TotalMilliseconds / steps,9:0.00} ms/step");
+                    Console.WriteLine($"    {op,-32} {calls / timedSteps,4} calls/step {time.TotalMilliseconds / timedSteps,9:0.00} ms/step");
             run.Dispose(); model.Dispose(); device.Dispose();
         }
         if (json)
-            Console.WriteLine($"{{\"lstm_ms\": {results["lstm"].Median:0.00}, \"transformer_ms\": {results["transformer-2x128x2"].Median:0.00}, \"threads\": {Environment.ProcessorCount}}}");
+            Console.WriteLine("{" + string.Join(", ", results.Select(r => $"\"{JsonKeys[r.Key]}\": {r.Value.Median.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)}"))
+                + $", \"threads\": {Environment.ProcessorCount}}}");
         return 0;
     }
 }

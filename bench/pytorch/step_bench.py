@@ -4,12 +4,14 @@
 One step = forward, clean-mode loss, backward, AdamW(lr=3e-4, weight_decay=0.1) step, zero_grad,
 at B=16, T=512, float32, on CPU, for
   (a) the LSTM: embed 128, hidden 128 (133,381 parameters), and
-  (b) the Transformer: 2 layers, dim 128, 2 heads, learned positions, max_length 512.
+  (b) the Transformer: 2 layers, dim 128, 2 heads, learned positions, max_length 512, and
+  (c) the paper's baseline Transformer: 6 layers, dim 512, 8 heads (1 warm-up and --baseline-steps timed steps).
 Every step gets a freshly sampled FFL(0.8) batch (p_i=0.8, p_w=p_r=0.1); the batches are sampled
 before the clock starts, so sampling is not timed.
 
 Run with Debian's python (the one that has torch):
-  /usr/bin/python3 bench/pytorch/step_bench.py [--steps 10] [--threads N] [--blas-threads N] [--json]
+  /usr/bin/python3 bench/pytorch/step_bench.py [--steps 10] [--baseline-steps 3] [--models lstm,transformer,baseline]
+                                               [--threads N] [--blas-threads N] [--json]
 """
 import argparse
 import ctypes
@@ -195,6 +197,9 @@ def main():
                          "default: OpenBLAS's default (all cores)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--baseline-steps", type=int, default=3)
+    ap.add_argument("--models", default="lstm,transformer,baseline",
+                    help="comma-separated subset of lstm, transformer, baseline")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
@@ -223,24 +228,34 @@ def main():
     print("B=%d T=%d float32, AdamW(lr=3e-4, wd=0.1), clean loss, FFL(0.8), warmup %d, timed %d steps"
           % (args.batch, args.seq, args.warmup, args.steps))
 
-    n = args.warmup + args.steps
+    known = {
+        "lstm": (lambda: Lstm(128, 128), 133381, args.warmup, args.steps),
+        "transformer": (lambda: Transformer(2, 128, 2, args.seq), transformer_param_count(2, 128, args.seq),
+                        args.warmup, args.steps),
+        "baseline": (lambda: Transformer(6, 512, 8, args.seq), transformer_param_count(6, 512, args.seq),
+                     1, args.baseline_steps),
+    }
+    names = [m for m in args.models.split(",") if m]
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        ap.error("--models: unknown model(s) %s (known: %s)" % (", ".join(unknown), ", ".join(known)))
     results = {}
-    for name, model, expect in [
-        ("lstm", Lstm(128, 128), 133381),
-        ("transformer", Transformer(2, 128, 2, args.seq), transformer_param_count(2, 128, args.seq)),
-    ]:
+    for name in names:
+        make, expect, warmup, steps = known[name]
+        model = make()
         nparams = sum(p.numel() for p in model.parameters())
         assert nparams == expect, (name, nparams, expect)
-        batches = [sample_ffl(rng, args.batch, args.seq, 0.8) for _ in range(n)]
-        med, mn, loss = time_model(model, batches, args.warmup, args.steps)
+        batches = [sample_ffl(rng, args.batch, args.seq, 0.8) for _ in range(warmup + steps)]
+        med, mn, loss = time_model(model, batches, warmup, steps)
         results[name] = med
-        print("%-12s params=%7d  median %9.2f ms/step  min %9.2f ms/step  (last loss %.4f)"
+        print("%-12s params=%8d  median %9.2f ms/step  min %9.2f ms/step  (last loss %.4f)"
               % (name, nparams, med, mn, loss))
 
     if args.json:
-        print(json.dumps({"lstm_ms": round(results["lstm"], 3), "transformer_ms": round(results["transformer"], 3),
-                          "threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "blas_threads": openblas_threads(libs)}))
+        out = {name + "_ms": round(ms, 3) for name, ms in results.items()}
+        out.update({"threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "blas_threads": openblas_threads(libs)})
+        print(json.dumps(out))
 
 
 if __name__ == "__main__":
