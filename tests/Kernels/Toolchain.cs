@@ -22,6 +22,15 @@ public static class Toolchain
         if (!EmulatorLibrary.IsCompilerAvailable(out string reason)) Missing(reason);
     }
 
+    /// <summary>A single-node Slurm cluster can be started here (tests/slurm/cluster.sh): its daemons installed, and root.</summary>
+    public static void RequireSlurm()
+    {
+        var missing = new[] { "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch", "/usr/bin/sinfo", "/usr/bin/scontrol" }
+            .Where(path => !File.Exists(path)).ToList();
+        if (missing.Count > 0) Missing($"Slurm is not installed (missing {string.Join(", ", missing)}; apt-get install slurmctld slurmd slurm-client munge)");
+        if (Environment.UserName != "root") Missing("a local Slurm cluster needs root (slurmd starts each job as its owner)");
+    }
+
     static void Missing(string reason)
     {
         if (Required) Assert.Fail($"RFF_REQUIRE_TOOLCHAIN=1 but: {reason}");
