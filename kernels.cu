@@ -1068,17 +1068,32 @@ embedding_forward(float* __restrict__ out, const int* __restrict__ tokens, const
         out[i] = table[(long long)tokens[i / c] * c + i % c];
 }
 
-// dtable (V,C) += dout (N,C) scattered by tokens (N): thread (v, j) sums rows in order. No atomics.
+#define EMBEDDING_CHUNK_ROWS 256
+// partials (chunks, V, C) = dout (N,C) scattered by tokens (N) within chunks of EMBEDDING_CHUNK_ROWS rows: thread (chunk,
+// j) owns column j of its chunk's (V, C) slice and adds the chunk's rows in order. Parallel over tokens, no atomics.
+// Grid (ceil(C/256), chunks).
 extern "C" __global__ void __launch_bounds__(256)
-embedding_backward(float* __restrict__ dtable, const float* __restrict__ dout, const int* __restrict__ tokens, int n, int v, int c)
+embedding_backward_partial(float* __restrict__ partials, const float* __restrict__ dout, const int* __restrict__ tokens, int n, int v, int c)
 {
-    int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= v * c) return;
-    int row = idx / c, j = idx % c;
-    float acc = 0.0f;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] == row) acc += dout[(long long)i * c + j];
-    dtable[idx] += acc;
+    const int j = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
+    if (j >= c) return;
+    float* slice = partials + (long long)chunk * v * c;
+    for (int row = 0; row < v; row++) slice[(long long)row * c + j] = 0.0f;
+    const int first = chunk * EMBEDDING_CHUNK_ROWS, last = min(n, first + EMBEDDING_CHUNK_ROWS);
+    for (int i = first; i < last; i++) slice[(long long)tokens[i] * c + j] += dout[(long long)i * c + j];
+}
+
+// dtable (V,C) += the sum over chunks of partials (chunks, V, C), in chunk order from 0. Grid-stride.
+extern "C" __global__ void __launch_bounds__(256)
+embedding_backward_reduce(float* __restrict__ dtable, const float* __restrict__ partials, int chunks, long long count)
+{
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride)
+    {
+        float acc = 0.0f;
+        for (int k = 0; k < chunks; k++) acc += partials[k * count + i];
+        dtable[i] += acc;
+    }
 }
 
 // x (B,T,C) += scale * table (>=T,C) [t]
@@ -1141,11 +1156,26 @@ linear_position_forward(float* __restrict__ x, float divisor, int b, int t, int 
     x[(long long)row * c + c - 1] += (float)(row % t) / divisor;
 }
 
-// qkv (B,T,3C): rotates the first `rot` dims of every head of q, k and, when parts == 3, v in place (parts == 2:
-// q and k only) by angle t*10000^(-2i/rot), i < rot/2, pairing dims i and i + rot/2 (rotate-half form); dims
-// rot..dh pass through. sign -1: the backward (the transpose rotation).
+// table (T, rot/2, 2) = [cos, sin] of the angle t*10000^(-2i/rot), i < rot/2, computed in double as on the CPU and
+// rounded to float: built once per (T, rot) and kept by the host, so rope_rotate does no transcendental work.
 extern "C" __global__ void __launch_bounds__(256)
-rope_rotate(float* __restrict__ qkv, int b, int t, int c, int heads, int rot, int parts, float sign)
+rope_table(float* __restrict__ table, int t, int rot)
+{
+    const int half = rot / 2;
+    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= t * half) return;
+    const int pos = idx / half, i = idx % half;
+    double sine, cosine;
+    angle_sincos(pos * pow(10000.0, -2.0 * i / rot), &sine, &cosine);
+    table[2 * idx] = (float)cosine;
+    table[2 * idx + 1] = (float)sine;
+}
+
+// qkv (B,T,3C): rotates the first `rot` dims of every head of q, k and, when parts == 3, v in place (parts == 2:
+// q and k only) by the angles of table (>=T, rot/2, 2) (rope_table), pairing dims i and i + rot/2 (rotate-half
+// form); dims rot..dh pass through. sign -1: the backward (the transpose rotation).
+extern "C" __global__ void __launch_bounds__(256)
+rope_rotate(float* __restrict__ qkv, const float* __restrict__ table, int b, int t, int c, int heads, int rot, int parts, float sign)
 {
     int dh = c / heads, half = rot / 2;
     long long total = (long long)b * t * parts * heads * half;
@@ -1157,9 +1187,7 @@ rope_rotate(float* __restrict__ qkv, int b, int t, int c, int heads, int rot, in
     int part = (int)(rest % parts);
     long long row = rest / parts;
     int pos = (int)(row % t);
-    double sine, cosine;
-    angle_sincos(pos * pow(10000.0, -2.0 * i / rot), &sine, &cosine);
-    float co = (float)cosine, si = (float)(sign * sine);
+    const float co = table[2 * (pos * half + i)], si = sign * table[2 * (pos * half + i) + 1];
     float* x = qkv + row * 3 * c + part * c + h * dh;
     float x1 = x[i], x2 = x[i + half];
     x[i] = x1 * co - x2 * si;
@@ -1792,11 +1820,13 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
     X(sum_forward)                         \
     X(dropout_forward)                     \
     X(embedding_forward)                   \
-    X(embedding_backward)                  \
+    X(embedding_backward_partial)          \
+    X(embedding_backward_reduce)           \
     X(position_add_forward)                \
     X(position_add_backward)               \
     X(sinusoidal_table)                    \
     X(linear_position_forward)             \
+    X(rope_table)                          \
     X(rope_rotate)                         \
     X(position_scale_forward)              \
     X(position_scale_backward)             \

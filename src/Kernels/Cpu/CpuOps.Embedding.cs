@@ -20,21 +20,34 @@ public sealed unsafe partial class CpuOps<T>
         });
     }
 
+    /// <summary>Token rows per chunk of the embedding backward: kernels.cu's EMBEDDING_CHUNK_ROWS, so the twin adds in the kernels' order.</summary>
+    const int EmbeddingChunkRows = 256;
+
     public void EmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c)
     {
-        // Each (vocabulary row, column chunk) is owned by one task and sums rows in order: no atomics, deterministic.
+        // As the kernels: the rows of each chunk of EmbeddingChunkRows tokens added in order into the chunk's own
+        // partial sums (from 0), then per element the chunks added in order (from 0) and the total added to dtable.
+        // Each (vocabulary row, column chunk) is owned by one task: no atomics, deterministic.
         const int ColumnChunk = 64;
         int columnChunks = (c + ColumnChunk - 1) / ColumnChunk;
         Parallel.For(0, v * columnChunks, task =>
         {
-            int row = task / columnChunks, c0 = task % columnChunks * ColumnChunk, c1 = Math.Min(c, c0 + ColumnChunk);
-            T* dst = dtable.Ptr + (long)row * c;
-            for (long i = 0; i < n; i++)
+            int row = task / columnChunks, c0 = task % columnChunks * ColumnChunk, c1 = Math.Min(c, c0 + ColumnChunk), width = c1 - c0;
+            Span<T> total = stackalloc T[ColumnChunk], partial = stackalloc T[ColumnChunk];
+            total.Clear();
+            for (long first = 0; first < n; first += EmbeddingChunkRows)
             {
-                if (tokens.Ptr[i] != row) continue;
-                T* src = doutput.Ptr + i * c;
-                for (int j = c0; j < c1; j++) dst[j] += src[j];
+                partial.Clear();
+                for (long i = first; i < Math.Min(n, first + EmbeddingChunkRows); i++)
+                {
+                    if (tokens.Ptr[i] != row) continue;
+                    T* src = doutput.Ptr + i * c + c0;
+                    for (int j = 0; j < width; j++) partial[j] += src[j];
+                }
+                for (int j = 0; j < width; j++) total[j] += partial[j];
             }
+            T* dst = dtable.Ptr + (long)row * c + c0;
+            for (int j = 0; j < width; j++) dst[j] += total[j];
         });
     }
 

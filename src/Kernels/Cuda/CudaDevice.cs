@@ -15,7 +15,7 @@ namespace RawFlipFlop.Kernels.Cuda;
 /// <see cref="Synchronize"/> wait for it. Any thread may use the device: every call that needs the context makes
 /// it current on the calling thread first.
 /// </summary>
-public sealed unsafe class CudaDevice : IKernelDevice
+public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
 {
     readonly nint _context;
     readonly nint _stream;
@@ -258,6 +258,30 @@ public sealed unsafe class CudaDevice : IKernelDevice
         if (source.IsEmpty) return;
         MakeCurrent();
         CudaDriver.Check(CudaDriver.cuMemcpyDtoDAsync((ulong)destination.Address, (ulong)source.Address, (nuint)source.Bytes, _stream), "cuMemcpyDtoDAsync");
+    }
+
+    /// <summary>A CUDA event recorded on this device's stream (for <see cref="KernelTimingDevice"/>).</summary>
+    public nint Mark()
+    {
+        MakeCurrent();
+        CudaDriver.Check(CudaDriver.cuEventCreate(out nint evt, 0), "cuEventCreate");
+        CudaDriver.Check(CudaDriver.cuEventRecord(evt, _stream), "cuEventRecord");
+        return evt;
+    }
+
+    /// <summary>Milliseconds between two recorded events (waits for the later one).</summary>
+    public double Milliseconds(nint start, nint end)
+    {
+        MakeCurrent();
+        CudaDriver.Check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
+        CudaDriver.Check(CudaDriver.cuEventElapsedTime(out float ms, start, end), "cuEventElapsedTime");
+        return ms;
+    }
+
+    public void Release(nint mark)
+    {
+        MakeCurrent();
+        CudaDriver.cuEventDestroy(mark);
     }
 
     public void Synchronize()

@@ -8,10 +8,20 @@ public sealed partial class GpuOps
     public void EmbeddingForward(Buf<float> output, Buf<int> tokens, Buf<float> table, int n, int c) =>
         Launch1D("embedding_forward", (long)n * c, output, tokens, table, n, c);
 
-    /// <summary>dtable (V,C) += doutput (N,C) scattered by tokens (N): a thread per dtable element, rows in order (no atomics).</summary>
-    public void EmbeddingBackward(Buf<float> dtable, Buf<float> doutput, Buf<int> tokens, int n, int v, int c) =>
-        Device.Launch("embedding_backward", Dim3.Blocks((long)v * c, Threads("embedding_backward")), Threads("embedding_backward"), 0,
-            dtable, doutput, tokens, n, v, c);
+    /// <summary>
+    /// dtable (V,C) += scatter of doutput (N,C) by tokens (N): parallel over tokens in chunks of EMBEDDING_CHUNK_ROWS rows,
+    /// each chunk's rows added in order into its own partial sums (chunks, V, C), then the chunks added in order. No atomics.
+    /// </summary>
+    public void EmbeddingBackward(Buf<float> dtable, Buf<float> doutput, Buf<int> tokens, int n, int v, int c)
+    {
+        if (n <= 0) return;
+        int chunks = (int)Dim3.Blocks(n, _source.Define("EMBEDDING_CHUNK_ROWS"));
+        long count = (long)v * c;
+        var partials = Partials(chunks * count);
+        Device.Launch("embedding_backward_partial", new Dim3(Dim3.Blocks(c, Threads("embedding_backward_partial")), (uint)chunks),
+            Threads("embedding_backward_partial"), 0, partials, doutput, tokens, n, v, c);
+        Launch1D("embedding_backward_reduce", count, dtable, partials, chunks, count);
+    }
 
     /// <summary>x (B,T,C) += scale * table (>=T,C) [t].</summary>
     public void PositionAddForward(Buf<float> x, Buf<float> table, float scale, int b, int t, int c)
@@ -62,12 +72,30 @@ public sealed partial class GpuOps
     public void RopeBackward(Buf<float> dqkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues) =>
         Rope(dqkv, b, t, c, heads, rotaryDim, rotateValues, -1f);
 
-    /// <summary>qkv (B,T,3C) rotated by sign * angle: a thread per rotated pair.</summary>
+    /// <summary>qkv (B,T,3C) rotated by sign * angle: a thread per rotated pair, the angles' cos and sin from <see cref="RopeTable"/>.</summary>
     void Rope(Buf<float> qkv, int b, int t, int c, int heads, int rot, bool values, float sign)
     {
         if (rot < 2 || rot % 2 != 0 || rot > c / heads) throw new ArgumentException($"rotary dimension {rot} must be even and in 2..{c / heads}");
         int parts = values ? 3 : 2;
         long pairs = (long)b * t * parts * heads * (rot / 2);
-        Device.Launch("rope_rotate", Dim3.Blocks(pairs, Threads("rope_rotate")), Threads("rope_rotate"), 0, qkv, b, t, c, heads, rot, parts, sign);
+        Device.Launch("rope_rotate", Dim3.Blocks(pairs, Threads("rope_rotate")), Threads("rope_rotate"), 0, qkv, RopeTable(t, rot), b, t, c, heads, rot, parts, sign);
+    }
+
+    readonly Dictionary<(int T, int Rot), Buf<float>> _ropeTables = [];
+
+    /// <summary>(T, rot/2, 2) cos and sin of the rotary angles, built on the device once per length and rotary dimension.</summary>
+    Buf<float> RopeTable(int t, int rot)
+    {
+        if (_ropeTables.TryGetValue((t, rot), out var table)) return table;
+        table = Device.Allocate<float>((long)t * rot);
+        Device.Launch("rope_table", Dim3.Blocks((long)t * (rot / 2), Threads("rope_table")), Threads("rope_table"), 0, table, t, rot);
+        _ropeTables[(t, rot)] = table;
+        return table;
+    }
+
+    void FreeRopeTables()
+    {
+        foreach (var table in _ropeTables.Values) Device.Free(table);
+        _ropeTables.Clear();
     }
 }

@@ -46,6 +46,22 @@ public abstract partial class OpComparisons
         });
     }
 
+    /// <summary>700 tokens: three chunks of the embedding backward's 256 rows, the last one partial.</summary>
+    [Fact]
+    public void Embedding_backward_over_several_chunks()
+    {
+        int n = 700, c = 40, v = 5;
+        var tokens = RandomInts(n, v, 21);
+        var g = Random(n * c, 22);
+        var dtable0 = Random(v * c, 23);
+        Compare(s =>
+        {
+            var dtable = s.F(dtable0);
+            s.Ops.EmbeddingBackward(dtable, s.F(g), s.I(tokens), n, v, c);
+            s.Output("embedding backward", dtable);
+        });
+    }
+
     [Theory]
     [InlineData(8, false)] // rope-full at d_h = 8
     [InlineData(8, true)]

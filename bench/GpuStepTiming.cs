@@ -1,0 +1,79 @@
+using System.Globalization;
+using RawFlipFlop.Engine.Training;
+using RawFlipFlop.Kernels.Cuda;
+using RawFlipFlop.Kernels.Devices;
+using RawFlipFlop.Kernels.Emulator;
+using RawFlipFlop.Kernels.Gpu;
+
+namespace RawFlipFlop.Bench;
+
+/// <summary>
+/// `gpu-step [--steps N] [--baseline-steps N] [--models a,b] [--precision fp32|3xtf32|tf32] [--backend cuda|emulator] [--kernels N]`:
+/// ms per training step (B=16, T=512) of the LSTM, the 2-layer 128-wide Transformer and the baseline on the GPU, and the
+/// time per step of the N most expensive kernels from CUDA events. Without a GPU it says so and exits 0.
+/// `--backend emulator --models tiny` checks the instrument where there is no GPU (emulator times are not GPU times).
+/// </summary>
+public static class GpuStepTiming
+{
+    public static int Run(string[] args)
+    {
+        string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+        static int Int(string? text, int fallback) => text == null ? fallback : int.Parse(text, CultureInfo.InvariantCulture);
+        int steps = Int(Value("--steps"), 20), baselineSteps = Int(Value("--baseline-steps"), 10), top = Int(Value("--kernels"), 12);
+        string backend = Value("--backend") ?? "cuda";
+        string[] models = (Value("--models") ?? "lstm,transformer-2x128x2,baseline").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var precision = (Value("--precision") ?? "3xtf32") switch
+        {
+            "fp32" => MatmulPrecision.Fp32,
+            "3xtf32" => MatmulPrecision.Tf32x3,
+            "tf32" => MatmulPrecision.Tf32,
+            var other => throw new ArgumentException($"--precision: unknown '{other}' (fp32, 3xtf32, tf32)"),
+        };
+        foreach (var name in models)
+            if (!StepBenchmark.Models.ContainsKey(name))
+            {
+                Console.Error.WriteLine($"error: --models: unknown model '{name}' (known: {string.Join(", ", StepBenchmark.Models.Keys)})");
+                return 2;
+            }
+        IKernelDevice device;
+        if (backend == "cuda")
+        {
+            if (!CudaDevice.TryCreate(out var cuda, out string reason))
+            {
+                Console.WriteLine($"gpu-step: no GPU here ({reason}); nothing measured");
+                return 0;
+            }
+            device = cuda!;
+        }
+        else if (backend == "emulator")
+        {
+            if (!EmulatedDevice.TryCreate(out var emulated, out string reason))
+            {
+                Console.Error.WriteLine($"error: --backend emulator: {reason}");
+                return 1;
+            }
+            device = emulated!;
+        }
+        else
+        {
+            Console.Error.WriteLine($"error: --backend: unknown '{backend}' (cuda, emulator)");
+            return 2;
+        }
+        using (device)
+        {
+            Console.WriteLine($"{device.Description}; matmul precision {Value("--precision") ?? "3xtf32"}");
+            using var timing = new KernelTimingDevice(device);
+            foreach (var name in models)
+            {
+                int n = name == "baseline" ? baselineSteps : steps;
+                var result = StepBenchmark.Run(name, timing, d => new GpuOps(d), precision, warmup: 3, steps: n);
+                double kernelMs = result.KernelsPerStep.Sum(k => k.Milliseconds);
+                Console.WriteLine($"{name,-22} median {result.MedianMs,9:0.00} ms  min {result.MinMs,9:0.00} ms  ({n} steps, {result.Parameters:N0} parameters); " +
+                    $"kernels {kernelMs:0.00} ms in {result.KernelsPerStep.Sum(k => k.Launches)} launches per step");
+                foreach (var k in result.KernelsPerStep.Take(top))
+                    Console.WriteLine($"    {k.Kernel,-40} {k.Launches,5} launches {k.Milliseconds,9:0.000} ms/step {100 * k.Milliseconds / Math.Max(kernelMs, 1e-12),5:0.0}%");
+            }
+        }
+        return 0;
+    }
+}
