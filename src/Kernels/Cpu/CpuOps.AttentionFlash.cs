@@ -110,74 +110,33 @@ public sealed unsafe partial class CpuOps<T>
     /// <summary>One head row bh: output (B,T,C) columns of head h and saved (B,H,T,3) rows of bh, lse and mean score.</summary>
     static void ForwardHead(in Flash f, int bh, T* output, T* saved, T* qkv)
     {
-        int t = f.Tokens, c = f.Channels, dh = f.HeadDim, dhp = f.PaddedDim, tp = f.PaddedTokens, w = Vector256<T>.Count;
+        int t = f.Tokens, c = f.Channels, dh = f.HeadDim, dhp = f.PaddedDim, tp = f.PaddedTokens;
         const int Bk = CausalBlock;
         int bi = bh / f.Heads, h = bh % f.Heads;
         T* q = qkv + (long)bi * t * 3 * c + h * dh, k = q + c, v = q + 2 * c;
-        T slope = f.Slopes[h];
-        bool alibi = slope != T.Zero, dropout = f.Dropout.Active;
-        var scratch = Scratch(ref t_attention, (long)dh * tp + (long)t * dhp + Bk * Bk + Bk * dhp + 4 * Bk);
+        var scratch = Scratch(ref t_attention, (long)dh * tp + 2L * t * dhp + Bk * Bk + Bk * dhp + 4 * Bk);
         fixed (T* at = scratch)
         {
-            // kt (tp/Bk, dh, Bk) keys transposed per block, vp (t, dhp), s (Bk, Bk) scores then weights, o (Bk, dhp)
+            // kt (tp/Bk, dh, Bk) keys transposed per block, qp, vp (t, dhp), s (Bk, Bk) scores then weights, o (Bk, dhp)
             // unnormalised output; per query row of the block: running max, sum of exp, sum of p*s; keep (Bk) dropout factors
-            T* kt = at, vp = kt + (long)dh * tp, s = vp + (long)t * dhp, o = s + Bk * Bk;
-            T* rowMax = o + Bk * dhp, rowSum = rowMax + Bk, rowPs = rowSum + Bk, keep = rowPs + Bk;
+            T* kt = at, qp = kt + (long)dh * tp, vp = qp + (long)t * dhp, s = vp + (long)t * dhp, o = s + Bk * Bk;
+            T* rowStats = o + Bk * dhp, rowSum = rowStats + Bk, rowPs = rowSum + Bk, keep = rowPs + Bk;
             TransposeBlocks(kt, k, 3 * c, t, dh, tp);
+            PackRows(qp, q, 3 * c, t, dh, dhp);
             PackRows(vp, v, 3 * c, t, dh, dhp);
             for (int i0 = 0; i0 < t; i0 += Bk)
             {
                 int m = Math.Min(Bk, t - i0);
                 new Span<T>(o, m * dhp).Clear();
-                new Span<T>(rowMax, m).Fill(T.NegativeInfinity);
+                new Span<T>(rowStats, m).Fill(T.NegativeInfinity);
                 new Span<T>(rowSum, 2 * Bk).Clear();
                 for (int j0 = 0; j0 <= i0; j0 += Bk)
                 {
                     bool diagonal = j0 == i0;
                     int nk = diagonal ? m : Bk, n = (nk + PanelCols - 1) / PanelCols * PanelCols;
                     // s (m, n) = q kᵀ of the block (the diagonal block only up to each row's last key)
-                    TileProduct(m, n, dh, q + (nint)i0 * 3 * c, 3 * c, 1, kt + (nint)j0 * dh, Bk, s, Bk, false, diagonal ? Causal.ColumnsUpToRow : Causal.None);
-                    for (int r = 0; r < m; r++)
-                    {
-                        int i = i0 + r, valid = diagonal ? r + 1 : nk;
-                        T* row = s + r * Bk;
-                        var vmax = Vector256.Create(T.NegativeInfinity);
-                        for (int cc = 0; cc < valid; cc += w)
-                        {
-                            var x = Vector256.Load(row + cc) * f.Scale;
-                            if (alibi) x -= slope * (Vector256.Create(T.CreateTruncating(i - j0 - cc)) - Vector256<T>.Indices);
-                            if (cc + w > valid)
-                                x = Vector256.ConditionalSelect(Vector256.LessThan(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(valid - cc))),
-                                    x, Vector256.Create(T.NegativeInfinity));
-                            x.Store(row + cc);
-                            vmax = Vector256.MaxNative(vmax, x);
-                        }
-                        T mOld = rowMax[r], mNew = T.MaxNative(mOld, MaxOf(vmax));
-                        T correction = T.Exp(mOld - mNew); // 0 on the first block (mOld = -inf)
-                        var mv = Vector256.Create(mNew);
-                        Vector256<T> sum = default, ps = default;
-                        if (dropout) KeepFactors(keep, valid, f.Dropout, bh, t, i, j0);
-                        for (int cc = 0; cc < valid; cc += w)
-                        {
-                            var x = Vector256.Load(row + cc);
-                            var p = Exp(x - mv);
-                            // masked keys hold -inf: p = 0, and p*s must not become 0*inf
-                            var px = cc + w > valid
-                                ? Vector256.ConditionalSelect(Vector256.Equals(p, Vector256<T>.Zero), Vector256<T>.Zero, p * x)
-                                : p * x;
-                            sum += p;
-                            ps += px;
-                            (dropout ? p * Vector256.Load(keep + cc) : p).Store(row + cc);
-                        }
-                        // the diagonal block's keys past the row (read by the P V product below) are zero
-                        int tail = (valid + w - 1) / w * w;
-                        if (diagonal && tail < n) new Span<T>(row + tail, n - tail).Clear();
-                        rowMax[r] = mNew;
-                        rowSum[r] = rowSum[r] * correction + Vector256.Sum(sum);
-                        rowPs[r] = rowPs[r] * correction + Vector256.Sum(ps);
-                        if (correction != T.One)
-                            for (int d = 0; d < dhp; d += w) (Vector256.Load(o + r * dhp + d) * correction).Store(o + r * dhp + d);
-                    }
+                    TileProduct(m, n, dh, qp + (nint)i0 * dhp, dhp, 1, kt + (nint)j0 * dh, Bk, s, Bk, false, diagonal ? Causal.ColumnsUpToRow : Causal.None);
+                    SoftmaxBlock(f, s, o, rowStats, keep, m, nk, n, diagonal, bh, i0, j0);
                     // o (m, dhp) += weights (m, nk) v (nk, dhp)
                     TileProduct(m, dhp, nk, s, Bk, 1, vp + (nint)j0 * dhp, dhp, o, dhp, true, diagonal ? Causal.ReductionUpToRow : Causal.None);
                 }
@@ -187,10 +146,65 @@ public sealed unsafe partial class CpuOps<T>
                     T inv = T.One / rowSum[r];
                     TensorPrimitives.Multiply(new ReadOnlySpan<T>(o + r * dhp, dh), inv, new Span<T>(output + ((long)bi * t + i) * c + h * dh, dh));
                     T* st = saved + ((long)bh * t + i) * 3;
-                    st[0] = rowMax[r] + T.Log(rowSum[r]);
+                    st[0] = rowStats[r] + T.Log(rowSum[r]);
                     st[1] = rowPs[r] * inv;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// The online softmax of one (m, nk) block of scores s (m, Bk) of query rows i0.. against keys j0..: s becomes the
+    /// weights exp(s - running max) (times the dropout factors), zero past the diagonal up to column n; the running
+    /// statistics stats (3, Bk) (max, sum of exp, sum of p*s) and the output accumulator o (m, dhp) are rescaled to the new max.
+    /// </summary>
+    static void SoftmaxBlock(in Flash f, T* s, T* o, T* stats, T* keep, int m, int nk, int n, bool diagonal, int bh, int i0, int j0)
+    {
+        const int Bk = CausalBlock;
+        int w = Vector256<T>.Count, dhp = f.PaddedDim, t = f.Tokens;
+        T slope = f.Slopes[bh % f.Heads];
+        bool alibi = slope != T.Zero, dropout = f.Dropout.Active;
+        T* rowMax = stats, rowSum = stats + Bk, rowPs = stats + 2 * Bk;
+        for (int r = 0; r < m; r++)
+        {
+            int i = i0 + r, valid = diagonal ? r + 1 : nk;
+            T* row = s + r * Bk;
+            var vmax = Vector256.Create(T.NegativeInfinity);
+            for (int cc = 0; cc < valid; cc += w)
+            {
+                var x = Vector256.Load(row + cc) * f.Scale;
+                if (alibi) x -= slope * (Vector256.Create(T.CreateTruncating(i - j0 - cc)) - Vector256<T>.Indices);
+                if (cc + w > valid)
+                    x = Vector256.ConditionalSelect(Vector256.LessThan(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(valid - cc))),
+                        x, Vector256.Create(T.NegativeInfinity));
+                x.Store(row + cc);
+                vmax = Vector256.MaxNative(vmax, x);
+            }
+            T mOld = rowMax[r], mNew = T.MaxNative(mOld, MaxOf(vmax));
+            T correction = T.Exp(mOld - mNew); // 0 on the first block (mOld = -inf)
+            var mv = Vector256.Create(mNew);
+            Vector256<T> sum = default, ps = default;
+            if (dropout) KeepFactors(keep, valid, f.Dropout, bh, t, i, j0);
+            for (int cc = 0; cc < valid; cc += w)
+            {
+                var x = Vector256.Load(row + cc);
+                var p = Exp(x - mv);
+                // masked keys hold -inf: p = 0, and p*s must not become 0*inf
+                var px = cc + w > valid
+                    ? Vector256.ConditionalSelect(Vector256.Equals(p, Vector256<T>.Zero), Vector256<T>.Zero, p * x)
+                    : p * x;
+                sum += p;
+                ps += px;
+                (dropout ? p * Vector256.Load(keep + cc) : p).Store(row + cc);
+            }
+            // the diagonal block's keys past the row (read by the P V product below) are zero
+            int tail = (valid + w - 1) / w * w;
+            if (diagonal && tail < n) new Span<T>(row + tail, n - tail).Clear();
+            rowMax[r] = mNew;
+            rowSum[r] = rowSum[r] * correction + Vector256.Sum(sum);
+            rowPs[r] = rowPs[r] * correction + Vector256.Sum(ps);
+            if (correction != T.One)
+                for (int d = 0; d < dhp; d += w) (Vector256.Load(o + r * dhp + d) * correction).Store(o + r * dhp + d);
         }
     }
 
@@ -210,7 +224,7 @@ public sealed unsafe partial class CpuOps<T>
     /// </summary>
     static void BackwardHead(in Flash f, int bh, T* dqkv, T* doutput, T* qkv, T* output, T* saved, T entropyScale)
     {
-        int t = f.Tokens, c = f.Channels, dh = f.HeadDim, dhp = f.PaddedDim, tp = f.PaddedTokens, w = Vector256<T>.Count;
+        int t = f.Tokens, c = f.Channels, dh = f.HeadDim, dhp = f.PaddedDim, tp = f.PaddedTokens;
         const int Bk = CausalBlock;
         int bi = bh / f.Heads, h = bh % f.Heads;
         long rowBase = (long)bi * t * 3 * c + h * dh;
@@ -218,9 +232,6 @@ public sealed unsafe partial class CpuOps<T>
         T* dq = dqkv + rowBase, dk = dq + c, dv = dq + 2 * c;
         T* dout = doutput + (long)bi * t * c + h * dh, o = output + (long)bi * t * c + h * dh;
         T* st = saved + (long)bh * t * 3;
-        T slope = f.Slopes[h];
-        bool alibi = slope != T.Zero, dropout = f.Dropout.Active, sharpen = entropyScale != T.Zero;
-        var scale = Vector256.Create(f.Scale);
         var scratch = Scratch(ref t_attention, 2L * dh * tp + 4L * t * dhp + 2 * Bk * Bk + 2 * Bk * dhp + Bk);
         fixed (T* at = scratch)
         {
@@ -246,45 +257,9 @@ public sealed unsafe partial class CpuOps<T>
                     int m = Math.Min(Bk, t - i0);
                     var columns = diagonal ? Causal.ColumnsUpToRow : Causal.None;
                     // s (m, n) = q kᵀ, dp (m, n) = dO vᵀ of the block
-                    TileProduct(m, n, dh, q + (nint)i0 * 3 * c, 3 * c, 1, kt + (nint)j0 * dh, Bk, s, Bk, false, columns);
-                    TileProduct(m, n, dh, dout + (nint)i0 * c, c, 1, vt + (nint)j0 * dh, Bk, dp, Bk, false, columns);
-                    for (int r = 0; r < m; r++)
-                    {
-                        int i = i0 + r, valid = diagonal ? r + 1 : nk;
-                        T* srow = s + r * Bk, dprow = dp + r * Bk;
-                        var lse = Vector256.Create(st[i * 3]);
-                        var mean = Vector256.Create(st[i * 3 + 1]);
-                        var dRow = Vector256.Create(st[i * 3 + 2]);
-                        var sharpening = Vector256.Create(entropyScale);
-                        if (dropout) KeepFactors(keep, valid, f.Dropout, bh, t, i, j0);
-                        for (int cc = 0; cc < valid; cc += w)
-                        {
-                            var x = Vector256.Load(srow + cc) * scale;
-                            if (alibi) x -= slope * (Vector256.Create(T.CreateTruncating(i - j0 - cc)) - Vector256<T>.Indices);
-                            var p = Exp(x - lse);
-                            var dpv = Vector256.Load(dprow + cc);
-                            var kept = dropout ? Vector256.Load(keep + cc) : Vector256<T>.One;
-                            var ds = p * (dpv * kept - dRow);
-                            if (sharpen) ds -= sharpening * p * (x - mean);
-                            ds *= scale;
-                            var pd = p * kept;
-                            if (cc + w > valid)
-                            {
-                                var inside = Vector256.LessThan(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(valid - cc)));
-                                ds = Vector256.ConditionalSelect(inside, ds, Vector256<T>.Zero);
-                                pd = Vector256.ConditionalSelect(inside, pd, Vector256<T>.Zero);
-                            }
-                            pd.Store(srow + cc);
-                            ds.Store(dprow + cc);
-                        }
-                        // the diagonal block's keys past the row (read by the products below) are zero
-                        int tail = (valid + w - 1) / w * w;
-                        if (diagonal && tail < n)
-                        {
-                            new Span<T>(srow + tail, n - tail).Clear();
-                            new Span<T>(dprow + tail, n - tail).Clear();
-                        }
-                    }
+                    TileProduct(m, n, dh, qp + (nint)i0 * dhp, dhp, 1, kt + (nint)j0 * dh, Bk, s, Bk, false, columns);
+                    TileProduct(m, n, dh, dop + (nint)i0 * dhp, dhp, 1, vt + (nint)j0 * dh, Bk, dp, Bk, false, columns);
+                    GradientBlock(f, s, dp, st, keep, entropyScale, m, nk, n, diagonal, bh, i0, j0);
                     // dva (nk, dhp) += weightsᵀ dO, dka (nk, dhp) += dSᵀ q, dqa (m, dhp) += dS k
                     var fromRow = diagonal ? Causal.ReductionFromRow : Causal.None;
                     TileProduct(nk, dhp, m, s, 1, Bk, dop + (nint)i0 * dhp, dhp, dva, dhp, true, fromRow);
@@ -301,6 +276,57 @@ public sealed unsafe partial class CpuOps<T>
             }
             for (int i = 0; i < t; i++)
                 new ReadOnlySpan<T>(dqa + (long)i * dhp, dh).CopyTo(new Span<T>(dq + (long)i * 3 * c, dh));
+        }
+    }
+
+    /// <summary>
+    /// The softmax backward of one (m, nk) block of query rows i0.. against keys j0..: s (m, Bk) holds the block's q kᵀ,
+    /// dp (m, Bk) its dO vᵀ; s becomes the kept weights p (times the dropout factors) and dp becomes dS (with the score
+    /// scale), both zero past the diagonal up to column n. st (T, 3) is the head's saved lse, mean score, D.
+    /// </summary>
+    static void GradientBlock(in Flash f, T* s, T* dp, T* st, T* keep, T entropyScale, int m, int nk, int n, bool diagonal, int bh, int i0, int j0)
+    {
+        const int Bk = CausalBlock;
+        int w = Vector256<T>.Count, t = f.Tokens;
+        T slope = f.Slopes[bh % f.Heads];
+        bool alibi = slope != T.Zero, dropout = f.Dropout.Active, sharpen = entropyScale != T.Zero;
+        var scale = Vector256.Create(f.Scale);
+        for (int r = 0; r < m; r++)
+        {
+            int i = i0 + r, valid = diagonal ? r + 1 : nk;
+            T* srow = s + r * Bk, dprow = dp + r * Bk;
+            var lse = Vector256.Create(st[i * 3]);
+            var mean = Vector256.Create(st[i * 3 + 1]);
+            var dRow = Vector256.Create(st[i * 3 + 2]);
+            var sharpening = Vector256.Create(entropyScale);
+            if (dropout) KeepFactors(keep, valid, f.Dropout, bh, t, i, j0);
+            for (int cc = 0; cc < valid; cc += w)
+            {
+                var x = Vector256.Load(srow + cc) * scale;
+                if (alibi) x -= slope * (Vector256.Create(T.CreateTruncating(i - j0 - cc)) - Vector256<T>.Indices);
+                var p = Exp(x - lse);
+                var dpv = Vector256.Load(dprow + cc);
+                var kept = dropout ? Vector256.Load(keep + cc) : Vector256<T>.One;
+                var ds = p * (dpv * kept - dRow);
+                if (sharpen) ds -= sharpening * p * (x - mean);
+                ds *= scale;
+                var pd = p * kept;
+                if (cc + w > valid)
+                {
+                    var inside = Vector256.LessThan(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(valid - cc)));
+                    ds = Vector256.ConditionalSelect(inside, ds, Vector256<T>.Zero);
+                    pd = Vector256.ConditionalSelect(inside, pd, Vector256<T>.Zero);
+                }
+                pd.Store(srow + cc);
+                ds.Store(dprow + cc);
+            }
+            // the diagonal block's keys past the row (read by the products below) are zero
+            int tail = (valid + w - 1) / w * w;
+            if (diagonal && tail < n)
+            {
+                new Span<T>(srow + tail, n - tail).Clear();
+                new Span<T>(dprow + tail, n - tail).Clear();
+            }
         }
     }
 
