@@ -181,7 +181,7 @@ public sealed unsafe partial class CpuOps<T>
                 vmax = Vector256.MaxNative(vmax, x);
             }
             T mOld = rowMax[r], mNew = T.MaxNative(mOld, MaxOf(vmax));
-            T correction = T.Exp(mOld - mNew); // 0 on the first block (mOld = -inf)
+            T correction = Exp(Vector256.Create(mOld - mNew)).GetElement(0); // 0 on the first block (mOld = -inf); a scalar exp call per row costs more
             var mv = Vector256.Create(mNew);
             Vector256<T> sum = default, ps = default;
             if (dropout) KeepFactors(keep, valid, f.Dropout, bh, t, i, j0);
