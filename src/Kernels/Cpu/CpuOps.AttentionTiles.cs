@@ -46,7 +46,12 @@ public sealed unsafe partial class CpuOps<T>
             int kEnd = causal == Causal.ReductionUpToRow ? Math.Min(k, end) : k;
             int nEnd = causal == Causal.ColumnsUpToRow ? Math.Min(n, (end + w2 - 1) / w2 * w2) : n;
             for (int q0 = 0; q0 < nEnd; q0 += w2)
-                Panel(rows, kEnd - kStart, a + r0 * aRow + kStart * aK, aRow, aK, b + kStart * ldb + q0, ldb, c + r0 * ldc + q0, ldc, accumulate);
+            {
+                T* ap = a + r0 * aRow + kStart * aK, bp = b + kStart * ldb + q0, cp = c + r0 * ldc + q0;
+                // a 64-row tile ends in a 4-row block: the 4-row kernel skips the 6-row one's 2 wasted rows
+                if (rows == 4) Panel4(kEnd - kStart, ap, aRow, aK, bp, ldb, cp, ldc, accumulate);
+                else Panel(rows, kEnd - kStart, ap, aRow, aK, bp, ldb, cp, ldc, accumulate);
+            }
         }
     }
 
@@ -89,6 +94,28 @@ public sealed unsafe partial class CpuOps<T>
         if (rows > 3) Store(c + 3 * ldc, c30, c31, accumulate);
         if (rows > 4) Store(c + 4 * ldc, c40, c41, accumulate);
         if (rows > 5) Store(c + 5 * ldc, c50, c51, accumulate);
+    }
+
+    /// <summary>The 4-row register block: c (4, 2 vectors) (+)= sum over p &lt; kc of A(r, p) B(p, :).</summary>
+    static void Panel4(int kc, T* a, nint aRow, nint aK, T* b, nint ldb, T* c, nint ldc, bool accumulate)
+    {
+        int w = Vector256<T>.Count;
+        T* a0 = a, a1 = a + aRow, a2 = a + 2 * aRow, a3 = a + 3 * aRow;
+        Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        nint off = 0;
+        for (int p = 0; p < kc; p++, off += aK, b += ldb)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + w);
+            var x = Vector256.Create(a0[off]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector256.Create(a1[off]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector256.Create(a2[off]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector256.Create(a3[off]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+        }
+        Store(c, c00, c01, accumulate);
+        Store(c + ldc, c10, c11, accumulate);
+        Store(c + 2 * ldc, c20, c21, accumulate);
+        Store(c + 3 * ldc, c30, c31, accumulate);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
