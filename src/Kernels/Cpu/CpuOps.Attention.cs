@@ -1,15 +1,14 @@
 using System.Numerics.Tensors;
 using RawFlipFlop.Kernels.Devices;
-using RawFlipFlop.Kernels.Random;
 
 namespace RawFlipFlop.Kernels.Cpu;
 
 public sealed unsafe partial class CpuOps<T>
 {
-    [ThreadStatic] static T[]? t_scratch1;
-    [ThreadStatic] static T[]? t_scratch2;
+    /// <summary>Per-thread tiles of the flash attention, grown on demand (pinned: the ops use raw pointers).</summary>
+    [ThreadStatic] static T[]? t_attention;
 
-    /// <summary>Query rows per block of the causal GEMMs: block r only multiplies keys 0..end of block r.</summary>
+    /// <summary>Query rows and keys per block: query block r meets key blocks 0..r only.</summary>
     const int CausalBlock = 64;
 
     static T[] Scratch(ref T[]? slot, long size) =>
@@ -34,29 +33,10 @@ public sealed unsafe partial class CpuOps<T>
     }
 
     /// <summary>
-    /// weights (T,T) = the causal probabilities probs (T,T) of head row bh after attention dropout: kept elements
-    /// times 1/(1-p), dropped ones and those above the diagonal 0. Element (i,j) is mask element (bh*T + i)*T + j,
-    /// as in the kernels. Returns weights.
+    /// saved (B,H,T,3) per row, as on the GPU: logsumexp of the scores, the mean score under the softmax (the row
+    /// entropy is their difference), and D = dO.O (filled by the backward). The backward recomputes the probabilities.
     /// </summary>
-    static T* DroppedWeights(T* weights, T* probs, int t, DropoutSpec spec, int bh)
-    {
-        T scale = T.One / T.CreateTruncating(1.0 - spec.P);
-        for (int i = 0; i < t; i++)
-        {
-            T* src = probs + (long)i * t, dst = weights + (long)i * t;
-            long first = ((long)bh * t + i) * t;
-            for (int j = 0; j <= i; j++)
-            {
-                uint word = Philox.Word(spec.Seed, spec.Stream, RandomDomain.Dropout, (ulong)(first + j));
-                dst[j] = Philox.ToUnitFloat(word) < spec.P ? T.Zero : src[j] * scale;
-            }
-            new Span<T>(dst + i + 1, t - i - 1).Clear();
-        }
-        return weights;
-    }
-
-    /// <summary>The CPU keeps the probabilities themselves (B,H,T,T): its backward multiplies by them directly.</summary>
-    public long AttentionSavedLength(int b, int t, int heads) => (long)b * heads * t * t;
+    public long AttentionSavedLength(int b, int t, int heads) => (long)b * heads * t * 3;
 
     public void AttentionProbabilities(Buf<T> probs, Buf<T> scores, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
@@ -111,120 +91,4 @@ public sealed unsafe partial class CpuOps<T>
                 TensorPrimitives.Multiply(row, T.One / TensorPrimitives.Sum<T>(row), row);
             }
         });
-
-    public void AttentionForward(Buf<T> output, Buf<T> probs, Buf<T> qkv, AttentionOptions options, int b, int t, int c, int heads)
-    {
-        CheckSize(probs, (long)b * heads * t * t, "probs");
-        Scores(probs, qkv, options, b, t, c, heads);
-        Softmax(probs, b, t, heads);
-        int dh = c / heads;
-        Parallel.For(0, b * heads, bh =>
-        {
-            int bi = bh / heads, h = bh % heads;
-            T* v = qkv.Ptr + (long)bi * t * 3 * c + h * dh + 2 * c;
-            T* p = probs.Ptr + (long)bh * t * t;
-            var dropped = Scratch(ref t_scratch1, options.Dropout.Active ? (long)t * t : 1);
-            fixed (T* d = dropped)
-            {
-                T* weights = options.Dropout.Active ? DroppedWeights(d, p, t, options.Dropout, bh) : p;
-                // y (T,dh) = weights v, block-causal
-                T* y = output.Ptr + (long)bi * t * c + h * dh;
-                for (int i0 = 0; i0 < t; i0 += CausalBlock)
-                {
-                    int i1 = Math.Min(t, i0 + CausalBlock);
-                    Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, weights + (long)i0 * t, t, v, 3 * c, y + (long)i0 * c, c, false, parallel: false);
-                }
-            }
-        });
-    }
-
-    public void AttentionBackward(Buf<T> dqkv, Buf<T> doutput, Buf<T> qkv, Buf<T> output, Buf<T> probs, T entropyScale,
-        AttentionOptions options, int b, int t, int c, int heads)
-    {
-        int dh = c / heads;
-        T scale = ScoreScale(dh, options);
-        T dropScale = options.Dropout.Active ? T.One / T.CreateTruncating(1.0 - options.Dropout.P) : T.One;
-        Parallel.For(0, b * heads, bh =>
-        {
-            int bi = bh / heads, h = bh % heads;
-            long rowBase = (long)bi * t * 3 * c + h * dh;
-            T* q = qkv.Ptr + rowBase, k = q + c, v = q + 2 * c;
-            T* dq = dqkv.Ptr + rowBase, dk = dq + c, dv = dq + 2 * c;
-            T* p = probs.Ptr + (long)bh * t * t;
-            T* dy = doutput.Ptr + (long)bi * t * c + h * dh;
-            var s1 = Scratch(ref t_scratch1, (long)t * t);
-            var s2 = Scratch(ref t_scratch2, (long)t * t);
-            fixed (T* dropped = s1, dp = s2)
-            {
-                T* weights = options.Dropout.Active ? DroppedWeights(dropped, p, t, options.Dropout, bh) : p;
-                // dV (T,dh) = weights^T dY, block-causal: keys [j0, j1) only receive from queries i >= j0
-                for (int j0 = 0; j0 < t; j0 += CausalBlock)
-                {
-                    int j1 = Math.Min(t, j0 + CausalBlock);
-                    Gemm<T>.Multiply(true, false, j1 - j0, dh, t - j0, weights + (long)j0 * t + j0, t, dy + (long)j0 * c, c,
-                        dv + (long)j0 * 3 * c, 3 * c, false, parallel: false);
-                }
-                // dWeights (T,T) = dY V^T, block-causal
-                for (int i0 = 0; i0 < t; i0 += CausalBlock)
-                {
-                    int i1 = Math.Min(t, i0 + CausalBlock);
-                    Gemm<T>.Multiply(false, true, i1 - i0, i1, dh, dy + (long)i0 * c, c, v, 3 * c, dp + (long)i0 * t, t, false, parallel: false);
-                }
-                for (int i = 0; i < t; i++)
-                {
-                    T* prow = p + (long)i * t, drow = dp + (long)i * t;
-                    if (options.Dropout.Active)
-                    {
-                        // d p = d weights * keep / (1-p): weights[j] != 0 exactly where kept (p > 0), so reuse it
-                        T* wrow = weights + (long)i * t;
-                        for (int j = 0; j <= i; j++) drow[j] = wrow[j] == T.Zero ? T.Zero : drow[j] * dropScale;
-                    }
-                    if (entropyScale != T.Zero)
-                        for (int j = 0; j <= i; j++)
-                            if (prow[j] > T.Zero) drow[j] -= entropyScale * (T.Log(prow[j]) + T.One);
-                    // dS = P (dP - <P, dP>) scaled by 1/(sqrt(dh) temperature)
-                    var pr = new ReadOnlySpan<T>(prow, i + 1);
-                    var dr = new Span<T>(drow, i + 1);
-                    T dot = TensorPrimitives.Dot(pr, dr);
-                    TensorPrimitives.Subtract(dr, dot, dr);
-                    TensorPrimitives.Multiply(dr, pr, dr);
-                    TensorPrimitives.Multiply(dr, scale, dr);
-                    new Span<T>(drow + i + 1, t - i - 1).Clear();
-                }
-                // dQ = dS K, dK = dS^T Q (dS already holds the 1/sqrt(dh) scale)
-                for (int i0 = 0; i0 < t; i0 += CausalBlock)
-                {
-                    int i1 = Math.Min(t, i0 + CausalBlock);
-                    Gemm<T>.Multiply(false, false, i1 - i0, dh, i1, dp + (long)i0 * t, t, k, 3 * c, dq + (long)i0 * 3 * c, 3 * c, false, parallel: false);
-                }
-                for (int j0 = 0; j0 < t; j0 += CausalBlock)
-                {
-                    int j1 = Math.Min(t, j0 + CausalBlock);
-                    Gemm<T>.Multiply(true, false, j1 - j0, dh, t - j0, dp + (long)j0 * t + j0, t, q + (long)j0 * 3 * c, 3 * c,
-                        dk + (long)j0 * 3 * c, 3 * c, false, parallel: false);
-                }
-            }
-        });
-    }
-
-    public void AttentionEntropyForward(Buf<T> output, Buf<T> probs, int b, int t, int heads)
-    {
-        int rows = b * heads;
-        var partial = new T[rows];
-        Parallel.For(0, rows, bh =>
-        {
-            T sum = T.Zero;
-            T* p = probs.Ptr + (long)bh * t * t;
-            for (int i = 0; i < t; i++)
-                for (int j = 0; j <= i; j++)
-                {
-                    T x = p[(long)i * t + j];
-                    if (x > T.Zero) sum -= x * T.Log(x);
-                }
-            partial[bh] = sum;
-        });
-        T total = T.Zero;
-        foreach (var v in partial) total += v;
-        output.Ptr[0] = total;
-    }
 }

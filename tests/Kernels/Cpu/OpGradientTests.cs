@@ -211,17 +211,17 @@ public sealed class OpGradientTests
         int b = 2, t = 6, c = 8, heads = 2;
         var qkv = h.Random(b * t * 3 * c, 1.5); var g = h.Random(b * t * c);
         var options = new AttentionOptions(alibi, dropout > 0 ? new DropoutSpec((float)dropout, 99, 3) : DropoutSpec.None, (float)temperature);
-        var xb = h.Zeros(qkv.Length); var outb = h.Zeros(b * t * c); var probs = h.Zeros(b * heads * t * t); var ent = h.Zeros(1);
+        var xb = h.Zeros(qkv.Length); var outb = h.Zeros(b * t * c); var saved = h.Zeros(h.Ops.AttentionSavedLength(b, t, heads)); var ent = h.Zeros(1);
         double Loss()
         {
             h.Device.Upload<double>(qkv, xb);
-            h.Ops.AttentionForward(outb, probs, xb, options, b, t, c, heads);
-            h.Ops.AttentionEntropyForward(ent, probs, b, t, heads);
+            h.Ops.AttentionForward(outb, saved, xb, options, b, t, c, heads);
+            h.Ops.AttentionEntropyForward(ent, saved, b, t, heads);
             return GradCheck.Dot(h.Read(outb), g) + entropyScale * h.Read(ent)[0];
         }
         Loss();
         var dqkv = h.Buffer(h.Random(qkv.Length)); // overwritten by the backward
-        h.Ops.AttentionBackward(dqkv, h.Buffer(g), xb, outb, probs, entropyScale, options, b, t, c, heads);
+        h.Ops.AttentionBackward(dqkv, h.Buffer(g), xb, outb, saved, entropyScale, options, b, t, c, heads);
         double error = GradCheck.RelativeError(qkv, Loss, h.Read(dqkv));
         Assert.True(error < Bound, $"relative error {error}");
     }
@@ -251,7 +251,22 @@ public sealed class OpGradientTests
         }
         var saved = h.Zeros(h.Ops.AttentionSavedLength(b, t, heads));
         h.Ops.AttentionForward(h.Zeros(b * t * c), saved, qkv, cold, b, t, c, heads);
-        Assert.Equal(p4, h.Read(saved));
+        AssertSavedStatistics(h.Read(saved), p4, s4, b * heads, t);
+    }
+
+    /// <summary>The forward's saved (B,H,T,3) rows hold logsumexp of the scores and the mean score under probs (rows, T).</summary>
+    static void AssertSavedStatistics(double[] saved, double[] probs, double[] scores, int rows, int t)
+    {
+        for (int row = 0; row < rows * t; row++)
+        {
+            int i = row % t;
+            var s = scores.Skip(row * t).Take(i + 1).ToArray();
+            double max = s.Max(), lse = max + Math.Log(s.Sum(x => Math.Exp(x - max)));
+            double mean = 0;
+            for (int j = 0; j <= i; j++) mean += probs[row * t + j] * s[j];
+            Assert.Equal(lse, saved[row * 3], 12);
+            Assert.Equal(mean, saved[row * 3 + 1], 12);
+        }
     }
 
     [Fact]
@@ -268,8 +283,8 @@ public sealed class OpGradientTests
         var scores = h.Zeros(b * heads * t * t);
         h.Ops.AttentionProbabilities(probs, scores, qkv, alibi, b, t, c, heads);
         var p = h.Read(probs);
-        Assert.Equal(h.Read(saved), p); // the analysis op reproduces the forward's probabilities
         var s = h.Read(scores);
+        AssertSavedStatistics(h.Read(saved), p, s, b * heads, t); // the analysis op agrees with the forward's statistics
         var slopes = RawFlipFlop.Kernels.Cpu.CpuOps<double>.AlibiSlopes(heads);
         for (int head = 0; head < heads; head++)
             for (int i = 0; i < t; i++)
