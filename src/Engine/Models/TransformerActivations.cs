@@ -48,7 +48,7 @@ public static class TransformerActivations
         var qkv = layout.AddPerLayer(layers, "qkv", n, 3 * c);
         // (N,C) attention output before wo
         var atty = layout.AddPerLayer(layers, "atty", n, c);
-        // the attention state the backward needs, as long as the ops ask (CPU: probabilities (B,H,T,T))
+        // the attention state the backward needs, as long as the ops ask: (B,H,T,3) row statistics on every device
         var saved = layout.AddPerLayer(layers, "saved", savedAttention);
         // (N,C) residual stream after the attention residual
         var mid = layout.AddPerLayer(layers, "mid", n, c);

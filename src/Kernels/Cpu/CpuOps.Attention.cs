@@ -88,7 +88,7 @@ public sealed unsafe partial class CpuOps<T>
                 var row = new Span<T>(p.Ptr + ((long)bh * t + i) * t, i + 1);
                 TensorPrimitives.Subtract(row, TensorPrimitives.Max<T>(row), row);
                 TensorPrimitives.Exp<T>(row, row);
-                TensorPrimitives.Multiply(row, T.One / TensorPrimitives.Sum<T>(row), row);
+                TensorPrimitives.Multiply(row, T.One / FixedSum(p.Ptr + ((long)bh * t + i) * t, i + 1), row);
             }
         });
 }

@@ -246,7 +246,7 @@ public sealed unsafe partial class CpuOps<T>
             PackRows(dop, dout, c, t, dh, dhp);
             new Span<T>(dqa, t * dhp).Clear();
             for (int i = 0; i < t; i++)
-                st[i * 3 + 2] = TensorPrimitives.Dot(new ReadOnlySpan<T>(dout + (long)i * c, dh), new ReadOnlySpan<T>(o + (long)i * c, dh));
+                st[i * 3 + 2] = FixedDot(dout + (long)i * c, o + (long)i * c, dh);
             for (int j0 = 0; j0 < t; j0 += Bk)
             {
                 int nk = Math.Min(Bk, t - j0), n = (nk + PanelCols - 1) / PanelCols * PanelCols;

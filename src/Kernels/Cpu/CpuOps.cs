@@ -41,6 +41,33 @@ public sealed unsafe partial class CpuOps<T> : IOps<T> where T : unmanaged, IFlo
 
     static T Of(double value) => T.CreateTruncating(value);
 
+    /// <summary>
+    /// The sum of x (n) in an order fixed by n alone: Vector256 lanes (the same width on AVX2 and AVX-512 machines,
+    /// unlike TensorPrimitives.Sum), then the lanes in order, then the tail. Keeps CPU results identical across machines.
+    /// </summary>
+    static T FixedSum(T* x, int n)
+    {
+        int w = System.Runtime.Intrinsics.Vector256<T>.Count, i = 0;
+        var acc = System.Runtime.Intrinsics.Vector256<T>.Zero;
+        for (; i + w <= n; i += w) acc += System.Runtime.Intrinsics.Vector256.Load(x + i);
+        T sum = T.Zero;
+        for (int lane = 0; lane < w; lane++) sum += acc[lane];
+        for (; i < n; i++) sum += x[i];
+        return sum;
+    }
+
+    /// <summary>The dot product of a and b (n) in an order fixed by n alone (see <see cref="FixedSum"/>).</summary>
+    static T FixedDot(T* a, T* b, int n)
+    {
+        int w = System.Runtime.Intrinsics.Vector256<T>.Count, i = 0;
+        var acc = System.Runtime.Intrinsics.Vector256<T>.Zero;
+        for (; i + w <= n; i += w) acc += System.Runtime.Intrinsics.Vector256.Load(a + i) * System.Runtime.Intrinsics.Vector256.Load(b + i);
+        T sum = T.Zero;
+        for (int lane = 0; lane < w; lane++) sum += acc[lane];
+        for (; i < n; i++) sum += a[i] * b[i];
+        return sum;
+    }
+
     public void Fill(Buf<T> x, T value) => x.Span.Fill(value);
 
     public void SumForward(Buf<T> output, Buf<T> input, long n)

@@ -87,8 +87,8 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     // ---- attention ----
     /// <summary>
-    /// Elements of the per-layer state the attention forward keeps for its backward: the CPU keeps the
-    /// probabilities (B,H,T,T); a GPU keeps per-row statistics (B,H,T,3) and recomputes (FlashAttention-2 style).
+    /// Elements of the per-layer state the attention forward keeps for its backward: every device keeps per-row
+    /// statistics (B,H,T,3) (log-sum-exp, mean score, D = dO.O) and recomputes the probabilities (FlashAttention-2 style).
     /// </summary>
     long AttentionSavedLength(int b, int t, int heads);
 
