@@ -12,11 +12,11 @@ public sealed unsafe partial class CpuOps<T>
 {
     static T Sigmoid(T x) => T.One / (T.One + T.Exp(-x));
 
-    static Vector256<float> SigmoidV(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-x));
+    static Vector256<float> SigmoidV(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + SpecialFunctions.Exp(-x));
 
     /// <summary>tanh as 1 - 2/(exp(2x)+1): absolute error of a few float ulps, saturates cleanly.</summary>
     static Vector256<float> TanhV(Vector256<float> x) =>
-        Vector256<float>.One - Vector256.Create(2f) / (Vector256.Exp(x + x) + Vector256<float>.One);
+        Vector256<float>.One - Vector256.Create(2f) / (SpecialFunctions.Exp(x + x) + Vector256<float>.One);
 
     /// <summary>One gate pre-activation: z = (x W_ih^T + b_ih) + b_hh + h_{t-1} W_hh^T, the last term absent at t = 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
