@@ -20,20 +20,27 @@ public sealed unsafe partial class CpuOps<T>
         });
     }
 
-    public void EmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c)
+    public void EmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c) =>
+        TokenRowSums(dtable.Ptr, c, doutput.Ptr, c, tokens.Ptr, n, v);
+
+    /// <summary>
+    /// dtable (V, width) += for each row i of doutput (N, stride at least width), its first width columns into row tokens[i].
+    /// Each column chunk is owned by one task, which adds the rows in order: no atomics, deterministic, one pass over
+    /// doutput. Tokens outside the vocabulary contribute nothing.
+    /// </summary>
+    static void TokenRowSums(T* dtable, int width, T* doutput, int stride, int* tokens, int n, int v)
     {
-        // Each (vocabulary row, column chunk) is owned by one task and sums rows in order: no atomics, deterministic.
         const int ColumnChunk = 64;
-        int columnChunks = (c + ColumnChunk - 1) / ColumnChunk;
-        Parallel.For(0, v * columnChunks, task =>
+        nint table = (nint)dtable, source = (nint)doutput, ids = (nint)tokens;
+        Parallel.For(0, (width + ColumnChunk - 1) / ColumnChunk, task =>
         {
-            int row = task / columnChunks, c0 = task % columnChunks * ColumnChunk, c1 = Math.Min(c, c0 + ColumnChunk);
-            T* dst = dtable.Ptr + (long)row * c;
+            int c0 = task * ColumnChunk, w = Math.Min(width, c0 + ColumnChunk) - c0;
             for (long i = 0; i < n; i++)
             {
-                if (tokens.Ptr[i] != row) continue;
-                T* src = doutput.Ptr + i * c;
-                for (int j = c0; j < c1; j++) dst[j] += src[j];
+                int token = ((int*)ids)[i];
+                if ((uint)token >= (uint)v) continue;
+                var dst = new Span<T>((T*)table + (long)token * width + c0, w);
+                System.Numerics.Tensors.TensorPrimitives.Add<T>(dst, new ReadOnlySpan<T>((T*)source + i * stride + c0, w), dst);
             }
         });
     }
@@ -133,23 +140,9 @@ public sealed unsafe partial class CpuOps<T>
         });
     }
 
-    public void LinearPositionEmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c)
-    {
-        // as EmbeddingBackward over the first C-1 columns of each row of doutput
-        const int ColumnChunk = 64;
-        int e = c - 1, columnChunks = (e + ColumnChunk - 1) / ColumnChunk;
-        Parallel.For(0, v * columnChunks, task =>
-        {
-            int row = task / columnChunks, c0 = task % columnChunks * ColumnChunk, c1 = Math.Min(e, c0 + ColumnChunk);
-            T* dst = dtable.Ptr + (long)row * e;
-            for (long i = 0; i < n; i++)
-            {
-                if (tokens.Ptr[i] != row) continue;
-                T* src = doutput.Ptr + i * c;
-                for (int j = c0; j < c1; j++) dst[j] += src[j];
-            }
-        });
-    }
+    // as EmbeddingBackward over the first C-1 columns of each row of doutput
+    public void LinearPositionEmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c) =>
+        TokenRowSums(dtable.Ptr, c - 1, doutput.Ptr, c, tokens.Ptr, n, v);
 
     public void RopeForward(Buf<T> qkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues) =>
         Rope(qkv, b, t, c, heads, rotaryDim, rotateValues, sign: 1);
