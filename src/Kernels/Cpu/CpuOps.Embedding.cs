@@ -52,8 +52,8 @@ public sealed unsafe partial class CpuOps<T>
         {
             for (long row = s; row < e; row++)
             {
-                T* dst = x.Ptr + row * c, src = table.Ptr + row % t * c;
-                for (int j = 0; j < c; j++) dst[j] += scale * src[j];
+                var dst = new Span<T>(x.Ptr + row * c, c);
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(table.Ptr + row % t * c, c), scale, dst, dst);
             }
         });
     }
@@ -64,12 +64,9 @@ public sealed unsafe partial class CpuOps<T>
         {
             for (long pos = s; pos < e; pos++)
             {
-                T* dst = dtable.Ptr + pos * c;
+                var dst = new Span<T>(dtable.Ptr + pos * c, c);
                 for (int bi = 0; bi < b; bi++)
-                {
-                    T* src = dx.Ptr + ((long)bi * t + pos) * c;
-                    for (int j = 0; j < c; j++) dst[j] += scale * src[j];
-                }
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(dx.Ptr + ((long)bi * t + pos) * c, c), scale, dst, dst);
             }
         });
     }
