@@ -55,15 +55,6 @@ public sealed unsafe partial class CpuOps<T>
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<T> Fma(Vector256<T> a, Vector256<T> b, Vector256<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector256.FusedMultiplyAdd(a.As<T, float>(), b.As<T, float>(), c.As<T, float>()).As<float, T>();
-        if (typeof(T) == typeof(double))
-            return Vector256.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
-        return a * b + c;
-    }
 
     /// <summary>
     /// The register block: c (rows, 2 vectors) (+)= sum over p &lt; kc of A(r, p) B(p, :), rows &lt;= 6. Rows past

@@ -23,31 +23,61 @@ public sealed unsafe partial class CpuOps<T>
     /// <summary>Token rows per chunk of the embedding backward: kernels.cu's EMBEDDING_CHUNK_ROWS, so the twin adds in the kernels' order.</summary>
     const int EmbeddingChunkRows = 256;
 
+    /// <summary>
+    /// dtable (V,C) += doutput (N,C) scattered by tokens (N), in the kernels' order (embedding_backward_partial, _reduce):
+    /// per element, the rows of each chunk of EmbeddingChunkRows tokens added in order into the chunk's partial sum (from
+    /// 0), the chunks' sums added in order (from 0), the total added to dtable. A task per column chunk, one pass over
+    /// doutput; tokens outside the vocabulary contribute nothing.
+    /// </summary>
     public void EmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c)
     {
-        // As the kernels: the rows of each chunk of EmbeddingChunkRows tokens added in order into the chunk's own
-        // partial sums (from 0), then per element the chunks added in order (from 0) and the total added to dtable.
-        // Each (vocabulary row, column chunk) is owned by one task: no atomics, deterministic.
         const int ColumnChunk = 64;
-        int columnChunks = (c + ColumnChunk - 1) / ColumnChunk;
-        Parallel.For(0, v * columnChunks, task =>
+        nint table = (nint)dtable.Ptr, source = (nint)doutput.Ptr, ids = (nint)tokens.Ptr;
+        Parallel.For(0, (c + ColumnChunk - 1) / ColumnChunk, task =>
         {
-            int row = task / columnChunks, c0 = task % columnChunks * ColumnChunk, c1 = Math.Min(c, c0 + ColumnChunk), width = c1 - c0;
-            Span<T> total = stackalloc T[ColumnChunk], partial = stackalloc T[ColumnChunk];
-            total.Clear();
+            int c0 = task * ColumnChunk, w = Math.Min(c, c0 + ColumnChunk) - c0;
+            // (V, w) each: this chunk of rows' sums, and the sum of the chunks so far
+            var partial = new T[v * w];
+            var total = new T[v * w];
             for (long first = 0; first < n; first += EmbeddingChunkRows)
             {
-                partial.Clear();
+                Array.Clear(partial);
                 for (long i = first; i < Math.Min(n, first + EmbeddingChunkRows); i++)
                 {
-                    if (tokens.Ptr[i] != row) continue;
-                    T* src = doutput.Ptr + i * c + c0;
-                    for (int j = 0; j < width; j++) partial[j] += src[j];
+                    int token = ((int*)ids)[i];
+                    if ((uint)token >= (uint)v) continue;
+                    var dst = partial.AsSpan(token * w, w);
+                    System.Numerics.Tensors.TensorPrimitives.Add<T>(dst, new ReadOnlySpan<T>((T*)source + i * c + c0, w), dst);
                 }
-                for (int j = 0; j < width; j++) total[j] += partial[j];
+                System.Numerics.Tensors.TensorPrimitives.Add<T>(total, partial, total);
             }
-            T* dst = dtable.Ptr + (long)row * c + c0;
-            for (int j = 0; j < width; j++) dst[j] += total[j];
+            for (int row = 0; row < v; row++)
+            {
+                var dst = new Span<T>((T*)table + (long)row * c + c0, w);
+                System.Numerics.Tensors.TensorPrimitives.Add<T>(dst, total.AsSpan(row * w, w), dst);
+            }
+        });
+    }
+
+    /// <summary>
+    /// dtable (V, width) += for each row i of doutput (N, stride at least width), its first width columns into row tokens[i].
+    /// Each column chunk is owned by one task, which adds the rows in order: no atomics, deterministic, one pass over
+    /// doutput. Tokens outside the vocabulary contribute nothing.
+    /// </summary>
+    static void TokenRowSums(T* dtable, int width, T* doutput, int stride, int* tokens, int n, int v)
+    {
+        const int ColumnChunk = 64;
+        nint table = (nint)dtable, source = (nint)doutput, ids = (nint)tokens;
+        Parallel.For(0, (width + ColumnChunk - 1) / ColumnChunk, task =>
+        {
+            int c0 = task * ColumnChunk, w = Math.Min(width, c0 + ColumnChunk) - c0;
+            for (long i = 0; i < n; i++)
+            {
+                int token = ((int*)ids)[i];
+                if ((uint)token >= (uint)v) continue;
+                var dst = new Span<T>((T*)table + (long)token * width + c0, w);
+                System.Numerics.Tensors.TensorPrimitives.Add<T>(dst, new ReadOnlySpan<T>((T*)source + i * stride + c0, w), dst);
+            }
         });
     }
 
@@ -58,8 +88,8 @@ public sealed unsafe partial class CpuOps<T>
         {
             for (long row = s; row < e; row++)
             {
-                T* dst = x.Ptr + row * c, src = table.Ptr + row % t * c;
-                for (int j = 0; j < c; j++) dst[j] += scale * src[j];
+                var dst = new Span<T>(x.Ptr + row * c, c);
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(table.Ptr + row % t * c, c), scale, dst, dst);
             }
         });
     }
@@ -70,12 +100,9 @@ public sealed unsafe partial class CpuOps<T>
         {
             for (long pos = s; pos < e; pos++)
             {
-                T* dst = dtable.Ptr + pos * c;
+                var dst = new Span<T>(dtable.Ptr + pos * c, c);
                 for (int bi = 0; bi < b; bi++)
-                {
-                    T* src = dx.Ptr + ((long)bi * t + pos) * c;
-                    for (int j = 0; j < c; j++) dst[j] += scale * src[j];
-                }
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(dx.Ptr + ((long)bi * t + pos) * c, c), scale, dst, dst);
             }
         });
     }
@@ -146,23 +173,9 @@ public sealed unsafe partial class CpuOps<T>
         });
     }
 
-    public void LinearPositionEmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c)
-    {
-        // as EmbeddingBackward over the first C-1 columns of each row of doutput
-        const int ColumnChunk = 64;
-        int e = c - 1, columnChunks = (e + ColumnChunk - 1) / ColumnChunk;
-        Parallel.For(0, v * columnChunks, task =>
-        {
-            int row = task / columnChunks, c0 = task % columnChunks * ColumnChunk, c1 = Math.Min(e, c0 + ColumnChunk);
-            T* dst = dtable.Ptr + (long)row * e;
-            for (long i = 0; i < n; i++)
-            {
-                if (tokens.Ptr[i] != row) continue;
-                T* src = doutput.Ptr + i * c;
-                for (int j = c0; j < c1; j++) dst[j] += src[j];
-            }
-        });
-    }
+    // as EmbeddingBackward over the first C-1 columns of each row of doutput
+    public void LinearPositionEmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c) =>
+        TokenRowSums(dtable.Ptr, c - 1, doutput.Ptr, c, tokens.Ptr, n, v);
 
     public void RopeForward(Buf<T> qkv, int b, int t, int c, int heads, int rotaryDim, bool rotateValues) =>
         Rope(qkv, b, t, c, heads, rotaryDim, rotateValues, sign: 1);

@@ -14,37 +14,73 @@ public sealed unsafe partial class CpuOps<T>
         ForChunks(n, ElementChunk, (s, e) =>
         {
             T* x = input.Ptr, y = output.Ptr;
-            long i = s;
             if (typeof(T) == typeof(float))
-                for (; i + 8 <= e; i += 8)
-                {
-                    var v = Vector256.Load((float*)x + i);
-                    var cdf = 0.5f * (Vector256<float>.One + SpecialFunctions.Erf(v * 0.70710678f));
-                    (v * cdf).Store((float*)y + i);
-                }
-            for (; i < e; i++) y[i] = Half * x[i] * (T.One + SpecialFunctions.Erf(x[i] * InvSqrt2));
+            {
+                ForVectors<GeluForwardOp>((float*)x + s, null, (float*)y + s, e - s);
+                return;
+            }
+            for (long i = s; i < e; i++) y[i] = Half * x[i] * (T.One + SpecialFunctions.Erf(x[i] * InvSqrt2));
         });
 
     public void GeluBackward(Buf<T> dinput, Buf<T> input, Buf<T> doutput, long n) =>
         ForChunks(n, ElementChunk, (s, e) =>
         {
             T* x = input.Ptr, dy = doutput.Ptr, dx = dinput.Ptr;
-            long i = s;
             if (typeof(T) == typeof(float))
-                for (; i + 8 <= e; i += 8)
-                {
-                    var v = Vector256.Load((float*)x + i);
-                    var cdf = 0.5f * (Vector256<float>.One + SpecialFunctions.Erf(v * 0.70710678f));
-                    var pdf = 0.39894228f * Vector256.Exp(-0.5f * v * v);
-                    ((cdf + v * pdf) * Vector256.Load((float*)dy + i)).Store((float*)dx + i);
-                }
-            for (; i < e; i++)
+            {
+                ForVectors<GeluBackwardOp>((float*)x + s, (float*)dy + s, (float*)dx + s, e - s);
+                return;
+            }
+            for (long i = s; i < e; i++)
             {
                 T cdf = Half * (T.One + SpecialFunctions.Erf(x[i] * InvSqrt2));
                 T pdf = InvSqrt2Pi * T.Exp(-Half * x[i] * x[i]);
                 dx[i] = (cdf + x[i] * pdf) * dy[i];
             }
         });
+
+    /// <summary>An elementwise function of two float vectors; a struct, so that <see cref="ForVectors"/> inlines it.</summary>
+    interface IVectorOp
+    {
+        static abstract Vector256<float> Apply(Vector256<float> a, Vector256<float> b);
+    }
+
+    /// <summary>Phi(x) = (1 + erf(x / sqrt 2)) / 2.</summary>
+    static Vector256<float> GeluCdf(Vector256<float> v) =>
+        Vector256.FusedMultiplyAdd(Vector256.Create(0.5f), SpecialFunctions.Erf(v * 0.70710678f), Vector256.Create(0.5f));
+
+    /// <summary>x Phi(x).</summary>
+    struct GeluForwardOp : IVectorOp
+    {
+        public static Vector256<float> Apply(Vector256<float> x, Vector256<float> _) => x * GeluCdf(x);
+    }
+
+    /// <summary>dx = (Phi(x) + x phi(x)) dy.</summary>
+    struct GeluBackwardOp : IVectorOp
+    {
+        public static Vector256<float> Apply(Vector256<float> x, Vector256<float> dy)
+        {
+            var pdf = 0.39894228f * SpecialFunctions.Exp(-0.5f * x * x);
+            return Vector256.FusedMultiplyAdd(x, pdf, GeluCdf(x)) * dy;
+        }
+    }
+
+    /// <summary>
+    /// y[i] = f(a[i], b[i]) for i in [0, n), 8 at a time; the last partial vector goes through a zero-padded copy so
+    /// that it rounds as the others do. b may be null (the op then gets zeros).
+    /// </summary>
+    static void ForVectors<TOp>(float* a, float* b, float* y, long n) where TOp : struct, IVectorOp
+    {
+        long i = 0;
+        for (; i + 8 <= n; i += 8)
+            TOp.Apply(Vector256.Load(a + i), b != null ? Vector256.Load(b + i) : default).Store(y + i);
+        if (i == n) return;
+        int rest = (int)(n - i);
+        float* ta = stackalloc float[8], tb = stackalloc float[8], ty = stackalloc float[8];
+        for (int j = 0; j < 8; j++) { ta[j] = j < rest ? a[i + j] : 0; tb[j] = j < rest && b != null ? b[i + j] : 0; }
+        TOp.Apply(Vector256.Load(ta), Vector256.Load(tb)).Store(ty);
+        for (int j = 0; j < rest; j++) y[i + j] = ty[j];
+    }
 
     public void ResidualForward(Buf<T> output, Buf<T> a, Buf<T> b, long n) =>
         ForChunks(n, ElementChunk, (s, e) =>

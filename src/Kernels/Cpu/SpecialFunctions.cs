@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 
 namespace RawFlipFlop.Kernels.Cpu;
 
-/// <summary>The error function, which .NET does not provide: exact to double rounding for double, to ~1e-7 for float.</summary>
+/// <summary>The error function, which .NET does not provide (exact to double rounding for double, to 1 ulp for float), and a fast float exp.</summary>
 public static class SpecialFunctions
 {
     const double TwoOverSqrtPi = 1.1283791670955126;
@@ -50,37 +50,59 @@ public static class SpecialFunctions
         return Math.Exp(-x * x) / Math.Sqrt(Math.PI) / f;
     }
 
-    /// <summary>erf in single precision (Numerical Recipes' erfc Chebyshev fit, |error| below 1.2e-7).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Erf(float x)
-    {
-        float z = MathF.Abs(x);
-        float t = 1f / (1f + 0.5f * z);
-        float erfc = t * MathF.Exp(-z * z - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
-            t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f)))))))));
-        float r = 1f - erfc;
-        return x < 0 ? -r : r;
-    }
+    /// <summary>erf in single precision: the vector version on one lane, so that loop tails round as the body does.</summary>
+    public static float Erf(float x) => Erf(Vector256.Create(x)).ToScalar();
 
-    /// <summary>erf of 8 floats at once: the same fit as <see cref="Erf(float)"/>.</summary>
+    /// <summary>
+    /// erf of 8 floats at once, within 1 ulp (measured against the double erf on a 1e-6 grid of [-5, 5]): N. Juffa's
+    /// branch-free minimax fits, an odd polynomial for |x| &lt;= 0.9277 and 1 - exp(polynomial) above.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Erf(Vector256<float> x)
     {
-        var z = Vector256.Abs(x);
-        var t = Vector256<float>.One / (Vector256<float>.One + 0.5f * z);
-        var poly = Vector256.Create(0.17087277f);
-        poly = poly * t + Vector256.Create(-0.82215223f);
-        poly = poly * t + Vector256.Create(1.48851587f);
-        poly = poly * t + Vector256.Create(-1.13520398f);
-        poly = poly * t + Vector256.Create(0.27886807f);
-        poly = poly * t + Vector256.Create(-0.18628806f);
-        poly = poly * t + Vector256.Create(0.09678418f);
-        poly = poly * t + Vector256.Create(0.37409196f);
-        poly = poly * t + Vector256.Create(1.00002368f);
-        var erfc = t * Vector256.Exp(-z * z - Vector256.Create(1.26551223f) + t * poly);
-        var r = Vector256<float>.One - erfc;
-        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), -r, r);
+        var a = Vector256.Abs(x);
+        var s = x * x;
+        var r = Fma(Vector256.Create(-1.72853470e-5f), a, Vector256.Create(3.83197126e-4f));
+        var u = Fma(Vector256.Create(-3.88396438e-3f), a, Vector256.Create(2.42546219e-2f));
+        r = Fma(r, s, u);
+        r = Fma(r, a, Vector256.Create(-1.06777877e-1f));
+        r = Fma(r, a, Vector256.Create(-6.34846687e-1f));
+        r = Fma(r, a, Vector256.Create(-1.28717512e-1f));
+        r = Fma(r, a, -a);
+        var large = Vector256.ConditionalSelect(Vector256.Create(-0f), x, Vector256<float>.One - Exp(r));  // sign of x
+        var q = Fma(Vector256.Create(-5.96761703e-4f), s, Vector256.Create(4.99119423e-3f));
+        q = Fma(q, s, Vector256.Create(-2.67681349e-2f));
+        q = Fma(q, s, Vector256.Create(1.12819925e-1f));
+        q = Fma(q, s, Vector256.Create(-3.76125336e-1f));
+        q = Fma(q, s, Vector256.Create(1.28379166e-1f));
+        var small = Fma(q, x, x);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(a, Vector256.Create(0.927734375f)), large, small);
     }
+
+    /// <summary>
+    /// exp of 8 floats, within 1.3 ulp on [-87, 88] (Cephes' expf: x = n ln2 + r, a degree-7 polynomial in r, 2^n
+    /// through the exponent bits); about 3x faster than Vector256.Exp. Arguments are clamped to [-87, 88]: below, the
+    /// result is 1.6e-38 instead of a denormal or zero, above, 1.7e38 instead of infinity. NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        x = Vector256.Max(Vector256.Min(x, Vector256.Create(88f)), Vector256.Create(-87f));
+        var n = Vector256.Round(x * 1.44269504f);
+        var r = Fma(n, Vector256.Create(-0.693359375f), x);   // ln2 in two parts: n * 0.693359375 is exact
+        r = Fma(n, Vector256.Create(2.12194440e-4f), r);
+        var p = Fma(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
+        p = Fma(p, r, Vector256.Create(8.3334519073e-3f));
+        p = Fma(p, r, Vector256.Create(4.1665795894e-2f));
+        p = Fma(p, r, Vector256.Create(1.6666665459e-1f));
+        p = Fma(p, r, Vector256.Create(5.0000001201e-1f));
+        p = Fma(p, r * r, r + Vector256<float>.One);
+        var scale = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
+        return p * scale.AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
 
     /// <summary>erf at the precision of T.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -33,6 +33,29 @@ public sealed class OptimizerTests
         }
     }
 
+    /// <summary>The float path's vector loop against torch's formula, one float operation at a time: the same bits.</summary>
+    [Fact]
+    public void AdamWFloatVectorLoopGivesTheBitsOfTheScalarFormula()
+    {
+        using var h = new OpHarness<float>(2);
+        const int n = 8 * 5 + 3;
+        var p0 = h.Random(n); var m0 = h.Random(n, 0.1); var v0 = h.Random(n, 0.01).Select(MathF.Abs).ToArray();
+        var g = h.Random(n);
+        var p = h.Buffer(p0); var m = h.Buffer(m0); var v = h.Buffer(v0);
+        var step = new AdamWStep(3e-3, 0.9, 0.95, 1e-8, 0.1, 7);
+        h.Ops.AdamWUpdate(p, h.Buffer(g), m, v, step, n);
+        float lr = (float)step.LearningRate, b1 = (float)step.Beta1, b2 = (float)step.Beta2, eps = (float)step.Epsilon;
+        float decay = 1f - lr * (float)step.WeightDecay, stepSize = lr / (float)(1 - Math.Pow(step.Beta1, step.Step));
+        float bc2Sqrt = (float)Math.Sqrt(1 - Math.Pow(step.Beta2, step.Step));
+        var (ps, ms, vs) = (h.Read(p), h.Read(m), h.Read(v));
+        for (int i = 0; i < n; i++)
+        {
+            float pi = p0[i] * decay, mi = m0[i] + (g[i] - m0[i]) * (1f - b1), vi = v0[i] * b2 + (1f - b2) * g[i] * g[i];
+            pi -= stepSize * mi / (MathF.Sqrt(vi) / bc2Sqrt + eps);
+            Assert.Equal(pi, ps[i]); Assert.Equal(mi, ms[i]); Assert.Equal(vi, vs[i]);
+        }
+    }
+
     [Fact]
     public void ScheduleWarmsUpThenDecaysToZeroAtTotal()
     {
