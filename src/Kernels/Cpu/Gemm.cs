@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace RawFlipFlop.Kernels.Cpu;
 
@@ -47,6 +48,7 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
     // Tasks wanted per call: enough for a few cores to balance; a function of the shape only (never of the core count).
     const int MinTasks = 16;
 
+    static readonly int Skip = int.Parse(Environment.GetEnvironmentVariable("GEMM_SKIP") ?? "0");
     [ThreadStatic] static T[]? t_packA;
     [ThreadStatic] static T[]? t_packB;
 
@@ -106,7 +108,7 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
                     (T*)pa, lda, (T*)bp, (T*)pc, ldc, accumulate);
             if (!useThreads)
             {
-                for (int job = 0; job < kBlocks * packChunks; job++) pack(job);
+                if ((Skip & 4) == 0) for (int job = 0; job < kBlocks * packChunks; job++) pack(job);
                 for (int task = 0; task < tasks; task++) block(task);
                 return;
             }
@@ -121,13 +123,14 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
         int i0 = mb * mc, rows = Math.Min(mc, m - i0);
         int jp0 = nb * panelsPerTask, jp1 = Math.Min(nPanels, jp0 + panelsPerTask);
         int mPanels = (rows + mr - 1) / mr;
-        if (t_packA == null || t_packA.Length < KC * (mc + mr)) t_packA = GC.AllocateArray<T>(KC * (Math.Max(MC256, MC512) + MR512), pinned: true);
+        if (t_packA == null || t_packA.Length < KC * (mc + mr)) t_packA = GC.AllocateArray<T>(KC * (Math.Max(MC256, MC512) + MR512) + 64, pinned: true); // + slack for PackA's vectors
         fixed (T* ap = t_packA)
         {
             for (int k0 = 0, kb = 0; k0 < k; k0 += KC, kb++)
             {
                 int kc = Math.Min(KC, k - k0);
-                PackA(ap, mr, transA, a, lda, i0, rows, k0, kc);
+                if ((Skip & 1) == 0) PackA(ap, mr, transA, a, lda, m, i0, rows, k0, kc);
+                if ((Skip & 2) != 0) continue;
                 bool acc = accumulate || k0 > 0;
                 T* bBlock = packedB + (long)kb * nPanels * KC * nr;
                 for (int jp = jp0; jp < jp1; jp++)
@@ -146,33 +149,74 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    // packed A: panel ip holds, for p in [0,kc), the mr values op(A)[i0+ip*mr+r, k0+p] (zero padded)
-    static void PackA(T* dst, int mr, bool transA, T* a, int lda, int i0, int rows, int k0, int kc)
+    // packed A: panel ip holds, for p in [0,kc), the mr values op(A)[i0+ip*mr+r, k0+p] (zero padded).
+    // Panels are written in order and each write may run up to one vector past its mr values, into the next panel
+    // (written later) or the buffer's slack; m bounds the reads.
+    static void PackA(T* dst, int mr, bool transA, T* a, int lda, int m, int i0, int rows, int k0, int kc)
     {
+        int w = Vector256<T>.Count, mrUp = (mr + w - 1) / w * w;
         for (int ip = 0; ip * mr < rows; ip++)
         {
-            int pr = Math.Min(mr, rows - ip * mr);
+            int pr = Math.Min(mr, rows - ip * mr), row0 = i0 + ip * mr;
             T* panel = dst + ip * mr * kc;
             if (transA)
             {
-                // op(A) = A^T: the mr values of one k are contiguous in memory
-                T* src = a + (long)k0 * lda + i0 + ip * mr;
-                if (pr == mr)
+                // op(A) = A^T: the mr values of one k are contiguous in memory; copy them by whole vectors
+                T* src = a + (long)k0 * lda + row0;
+                if (pr == mr && row0 + mrUp <= m)
                     for (int p = 0; p < kc; p++, src += lda)
-                        new ReadOnlySpan<T>(src, mr).CopyTo(new Span<T>(panel + p * mr, mr));
+                        for (int r = 0; r < mr; r += w) Vector256.Store(Vector256.Load(src + r), panel + p * mr + r);
                 else
                     for (int p = 0; p < kc; p++, src += lda)
                         for (int r = 0; r < mr; r++) panel[p * mr + r] = r < pr ? src[r] : T.Zero;
                 continue;
             }
+            int p0 = 0;
+            if (typeof(T) == typeof(float) && mr == MR256 && pr == mr && Avx.IsSupported)
+                p0 = PackRows6((float*)panel, (float*)(a + (long)row0 * lda + k0), lda, kc);
             for (int r = 0; r < mr; r++)
             {
-                T* d = panel + r;
-                if (r >= pr) { for (int p = 0; p < kc; p++, d += mr) *d = T.Zero; continue; }
-                T* src = a + (long)(i0 + ip * mr + r) * lda + k0;
-                for (int p = 0; p < kc; p++, d += mr) *d = src[p];
+                T* d = panel + p0 * mr + r;
+                if (r >= pr) { for (int p = p0; p < kc; p++, d += mr) *d = T.Zero; continue; }
+                T* src = a + (long)(row0 + r) * lda + k0;
+                for (int p = p0; p < kc; p++, d += mr) *d = src[p];
             }
         }
+    }
+
+    /// <summary>
+    /// panel (kc, 6) = the transpose of 6 rows (6, kc) at stride lda, 8 k at a time by an 8 x 8 AVX transpose (rows
+    /// 6 and 7 are don't-cares), each 8-float result row stored over the next one's first 2. Returns the k done.
+    /// </summary>
+    static int PackRows6(float* panel, float* src, int lda, int kc)
+    {
+        int p = 0;
+        for (; p + 8 <= kc; p += 8)
+        {
+            float* s = src + p;
+            var r0 = Avx.LoadVector256(s); var r1 = Avx.LoadVector256(s + lda); var r2 = Avx.LoadVector256(s + 2 * lda);
+            var r3 = Avx.LoadVector256(s + 3 * lda); var r4 = Avx.LoadVector256(s + 4 * lda); var r5 = Avx.LoadVector256(s + 5 * lda);
+            var r6 = Vector256<float>.Zero; var r7 = Vector256<float>.Zero;
+            // 8 x 8 transpose: interleave pairs, then quads, then swap 128-bit halves
+            var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+            var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+            var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+            var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+            float* d = panel + p * MR256;
+            Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+            Avx.Store(d + 6, Avx.Permute2x128(u1, u5, 0x20));
+            Avx.Store(d + 12, Avx.Permute2x128(u2, u6, 0x20));
+            Avx.Store(d + 18, Avx.Permute2x128(u3, u7, 0x20));
+            Avx.Store(d + 24, Avx.Permute2x128(u0, u4, 0x31));
+            Avx.Store(d + 30, Avx.Permute2x128(u1, u5, 0x31));
+            Avx.Store(d + 36, Avx.Permute2x128(u2, u6, 0x31));
+            Avx.Store(d + 42, Avx.Permute2x128(u3, u7, 0x31));
+        }
+        return p;
     }
 
     // one packed B panel: for p in [0,kc), the nr values op(B)[k0+p, j0+q] (zero padded past cols)
