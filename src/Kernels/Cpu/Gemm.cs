@@ -3,6 +3,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("RawFlipFlop.Tests")]
+
 namespace RawFlipFlop.Kernels.Cpu;
 
 /// <summary>Which register-blocked micro-kernel <see cref="Gemm{T}"/> multiplies with.</summary>
@@ -47,8 +49,9 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
     const int MC512 = 8 * MR512;
     // Tasks wanted per call: enough for a few cores to balance; a function of the shape only (never of the core count).
     const int MinTasks = 16;
+    // Values of packed B held at once: 16 MiB of floats, half the L3 of the machines this was tuned on.
+    const long PackBudget = 4L << 20;
 
-    static readonly int Skip = int.Parse(Environment.GetEnvironmentVariable("GEMM_SKIP") ?? "0");
     [ThreadStatic] static T[]? t_packA;
     [ThreadStatic] static T[]? t_packB;
 
@@ -63,7 +66,12 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>As above with the micro-kernel chosen (tests run the Vector512 kernel on AVX2 machines too).</summary>
     public static void Multiply(GemmKernel kernel, bool transA, bool transB, int m, int n, int k,
-        T* a, int lda, T* b, int ldb, T* c, int ldc, bool accumulate, bool parallel = true)
+        T* a, int lda, T* b, int ldb, T* c, int ldc, bool accumulate, bool parallel = true) =>
+        Multiply(kernel, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, parallel, PackBudget);
+
+    /// <summary>packBudget: values of packed B held at once (tests shrink it to cut k into several groups).</summary>
+    internal static void Multiply(GemmKernel kernel, bool transA, bool transB, int m, int n, int k,
+        T* a, int lda, T* b, int ldb, T* c, int ldc, bool accumulate, bool parallel, long packBudget)
     {
         if (m <= 0 || n <= 0) return;
         if (k <= 0)
@@ -78,11 +86,6 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
         int kBlocks = (k + KC - 1) / KC, nPanels = (n + nr - 1) / nr;
         bool useThreads = parallel && Environment.ProcessorCount > 1 && (long)m * n * k >= 1 << 18;
 
-        // packed op(B): for each k block kb and panel jp, KC x NR values at ((kb * nPanels + jp) * KC * NR), row p
-        // holding op(B)[kb*KC + p, jp*NR + q], zero padded past n.
-        long bSize = (long)kBlocks * nPanels * KC * nr;
-        if (t_packB == null || t_packB.Length < bSize) t_packB = null; // drop the old one before allocating
-        var packB = t_packB ??= GC.AllocateArray<T>((int)checked(bSize), pinned: true);
         // Tasks: C in (mc rows, nct columns) tiles. Threaded, nct is cut so there are about MinTasks tiles (each
         // tile repacks its A block, so no finer); serial, one column tile. The tiling never changes the bits.
         int mBlocks = (m + mc - 1) / mc;
@@ -90,49 +93,68 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
         int panelsPerTask = (nPanels + nSplit - 1) / nSplit;
         int nBlocks = (nPanels + panelsPerTask - 1) / panelsPerTask;
         int tasks = mBlocks * nBlocks;
-        // B packing in chunks of 16 panels per k block.
+        // op(B) is packed a group of k blocks at a time, at most PackBudget values (so a long reduction, the weight
+        // gradient's, neither holds a copy of all of B nor spills it from L3). Groups run in k order, so every C
+        // element still takes its k blocks in order. Packed layout: for k block kb of the group and panel jp,
+        // KC x NR values at ((kb * nPanels + jp) * KC * NR), row p holding op(B)[k0 + p, jp*NR + q], zero padded.
+        long blockSize = (long)nPanels * KC * nr;
+        int groupBlocks = (int)Math.Clamp(packBudget / blockSize, 1, kBlocks);
+        long bSize = groupBlocks * blockSize;
+        if (t_packB != null && t_packB.LongLength < bSize) t_packB = null; // drop the old one before allocating
+        var packB = t_packB ??= GC.AllocateArray<T>((int)checked(bSize), pinned: true);
+        // B packing in jobs of 16 panels of one k block
         const int PackChunk = 16;
         int packChunks = (nPanels + PackChunk - 1) / PackChunk;
         fixed (T* bpFixed = packB)
         {
             nint pa = (nint)a, pb = (nint)b, pc = (nint)c, bp = (nint)bpFixed;
-            Action<int> pack = job =>
+            for (int kb0 = 0; kb0 < kBlocks; kb0 += groupBlocks)
             {
-                int kb = job / packChunks, j0 = job % packChunks * PackChunk, j1 = Math.Min(nPanels, j0 + PackChunk);
-                int k0 = kb * KC, kc = Math.Min(KC, k - k0);
-                for (int jp = j0; jp < j1; jp++)
-                    PackB((T*)bp + ((long)kb * nPanels + jp) * KC * nr, nr, transB, (T*)pb, ldb, jp * nr, Math.Min(nr, n - jp * nr), k0, kc);
-            };
-            Action<int> block = task =>
-                Block(task / nBlocks, task % nBlocks, wide, mr, nr, mc, panelsPerTask, nPanels, transA, m, n, k,
-                    (T*)pa, lda, (T*)bp, (T*)pc, ldc, accumulate);
-            if (!useThreads)
-            {
-                if ((Skip & 4) == 0) for (int job = 0; job < kBlocks * packChunks; job++) pack(job);
-                for (int task = 0; task < tasks; task++) block(task);
-                return;
+                int kb1 = Math.Min(kBlocks, kb0 + groupBlocks), first = kb0;
+                Action<int> pack = job =>
+                {
+                    int kb = first + job / packChunks, j0 = job % packChunks * PackChunk, j1 = Math.Min(nPanels, j0 + PackChunk);
+                    int k0 = kb * KC, kc = Math.Min(KC, k - k0);
+                    T* block = (T*)bp + (kb - first) * blockSize;
+                    for (int jp = j0; jp < j1; jp++)
+                        PackB(block + (long)jp * KC * nr, nr, transB, (T*)pb, ldb, jp * nr, Math.Min(nr, n - jp * nr), k0, kc);
+                };
+                Action<int> multiply = task =>
+                    Block(task / nBlocks, task % nBlocks, wide, mr, nr, mc, panelsPerTask, nPanels, transA, m, n, k,
+                        first, kb1, (T*)pa, lda, (T*)bp, (T*)pc, ldc, accumulate);
+                int packJobs = (kb1 - kb0) * packChunks;
+                if (!useThreads)
+                {
+                    for (int job = 0; job < packJobs; job++) pack(job);
+                    for (int task = 0; task < tasks; task++) multiply(task);
+                }
+                else
+                {
+                    Parallel.For(0, packJobs, pack);
+                    Parallel.For(0, tasks, multiply);
+                }
             }
-            Parallel.For(0, kBlocks * packChunks, pack);
-            Parallel.For(0, tasks, block);
         }
     }
 
+    // One task: C rows [mb*mc, +mc), panels [nb*panelsPerTask, +panelsPerTask), k blocks [kb0, kb1) (packed B holds
+    // those blocks from its start).
     static void Block(int mb, int nb, bool wide, int mr, int nr, int mc, int panelsPerTask, int nPanels, bool transA,
-        int m, int n, int k, T* a, int lda, T* packedB, T* c, int ldc, bool accumulate)
+        int m, int n, int k, int kb0, int kb1, T* a, int lda, T* packedB, T* c, int ldc, bool accumulate)
     {
         int i0 = mb * mc, rows = Math.Min(mc, m - i0);
         int jp0 = nb * panelsPerTask, jp1 = Math.Min(nPanels, jp0 + panelsPerTask);
         int mPanels = (rows + mr - 1) / mr;
-        if (t_packA == null || t_packA.Length < KC * (mc + mr)) t_packA = GC.AllocateArray<T>(KC * (Math.Max(MC256, MC512) + MR512) + 64, pinned: true); // + slack for PackA's vectors
+        // + slack for PackA's whole-vector stores
+        t_packA ??= GC.AllocateArray<T>(KC * (Math.Max(MC256, MC512) + MR512) + 64, pinned: true);
         fixed (T* ap = t_packA)
         {
-            for (int k0 = 0, kb = 0; k0 < k; k0 += KC, kb++)
+            for (int kb = kb0; kb < kb1; kb++)
             {
-                int kc = Math.Min(KC, k - k0);
-                if ((Skip & 1) == 0) PackA(ap, mr, transA, a, lda, m, i0, rows, k0, kc);
-                if ((Skip & 2) != 0) continue;
+                int k0 = kb * KC, kc = Math.Min(KC, k - k0);
+                PackA(ap, mr, transA, a, lda, m, i0, rows, k0, kc);
                 bool acc = accumulate || k0 > 0;
-                T* bBlock = packedB + (long)kb * nPanels * KC * nr;
+                T* bBlock = packedB + (long)(kb - kb0) * nPanels * KC * nr;
                 for (int jp = jp0; jp < jp1; jp++)
                 {
                     int cols = Math.Min(nr, n - jp * nr);
@@ -273,6 +295,13 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
         int w = Vector256<T>.Count;
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<T> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        if (Sse.IsSupported)
+            for (int r = 0; r < MR256; r++)
+            {
+                // the C tile is read after the loop; start fetching it now (a prefetch never faults past the edge)
+                Sse.Prefetch0(c + (long)r * ldc);
+                Sse.Prefetch0(c + (long)r * ldc + 2 * w - 1);
+            }
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector256.Load(pb);

@@ -64,11 +64,14 @@ public sealed unsafe class GemmTests
         public T At(int i, int p) => TransA ? A[p * Lda + i] : A[i * Lda + p];
         public T Bt(int p, int j) => TransB ? B[j * Ldb + p] : B[p * Ldb + j];
 
-        public T[] Run(GemmKernel kernel, bool accumulate, bool parallel)
+        public T[] Run(GemmKernel kernel, bool accumulate, bool parallel, long packBudget = 0)
         {
             var c = (T[])C.Clone();
             fixed (T* pa = A, pb = B, pc = c)
-                Gemm<T>.Multiply(kernel, TransA, TransB, M, N, K, pa, Lda, pb, Ldb, pc, Ldc, accumulate, parallel);
+                if (packBudget > 0)
+                    Gemm<T>.Multiply(kernel, TransA, TransB, M, N, K, pa, Lda, pb, Ldb, pc, Ldc, accumulate, parallel, packBudget);
+                else
+                    Gemm<T>.Multiply(kernel, TransA, TransB, M, N, K, pa, Lda, pb, Ldb, pc, Ldc, accumulate, parallel);
             return c;
         }
 
@@ -135,6 +138,21 @@ public sealed unsafe class GemmTests
                     var d = new Operands<double>(m, n, k, ta, tb, 12 + m + k);
                     Assert.Equal(d.InOrder(accumulate), d.Run(kernel, accumulate, parallel: true));
                 }
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void PackingBInGroupsOfKBlocksKeepsTheOrder(GemmKernel kernel)
+    {
+        // k = 1100: 5 k blocks, packed one (budget below one block) or two at a time
+        foreach (long budget in new long[] { 1, 2 * 256 * 64 })
+            foreach (var (ta, tb) in Transposes)
+            {
+                var f = new Operands<float>(40, 50, 1100, ta, tb, 31);
+                var expected = f.InOrder(accumulate: true);
+                Assert.Equal(expected, f.Run(kernel, true, parallel: true, budget));
+                Assert.Equal(expected, f.Run(kernel, true, parallel: false, budget));
+            }
     }
 
     [Fact]
