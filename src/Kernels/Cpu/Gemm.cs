@@ -194,8 +194,8 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
                 continue;
             }
             int p0 = 0;
-            if (typeof(T) == typeof(float) && mr == MR256 && pr == mr && Avx.IsSupported)
-                p0 = PackRows6((float*)panel, (float*)(a + (long)row0 * lda + k0), lda, kc);
+            if (typeof(T) == typeof(float) && pr == mr && Avx.IsSupported)
+                p0 = PackRowsTransposed((float*)panel, (float*)(a + (long)row0 * lda + k0), lda, kc, mr);
             for (int r = 0; r < mr; r++)
             {
                 T* d = panel + p0 * mr + r;
@@ -207,38 +207,60 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
-    /// panel (kc, 6) = the transpose of 6 rows (6, kc) at stride lda, 8 k at a time by an 8 x 8 AVX transpose (rows
-    /// 6 and 7 are don't-cares), each 8-float result row stored over the next one's first 2. Returns the k done.
+    /// panel (kc, mr) = the transpose of mr (6 or 14) rows (mr, kc) at stride lda, 8 k at a time by 8 x 8 AVX
+    /// transposes of 8-row groups (missing rows are zero). Each 8-float result is stored over the first 2 values of the
+    /// one after it, so stores go in order. Returns the k done.
     /// </summary>
-    static int PackRows6(float* panel, float* src, int lda, int kc)
+    static int PackRowsTransposed(float* panel, float* src, int lda, int kc, int mr)
     {
         int p = 0;
         for (; p + 8 <= kc; p += 8)
         {
             float* s = src + p;
-            var r0 = Avx.LoadVector256(s); var r1 = Avx.LoadVector256(s + lda); var r2 = Avx.LoadVector256(s + 2 * lda);
-            var r3 = Avx.LoadVector256(s + 3 * lda); var r4 = Avx.LoadVector256(s + 4 * lda); var r5 = Avx.LoadVector256(s + 5 * lda);
-            var r6 = Vector256<float>.Zero; var r7 = Vector256<float>.Zero;
-            // 8 x 8 transpose: interleave pairs, then quads, then swap 128-bit halves
-            var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-            var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-            var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-            var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-            var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-            var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-            var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-            var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-            float* d = panel + p * MR256;
-            Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-            Avx.Store(d + 6, Avx.Permute2x128(u1, u5, 0x20));
-            Avx.Store(d + 12, Avx.Permute2x128(u2, u6, 0x20));
-            Avx.Store(d + 18, Avx.Permute2x128(u3, u7, 0x20));
-            Avx.Store(d + 24, Avx.Permute2x128(u0, u4, 0x31));
-            Avx.Store(d + 30, Avx.Permute2x128(u1, u5, 0x31));
-            Avx.Store(d + 36, Avx.Permute2x128(u2, u6, 0x31));
-            Avx.Store(d + 42, Avx.Permute2x128(u3, u7, 0x31));
+            Transpose8(s, lda, 6 < mr ? 8 : 6, out var a0, out var a1, out var a2, out var a3, out var a4, out var a5, out var a6, out var a7);
+            float* d = panel + p * mr;
+            if (mr == 6)
+            {
+                Avx.Store(d, a0); Avx.Store(d + 6, a1); Avx.Store(d + 12, a2); Avx.Store(d + 18, a3);
+                Avx.Store(d + 24, a4); Avx.Store(d + 30, a5); Avx.Store(d + 36, a6); Avx.Store(d + 42, a7);
+                continue;
+            }
+            Transpose8(s + 8 * lda, lda, mr - 8, out var b0, out var b1, out var b2, out var b3, out var b4, out var b5, out var b6, out var b7);
+            Avx.Store(d, a0); Avx.Store(d + 8, b0); d += mr;
+            Avx.Store(d, a1); Avx.Store(d + 8, b1); d += mr;
+            Avx.Store(d, a2); Avx.Store(d + 8, b2); d += mr;
+            Avx.Store(d, a3); Avx.Store(d + 8, b3); d += mr;
+            Avx.Store(d, a4); Avx.Store(d + 8, b4); d += mr;
+            Avx.Store(d, a5); Avx.Store(d + 8, b5); d += mr;
+            Avx.Store(d, a6); Avx.Store(d + 8, b6); d += mr;
+            Avx.Store(d, a7); Avx.Store(d + 8, b7);
         }
         return p;
+    }
+
+    // c_j = (row 0 [j], ..., row 7 [j]) for j < 8, rows at stride lda, rows past `rows` taken as zero
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8(float* s, int lda, int rows, out Vector256<float> c0, out Vector256<float> c1,
+        out Vector256<float> c2, out Vector256<float> c3, out Vector256<float> c4, out Vector256<float> c5,
+        out Vector256<float> c6, out Vector256<float> c7)
+    {
+        var r0 = Avx.LoadVector256(s); var r1 = Avx.LoadVector256(s + lda); var r2 = Avx.LoadVector256(s + 2 * lda);
+        var r3 = Avx.LoadVector256(s + 3 * lda); var r4 = Avx.LoadVector256(s + 4 * lda); var r5 = Avx.LoadVector256(s + 5 * lda);
+        var r6 = rows > 6 ? Avx.LoadVector256(s + 6 * lda) : Vector256<float>.Zero;
+        var r7 = rows > 7 ? Avx.LoadVector256(s + 7 * lda) : Vector256<float>.Zero;
+        // interleave pairs, then quads, then swap 128-bit halves
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        c0 = Avx.Permute2x128(u0, u4, 0x20); c1 = Avx.Permute2x128(u1, u5, 0x20);
+        c2 = Avx.Permute2x128(u2, u6, 0x20); c3 = Avx.Permute2x128(u3, u7, 0x20);
+        c4 = Avx.Permute2x128(u0, u4, 0x31); c5 = Avx.Permute2x128(u1, u5, 0x31);
+        c6 = Avx.Permute2x128(u2, u6, 0x31); c7 = Avx.Permute2x128(u3, u7, 0x31);
     }
 
     // one packed B panel: for p in [0,kc), the nr values op(B)[k0+p, j0+q] (zero padded past cols)
@@ -250,7 +272,8 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
             for (int p = 0; p < kc; p++, src += ldb)
             {
                 T* row = panel + p * nr;
-                if (cols == nr) new ReadOnlySpan<T>(src, nr).CopyTo(new Span<T>(row, nr));
+                if (cols == nr) // nr is a whole number of Vector256: copy by vectors, not a memmove call per row
+                    for (int q = 0; q < nr; q += Vector256<T>.Count) Vector256.Store(Vector256.Load(src + q), row + q);
                 else
                 {
                     for (int q = 0; q < cols; q++) row[q] = src[q];
