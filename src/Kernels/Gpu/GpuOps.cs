@@ -95,5 +95,6 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
         if (!_partials.IsEmpty) Device.Free(_partials);
         _scratch = _partials = default;
         FreeAlibiSlopes();
+        FreeGridBarrier();
     }
 }
