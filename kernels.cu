@@ -1778,35 +1778,27 @@ lstm_step_backward_dh(float* __restrict__ dh_prev, const float* __restrict__ dxp
 // ---- the persistent LSTM: one cooperative launch for the whole sequence, a grid barrier per time step ----
 // Block p owns the hidden units j in [p*units, min((p+1)*units, H)) and keeps the W_hh entries of those units in
 // shared memory for the whole launch: in the forward the 4*units rows (i, f, g, o) that produce their gates, in the
-// backward the units columns that carry their dh_{t-1}. Dot products are split over a group of `lanes` consecutive
+// backward the units columns that carry their dh_{t-1}. A dot product task is one W_hh row (or column) against up to
+// LSTM_DOT_ROWS batch rows (each W_hh value read once for them all), split over a group of `lanes` consecutive
 // threads (a power of two, as many as the block's threads allow): lane l sums k = l, l + lanes, ... in order, then a
-// butterfly adds the lanes; every sum has one fixed order. The host (GpuOps.Lstm.cs) sizes dynamic shared memory
-// with the same layout.
+// butterfly adds the lanes; every sum has one fixed order. Data that other blocks wrote during the launch is read
+// with plain loads after grid_sync, whose fences make it visible (as cooperative_groups' grid.sync does). The host
+// (GpuOps.Lstm.cs) sizes dynamic shared memory with the same layout.
 
 #define LSTM_THREADS 256
-
-// A load that bypasses L1 (ld.global.cg): data that other blocks wrote during this launch, read after a grid_sync.
-__device__ __forceinline__ float load_cg(const float* p)
-{
-#ifdef __CUDA_ARCH__
-    float v;
-    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(v) : "l"(p) : "memory");
-    return v;
-#else
-    return *p;
-#endif
-}
 // Most blocks of a persistent launch (each keeps ceil(H / blocks) units' W_hh in shared memory).
 #define LSTM_MAX_BLOCKS 32
 // Batch rows of h_{t-1} (forward) or dz_t (backward) staged in shared memory at a time.
 #define LSTM_STAGE_ROWS 16
+// Batch rows one dot product task covers (accumulators per thread).
+#define LSTM_DOT_ROWS 4
 
-// Threads per dot product when a block computes `dots` of them at once: the largest power of two <= 32 that still
-// gives every dot product its own group.
-__device__ __forceinline__ int lstm_lanes(int dots)
+// Threads per dot product task when a block has `tasks` of them: the largest power of two <= 32 that still gives
+// every task its own group.
+__device__ __forceinline__ int lstm_lanes(int tasks)
 {
     int lanes = 32;
-    while (lanes > 1 && lanes * dots > LSTM_THREADS) lanes >>= 1;
+    while (lanes > 1 && lanes * tasks > LSTM_THREADS) lanes >>= 1;
     return lanes;
 }
 
@@ -1814,21 +1806,70 @@ __device__ __forceinline__ int lstm_lanes(int dots)
 // so that the groups of a warp, reading neighbouring rows at the same offsets, use different banks.
 __device__ __forceinline__ int lstm_stride(int n, int lanes) { return (n + 31) / 32 * 32 + lanes % 32; }
 
-// The forward, all steps. Per step and batch chunk: h_{t-1} rows to shared memory, the block's 4*units dot products
-// per row, then its units' gates and state; a grid barrier ends the step (h_t is read by every block next step).
+// Staged rows, rounded up to whole dot tasks (the rows past the batch are read and their sums dropped).
+__device__ __forceinline__ int lstm_stage_rows(int stage) { return (stage + LSTM_DOT_ROWS - 1) / LSTM_DOT_ROWS * LSTM_DOT_ROWS; }
+
+// Loads each thread keeps in flight while staging rows into shared memory.
+#define LSTM_STAGE_LOADS 8
+
+// dst[r * stride + k] = src[r * src_stride + k] for r < rows, k < n. Each thread issues LSTM_STAGE_LOADS predicated
+// loads before its stores, so that they wait for memory together rather than one after another.
+__device__ __forceinline__ void lstm_stage(float* dst, int stride, const float* src, long long src_stride, int rows, int n)
+{
+    const int total = rows * n;
+    for (int base = threadIdx.x; base < total; base += LSTM_STAGE_LOADS * blockDim.x)
+    {
+        float v[LSTM_STAGE_LOADS];
+#pragma unroll
+        for (int q = 0; q < LSTM_STAGE_LOADS; q++)
+        {
+            const int i = base + q * blockDim.x;
+            if (i < total) v[q] = src[(i / n) * src_stride + i % n];
+        }
+#pragma unroll
+        for (int q = 0; q < LSTM_STAGE_LOADS; q++)
+        {
+            const int i = base + q * blockDim.x;
+            if (i < total) dst[(i / n) * stride + i % n] = v[q];
+        }
+    }
+}
+
+// acc[r] = sum over k of a[r * stride + k] * w[k], k = lane, lane + lanes, ... < n, then the butterfly over the group.
+// Every thread of the warp calls it (the shuffles); `active` threads read.
+__device__ __forceinline__ void lstm_dot(float acc[LSTM_DOT_ROWS], const float* a, const float* w, int stride, int n, int lane,
+                                         int lanes, bool active)
+{
+    for (int r = 0; r < LSTM_DOT_ROWS; r++) acc[r] = 0.0f;
+    if (active)
+        for (int k = lane; k < n; k += lanes)
+        {
+            const float wk = w[k];
+            for (int r = 0; r < LSTM_DOT_ROWS; r++) acc[r] += a[r * stride + k] * wk;
+        }
+    for (int offset = lanes / 2; offset > 0; offset >>= 1)
+        for (int r = 0; r < LSTM_DOT_ROWS; r++) acc[r] += __shfl_xor_sync(FULL_MASK, acc[r], offset);
+}
+
+// The forward, all steps. Per step and batch chunk: h_{t-1} rows, xproj + b_hh and c_{t-1} of the block's units to
+// shared memory (all loads in flight together), the dot products added to the pre-activations, then the gates and
+// state; a grid barrier ends the step (h_t is read by every block the next step).
 // h, cell (B,T,H), gates (B,T,4H) (after their nonlinearities), xproj (B,T,4H), whh (4H,H), bhh (4H),
-// barrier (1) grid_sync's counter. Shared: W_hh rows (4*units, stride), h_{t-1} (STAGE, stride), pre-activations (STAGE, 4*units).
+// barrier (1) grid_sync's counter. Shared: W_hh rows (4*units, stride), h_{t-1} (stage rows rounded up, stride),
+// pre-activations (STAGE, 4*units), c_{t-1} (STAGE, units).
 extern "C" __global__ void __launch_bounds__(LSTM_THREADS)
 lstm_forward_persistent(float* h, float* __restrict__ cell, float* __restrict__ gates, const float* __restrict__ xproj,
                         const float* __restrict__ whh, const float* __restrict__ bhh, unsigned int* barrier,
                         int b, int t, int hidden, int units)
 {
     extern __shared__ float lstm_shared[];
-    const int j0 = blockIdx.x * units, mine = min(units, hidden - j0), g4 = 4 * hidden;
-    const int stage = min(b, LSTM_STAGE_ROWS), lanes = lstm_lanes(stage * 4 * units), stride = lstm_stride(hidden, lanes);
-    float* w_s = lstm_shared;                // row g*units + u: W_hh row g*H + j0 + u
-    float* h_s = w_s + 4 * units * stride;   // row r: h_{t-1} of batch row b0 + r
-    float* z_s = h_s + stage * stride;       // (r, g*units + u): h_{t-1} . W_hh row
+    const int j0 = blockIdx.x * units, mine = min(units, hidden - j0), g4 = 4 * hidden, u4 = 4 * units;
+    const int stage = min(b, LSTM_STAGE_ROWS), sets = lstm_stage_rows(stage) / LSTM_DOT_ROWS;
+    const int lanes = lstm_lanes(sets * u4), stride = lstm_stride(hidden, lanes);
+    float* w_s = lstm_shared;                           // row g*units + u: W_hh row g*H + j0 + u
+    float* h_s = w_s + u4 * stride;                     // row r: h_{t-1} of batch row b0 + r
+    float* z_s = h_s + lstm_stage_rows(stage) * stride; // (r, g*units + u): pre-activation
+    float* c_s = z_s + stage * u4;                      // (r, u): c_{t-1}
     for (int i = threadIdx.x; i < 4 * mine * hidden; i += blockDim.x)
     {
         const int row = i / hidden, k = i % hidden, g = row / mine, u = row % mine;
@@ -1839,35 +1880,39 @@ lstm_forward_persistent(float* h, float* __restrict__ cell, float* __restrict__ 
     {
         for (int b0 = 0; b0 < b; b0 += stage)
         {
-            const int rows = min(stage, b - b0), dots = rows * 4 * mine;
-            if (step > 0)
-                for (int i = threadIdx.x; i < rows * hidden; i += blockDim.x)
-                    h_s[(i / hidden) * stride + i % hidden] = load_cg(h + ((long long)(b0 + i / hidden) * t + step - 1) * hidden + i % hidden);
-            __syncthreads();  // h_s staged (and W_hh, the first time)
-            for (int d0 = 0; d0 < stage * 4 * units; d0 += groups)  // the same trip count on every thread (shuffles)
+            const int rows = min(stage, b - b0), tasks = (rows + LSTM_DOT_ROWS - 1) / LSTM_DOT_ROWS * 4 * mine;
+            if (step > 0) lstm_stage(h_s, stride, h + ((long long)b0 * t + step - 1) * hidden, (long long)t * hidden, rows, hidden);
+            for (int i = threadIdx.x; i < rows * 4 * mine; i += blockDim.x)
             {
-                const int d = d0 + group, r = d / (4 * mine), q = d % (4 * mine), row = (q / mine) * units + q % mine;
-                float s = 0.0f;
-                if (d < dots && step > 0)
-                    for (int k = lane; k < hidden; k += lanes) s += h_s[r * stride + k] * w_s[row * stride + k];
-                for (int offset = lanes / 2; offset > 0; offset >>= 1) s += __shfl_xor_sync(FULL_MASK, s, offset);
-                if (d < dots && lane == 0) z_s[r * 4 * units + row] = s;
+                const int r = i / (4 * mine), g = i % (4 * mine) / mine, u = i % mine;
+                const long long row = (long long)(b0 + r) * t + step;
+                z_s[r * u4 + g * units + u] = xproj[row * g4 + g * hidden + j0 + u] + bhh[g * hidden + j0 + u];
+                if (g == 0) c_s[r * units + u] = step > 0 ? cell[(row - 1) * hidden + j0 + u] : 0.0f;
+            }
+            __syncthreads();  // staged (and W_hh, the first time)
+            for (int d0 = 0; step > 0 && d0 < sets * u4; d0 += groups)  // the same trip count on every thread (shuffles)
+            {
+                const int d = d0 + group, set = d / (4 * mine), q = d % (4 * mine), wrow = (q / mine) * units + q % mine;
+                float acc[LSTM_DOT_ROWS];
+                lstm_dot(acc, h_s + set * LSTM_DOT_ROWS * stride, w_s + wrow * stride, stride, hidden, lane, lanes, d < tasks);
+                if (d < tasks && lane == 0)
+                    for (int r = 0; r < LSTM_DOT_ROWS && set * LSTM_DOT_ROWS + r < rows; r++)
+                        z_s[(set * LSTM_DOT_ROWS + r) * u4 + wrow] += acc[r];
             }
             __syncthreads();  // z_s complete
             for (int e = threadIdx.x; e < rows * mine; e += blockDim.x)
             {
                 const int r = e / mine, u = e % mine, j = j0 + u;
                 const long long row = (long long)(b0 + r) * t + step;
-                float z[4];
-                for (int g = 0; g < 4; g++) z[g] = z_s[r * 4 * units + g * units + u] + xproj[row * g4 + g * hidden + j] + bhh[g * hidden + j];
-                const float ig = sigmoidf_(z[0]), fg = sigmoidf_(z[1]), gg = tanhf(z[2]), og = sigmoidf_(z[3]);
+                const float* z = z_s + r * u4 + u;
+                const float ig = sigmoidf_(z[0]), fg = sigmoidf_(z[units]), gg = tanhf(z[2 * units]), og = sigmoidf_(z[3 * units]);
                 float* gate = gates + row * g4;
                 gate[j] = ig; gate[hidden + j] = fg; gate[2 * hidden + j] = gg; gate[3 * hidden + j] = og;
-                const float cv = ig * gg + (step > 0 ? fg * cell[(row - 1) * hidden + j] : 0.0f);
+                const float cv = ig * gg + fg * c_s[r * units + u];
                 cell[row * hidden + j] = cv;
                 h[row * hidden + j] = og * tanhf(cv);
             }
-            __syncthreads();  // h_s and z_s are free for the next chunk
+            __syncthreads();  // the shared rows are free for the next chunk
         }
         if (step + 1 < t) grid_sync(barrier);  // h_t of every unit written
     }
@@ -1878,7 +1923,7 @@ lstm_forward_persistent(float* h, float* __restrict__ cell, float* __restrict__ 
 // then dh_next = dz_t W_hh for its units: per batch chunk, dz_t rows to shared memory and one dot product of length 4H
 // per (row, unit) with the block's W_hh columns. dh_next, dc_next (B,H) are this block's own columns only.
 // dxproj (B,T,4H) (overwritten), dh_next, dc_next (B,H) scratch, dh (B,T,H), cell (B,T,H), gates (B,T,4H),
-// whh (4H,H), barrier (1) grid_sync's counter. Shared: W_hh columns (units, stride), dz_t (STAGE, stride).
+// whh (4H,H), barrier (1) grid_sync's counter. Shared: W_hh columns (units, stride), dz_t (stage rows rounded up, stride).
 extern "C" __global__ void __launch_bounds__(LSTM_THREADS)
 lstm_backward_persistent(float* dxproj, float* __restrict__ dh_next, float* __restrict__ dc_next, const float* __restrict__ dh,
                          const float* __restrict__ cell, const float* __restrict__ gates, const float* __restrict__ whh,
@@ -1886,7 +1931,8 @@ lstm_backward_persistent(float* dxproj, float* __restrict__ dh_next, float* __re
 {
     extern __shared__ float lstm_shared[];
     const int j0 = blockIdx.x * units, mine = min(units, hidden - j0), g4 = 4 * hidden;
-    const int stage = min(b, LSTM_STAGE_ROWS), lanes = lstm_lanes(stage * units), stride = lstm_stride(g4, lanes);
+    const int stage = min(b, LSTM_STAGE_ROWS), sets = lstm_stage_rows(stage) / LSTM_DOT_ROWS;
+    const int lanes = lstm_lanes(sets * units), stride = lstm_stride(g4, lanes);
     float* w_s = lstm_shared;             // row u: W_hh column j0 + u (4H)
     float* dz_s = w_s + units * stride;   // row r: dz_t of batch row b0 + r (4H)
     for (int i = threadIdx.x; i < mine * g4; i += blockDim.x)
@@ -1919,18 +1965,17 @@ lstm_backward_persistent(float* dxproj, float* __restrict__ dh_next, float* __re
         grid_sync(barrier);  // dz_t of every unit written (and this block's dh_next reads done)
         for (int b0 = 0; b0 < b; b0 += stage)
         {
-            const int rows = min(stage, b - b0), dots = rows * mine;
-            for (int i = threadIdx.x; i < rows * g4; i += blockDim.x)
-                dz_s[(i / g4) * stride + i % g4] = load_cg(dxproj + ((long long)(b0 + i / g4) * t + step) * g4 + i % g4);
+            const int rows = min(stage, b - b0), tasks = (rows + LSTM_DOT_ROWS - 1) / LSTM_DOT_ROWS * mine;
+            lstm_stage(dz_s, stride, dxproj + ((long long)b0 * t + step) * g4, (long long)t * g4, rows, g4);
             __syncthreads();  // dz_s staged
-            for (int d0 = 0; d0 < stage * units; d0 += groups)  // the same trip count on every thread (shuffles)
+            for (int d0 = 0; d0 < sets * units; d0 += groups)  // the same trip count on every thread (shuffles)
             {
-                const int d = d0 + group, r = d / mine, u = d % mine;
-                float s = 0.0f;
-                if (d < dots)
-                    for (int m = lane; m < g4; m += lanes) s += dz_s[r * stride + m] * w_s[u * stride + m];
-                for (int offset = lanes / 2; offset > 0; offset >>= 1) s += __shfl_xor_sync(FULL_MASK, s, offset);
-                if (d < dots && lane == 0) dh_next[(b0 + r) * hidden + j0 + u] = s;
+                const int d = d0 + group, set = d / mine, u = d % mine;
+                float acc[LSTM_DOT_ROWS];
+                lstm_dot(acc, dz_s + set * LSTM_DOT_ROWS * stride, w_s + u * stride, stride, g4, lane, lanes, d < tasks);
+                if (d < tasks && lane == 0)
+                    for (int r = 0; r < LSTM_DOT_ROWS && set * LSTM_DOT_ROWS + r < rows; r++)
+                        dh_next[(b0 + set * LSTM_DOT_ROWS + r) * hidden + j0 + u] = acc[r];
             }
             __syncthreads();  // dz_s free for the next chunk; dh_next visible to the gate threads
         }

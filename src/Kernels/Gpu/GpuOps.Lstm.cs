@@ -21,7 +21,7 @@ public sealed partial class GpuOps
     /// <summary>
     /// The persistent geometry for batch <paramref name="b"/> and <paramref name="hidden"/> units, if the device can hold
     /// it: units = ceil(H / LSTM_MAX_BLOCKS) per block, ceil(H / units) blocks, all resident at once with the shared
-    /// memory below. The sizes mirror the layout in kernels.cu (lstm_lanes, lstm_stride).
+    /// memory below. The sizes mirror the layout in kernels.cu (lstm_lanes, lstm_stride, lstm_stage_rows).
     /// </summary>
     public LstmPlan PlanLstm(int b, int hidden)
     {
@@ -39,12 +39,13 @@ public sealed partial class GpuOps
     {
         int threads = Threads("lstm_forward_persistent"), maxBlocks = _source.Define("LSTM_MAX_BLOCKS");
         int units = (hidden + maxBlocks - 1) / maxBlocks, blocks = (hidden + units - 1) / units;
-        int stage = Math.Min(b, _source.Define("LSTM_STAGE_ROWS"));
-        // forward: W_hh rows (4 units, stride), h_{t-1} (stage, stride), pre-activations (stage, 4 units)
-        long forwardStride = LstmStride(hidden, LstmLanes((long)stage * 4 * units, threads));
-        long forward = 4 * ((4L * units + stage) * forwardStride + (long)stage * 4 * units);
-        // backward: W_hh columns (units, stride), dz_t (stage, stride)
-        long backward = 4 * ((long)(units + stage) * LstmStride(4L * hidden, LstmLanes((long)stage * units, threads)));
+        int stage = Math.Min(b, _source.Define("LSTM_STAGE_ROWS")), dotRows = _source.Define("LSTM_DOT_ROWS");
+        int sets = (stage + dotRows - 1) / dotRows, staged = sets * dotRows;  // staged rows: whole dot tasks
+        // forward: W_hh rows (4 units, stride), h_{t-1} (staged, stride), pre-activations (stage, 4 units), c_{t-1} (stage, units)
+        long forwardStride = LstmStride(hidden, LstmLanes((long)sets * 4 * units, threads));
+        long forward = 4 * ((4L * units + staged) * forwardStride + (long)stage * 4 * units + (long)stage * units);
+        // backward: W_hh columns (units, stride), dz_t (staged, stride)
+        long backward = 4 * ((long)(units + staged) * LstmStride(4L * hidden, LstmLanes((long)sets * units, threads)));
         foreach (var (kernel, bytes) in new[] { ("lstm_forward_persistent", forward), ("lstm_backward_persistent", backward) })
         {
             int resident = bytes > int.MaxValue ? 0 : Device.CooperativeBlocks(kernel, threads, (int)bytes);
@@ -56,11 +57,11 @@ public sealed partial class GpuOps
         return new LstmPlan(true, blocks, units, (int)forward, (int)backward, "");
     }
 
-    /// <summary>kernels.cu's lstm_lanes: threads per dot product when a block computes <paramref name="dots"/> at once.</summary>
-    static int LstmLanes(long dots, int threads)
+    /// <summary>kernels.cu's lstm_lanes: threads per dot product task when a block has <paramref name="tasks"/>.</summary>
+    static int LstmLanes(long tasks, int threads)
     {
         int lanes = WarpSize;
-        while (lanes > 1 && lanes * dots > threads) lanes >>= 1;
+        while (lanes > 1 && lanes * tasks > threads) lanes >>= 1;
         return lanes;
     }
 
