@@ -1812,26 +1812,29 @@ __device__ __forceinline__ int lstm_stage_rows(int stage) { return (stage + LSTM
 // Loads each thread keeps in flight while staging rows into shared memory.
 #define LSTM_STAGE_LOADS 8
 
-// dst[r * stride + k] = src[r * src_stride + k] for r < rows, k < n. Each thread issues LSTM_STAGE_LOADS predicated
-// loads before its stores, so that they wait for memory together rather than one after another.
+// dst[r * stride + k] = src[r * src_stride + k] for r < rows, k < n. Each thread issues LSTM_STAGE_LOADS loads before
+// its stores, so that they wait for memory together rather than one after another, and steps through (r, k) by
+// blockDim.x elements at a time without dividing.
 __device__ __forceinline__ void lstm_stage(float* dst, int stride, const float* src, long long src_stride, int rows, int n)
 {
-    const int total = rows * n;
-    for (int base = threadIdx.x; base < total; base += LSTM_STAGE_LOADS * blockDim.x)
+    const int dr = blockDim.x / n, dk = blockDim.x % n;
+    int r = threadIdx.x / n, k = threadIdx.x % n;
+    while (r < rows)
     {
         float v[LSTM_STAGE_LOADS];
+        int at[LSTM_STAGE_LOADS];  // offset in dst; -1 past the last row
 #pragma unroll
         for (int q = 0; q < LSTM_STAGE_LOADS; q++)
         {
-            const int i = base + q * blockDim.x;
-            if (i < total) v[q] = src[(i / n) * src_stride + i % n];
+            at[q] = r < rows ? r * stride + k : -1;
+            if (r < rows) v[q] = src[r * src_stride + k];
+            r += dr;
+            k += dk;
+            if (k >= n) { k -= n; r++; }
         }
 #pragma unroll
         for (int q = 0; q < LSTM_STAGE_LOADS; q++)
-        {
-            const int i = base + q * blockDim.x;
-            if (i < total) dst[(i / n) * stride + i % n] = v[q];
-        }
+            if (at[q] >= 0) dst[at[q]] = v[q];
     }
 }
 
