@@ -1810,7 +1810,7 @@ __device__ __forceinline__ int lstm_stride(int n, int lanes) { return (n + 31) /
 __device__ __forceinline__ int lstm_stage_rows(int stage) { return (stage + LSTM_DOT_ROWS - 1) / LSTM_DOT_ROWS * LSTM_DOT_ROWS; }
 
 // Loads each thread keeps in flight while staging rows into shared memory.
-#define LSTM_STAGE_LOADS 8
+#define LSTM_STAGE_LOADS 16
 
 // dst[r * stride + k] = src[r * src_stride + k] for r < rows, k < n. Each thread issues LSTM_STAGE_LOADS loads before
 // its stores, so that they wait for memory together rather than one after another, and steps through (r, k) by

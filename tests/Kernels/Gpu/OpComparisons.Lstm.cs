@@ -85,6 +85,18 @@ public abstract partial class OpComparisons
         });
     }
 
+    /// <summary>A hidden size whose W_hh slices do not fit in shared memory runs per step, and the plan says why.</summary>
+    [Fact]
+    public void Lstm_too_large_for_shared_memory_runs_per_step_with_a_reason()
+    {
+        using var ops = new GpuOps(Open());
+        var plan = ops.PlanLstm(16, 4096);
+        Assert.False(plan.Persistent);
+        Assert.Contains("lstm_forward_persistent for H = 4096, B = 16 needs 32 co-resident blocks", plan.Reason);
+        Assert.Contains("the device keeps 0 resident", plan.Reason);
+        Assert.True(ops.PlanLstm(16, 128).Persistent, ops.PlanLstm(16, 128).Reason);
+    }
+
     /// <summary>Two runs of the persistent LSTM give the same bits (every sum in a fixed order, whatever the blocks' timing).</summary>
     [Fact]
     public void Lstm_persistent_runs_are_bit_identical()
