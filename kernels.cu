@@ -1812,30 +1812,22 @@ __device__ __forceinline__ int lstm_stage_rows(int stage) { return (stage + LSTM
 // Loads each thread keeps in flight while staging rows into shared memory.
 #define LSTM_STAGE_LOADS 16
 
-// dst[r * stride + k] = src[r * src_stride + k] for r < rows, k < n. Each thread issues LSTM_STAGE_LOADS loads before
-// its stores, so that they wait for memory together rather than one after another, and steps through (r, k) by
-// blockDim.x elements at a time without dividing.
+// dst[r * stride + k] = src[r * src_stride + k] for r < rows, k < n: thread x copies columns k = x, x + blockDim.x, ...
+// of LSTM_STAGE_LOADS rows at a time, all loads issued before the stores, so that they wait for memory together
+// rather than one after another (a few instructions an element: the rows are uniform, the column fixed).
 __device__ __forceinline__ void lstm_stage(float* dst, int stride, const float* src, long long src_stride, int rows, int n)
 {
-    const int dr = blockDim.x / n, dk = blockDim.x % n;
-    int r = threadIdx.x / n, k = threadIdx.x % n;
-    while (r < rows)
-    {
-        float v[LSTM_STAGE_LOADS];
-        int at[LSTM_STAGE_LOADS];  // offset in dst; -1 past the last row
-#pragma unroll
-        for (int q = 0; q < LSTM_STAGE_LOADS; q++)
+    for (int k = threadIdx.x; k < n; k += blockDim.x)
+        for (int r0 = 0; r0 < rows; r0 += LSTM_STAGE_LOADS)
         {
-            at[q] = r < rows ? r * stride + k : -1;
-            if (r < rows) v[q] = src[r * src_stride + k];
-            r += dr;
-            k += dk;
-            if (k >= n) { k -= n; r++; }
-        }
+            float v[LSTM_STAGE_LOADS];
 #pragma unroll
-        for (int q = 0; q < LSTM_STAGE_LOADS; q++)
-            if (at[q] >= 0) dst[at[q]] = v[q];
-    }
+            for (int q = 0; q < LSTM_STAGE_LOADS; q++)
+                if (r0 + q < rows) v[q] = src[(r0 + q) * src_stride + k];
+#pragma unroll
+            for (int q = 0; q < LSTM_STAGE_LOADS; q++)
+                if (r0 + q < rows) dst[(r0 + q) * stride + k] = v[q];
+        }
 }
 
 // acc[r] = sum over k of a[r * stride + k] * w[k], k = lane, lane + lanes, ... < n, then the butterfly over the group.
