@@ -7,7 +7,8 @@ namespace RawFlipFlop.Kernels.Emulator;
 /// <summary>
 /// How the emulator runs kernels. <see cref="ShuffleSeed"/>: run the threads of a block in a random order after
 /// every barrier, and the blocks in a random order (exposes missing barriers). <see cref="Threads"/>: worker
-/// threads that run blocks (0: the core count, at most 8). <see cref="StackKib"/>: stack of each emulated thread.
+/// threads that run blocks (0: the core count, at most 8; a cooperative launch takes one per block).
+/// <see cref="StackKib"/>: stack of each emulated thread.
 /// Defaults come from RFF_EMULATOR_SHUFFLE (a seed) and RFF_EMULATOR_THREADS.
 /// </summary>
 public sealed record EmulatorOptions(ulong? ShuffleSeed = null, int Threads = 0, int StackKib = 64)

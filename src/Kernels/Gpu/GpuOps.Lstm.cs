@@ -26,6 +26,7 @@ public sealed partial class GpuOps
     public LstmPlan PlanLstm(int b, int hidden)
     {
         if (!PersistentLstm) return new LstmPlan(false, 0, 0, 0, 0, "PersistentLstm is off");
+        if (b <= 0 || hidden <= 0) return new LstmPlan(false, 0, 0, 0, 0, $"nothing to hold on chip (B = {b}, H = {hidden})");
         lock (_lstmPlans)
         {
             if (_lstmPlans.TryGetValue((b, hidden), out var cached)) return cached;
