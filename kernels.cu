@@ -25,6 +25,32 @@ __device__ __forceinline__ bool aligned16(const void* p)
     return ((unsigned long long)p & 15ull) == 0;
 }
 
+// Waits until every thread of the grid has arrived; what they wrote before is then visible to all. Only in kernels
+// launched cooperatively (cuLaunchCooperativeKernel: every block resident, else this never returns). NVRTC without
+// headers has no cooperative_groups, so this is its grid.sync() written out: each block's thread 0 adds to a global
+// counter, block 0 adding 2^31 - (blocks - 1) and the others 1, so that the counter's top bit flips exactly when the
+// last block arrives, and spins until it sees the flip. `counter` (1): zero when allocated; every launch leaves its
+// low 31 bits zero again. The emulator implements it with real waits (cuda_emulator.h, rff_emu_grid_sync).
+__device__ __forceinline__ void grid_sync(unsigned int* counter)
+{
+#ifdef __CUDA_ARCH__
+    __syncthreads();
+    if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0)
+    {
+        const unsigned int blocks = gridDim.x * gridDim.y * gridDim.z;
+        const bool first = blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0;
+        __threadfence();  // this block's writes (ordered before by the barrier) reach the device before the arrival
+        const unsigned int old = atomicAdd(counter, first ? 0x80000000u - (blocks - 1) : 1u);
+        while (((old ^ *(volatile unsigned int*)counter) & 0x80000000u) == 0) {}
+        __threadfence();
+    }
+    __syncthreads();
+#else
+    (void)counter;
+    rff_emu_grid_sync();
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // AdamW
 // ---------------------------------------------------------------------------------------------------------
@@ -1777,6 +1803,208 @@ lstm_step_backward_dh(float* __restrict__ dh_prev, const float* __restrict__ dxp
     dh_prev[idx] = s;
 }
 
+// ---- the persistent LSTM: one cooperative launch for the whole sequence, a grid barrier per time step ----
+// Block p owns the hidden units j in [p*units, min((p+1)*units, H)) and keeps the W_hh entries of those units in
+// shared memory for the whole launch: in the forward the 4*units rows (i, f, g, o) that produce their gates, in the
+// backward the units columns that carry their dh_{t-1}. A dot product task is one W_hh row (or column) against up to
+// LSTM_DOT_ROWS batch rows (each W_hh value read once for them all), split over a group of `lanes` consecutive
+// threads (a power of two, as many as the block's threads allow): lane l sums k = l, l + lanes, ... in order, then a
+// butterfly adds the lanes; every sum has one fixed order. Data that other blocks wrote during the launch is read
+// with plain loads after grid_sync, whose fences make it visible (as cooperative_groups' grid.sync does). The host
+// (GpuOps.Lstm.cs) sizes dynamic shared memory with the same layout.
+
+#define LSTM_THREADS 256
+// Most blocks of a persistent launch (each keeps ceil(H / blocks) units' W_hh in shared memory).
+#define LSTM_MAX_BLOCKS 32
+// Batch rows of h_{t-1} (forward) or dz_t (backward) staged in shared memory at a time.
+#define LSTM_STAGE_ROWS 16
+// Batch rows one dot product task covers (accumulators per thread).
+#define LSTM_DOT_ROWS 4
+
+// Threads per dot product task when a block has `tasks` of them: the largest power of two <= 32 that still gives
+// every task its own group.
+__device__ __forceinline__ int lstm_lanes(int tasks)
+{
+    int lanes = 32;
+    while (lanes > 1 && lanes * tasks > LSTM_THREADS) lanes >>= 1;
+    return lanes;
+}
+
+// Shared-memory row stride (floats) for rows of n floats read `lanes` at a time: a multiple of 32 plus lanes (mod 32),
+// so that the groups of a warp, reading neighbouring rows at the same offsets, use different banks.
+__device__ __forceinline__ int lstm_stride(int n, int lanes) { return (n + 31) / 32 * 32 + lanes % 32; }
+
+// Staged rows, rounded up to whole dot tasks (the rows past the batch are read and their sums dropped).
+__device__ __forceinline__ int lstm_stage_rows(int stage) { return (stage + LSTM_DOT_ROWS - 1) / LSTM_DOT_ROWS * LSTM_DOT_ROWS; }
+
+// Loads each thread keeps in flight while staging rows into shared memory.
+#define LSTM_STAGE_LOADS 16
+
+// dst[r * stride + k] = src[r * src_stride + k] for r < rows, k < n: thread x copies columns k = x, x + blockDim.x, ...
+// of LSTM_STAGE_LOADS rows at a time, all loads issued before the stores, so that they wait for memory together
+// rather than one after another (a few instructions an element: the rows are uniform, the column fixed).
+__device__ __forceinline__ void lstm_stage(float* dst, int stride, const float* src, long long src_stride, int rows, int n)
+{
+    for (int k = threadIdx.x; k < n; k += blockDim.x)
+        for (int r0 = 0; r0 < rows; r0 += LSTM_STAGE_LOADS)
+        {
+            float v[LSTM_STAGE_LOADS];
+#pragma unroll
+            for (int q = 0; q < LSTM_STAGE_LOADS; q++)
+                if (r0 + q < rows) v[q] = src[(r0 + q) * src_stride + k];
+#pragma unroll
+            for (int q = 0; q < LSTM_STAGE_LOADS; q++)
+                if (r0 + q < rows) dst[(r0 + q) * stride + k] = v[q];
+        }
+}
+
+// acc[r] = sum over k of a[r * stride + k] * w[k], k = lane, lane + lanes, ... < n, then the butterfly over the group.
+// Every thread of the warp calls it (the shuffles); `active` threads read.
+__device__ __forceinline__ void lstm_dot(float acc[LSTM_DOT_ROWS], const float* a, const float* w, int stride, int n, int lane,
+                                         int lanes, bool active)
+{
+    for (int r = 0; r < LSTM_DOT_ROWS; r++) acc[r] = 0.0f;
+    if (active)
+        for (int k = lane; k < n; k += lanes)
+        {
+            const float wk = w[k];
+            for (int r = 0; r < LSTM_DOT_ROWS; r++) acc[r] += a[r * stride + k] * wk;
+        }
+    for (int offset = lanes / 2; offset > 0; offset >>= 1)
+        for (int r = 0; r < LSTM_DOT_ROWS; r++) acc[r] += __shfl_xor_sync(FULL_MASK, acc[r], offset);
+}
+
+// The forward, all steps. Per step and batch chunk: h_{t-1} rows, xproj + b_hh and c_{t-1} of the block's units to
+// shared memory (all loads in flight together), the dot products added to the pre-activations, then the gates and
+// state; a grid barrier ends the step (h_t is read by every block the next step).
+// h, cell (B,T,H), gates (B,T,4H) (after their nonlinearities), xproj (B,T,4H), whh (4H,H), bhh (4H),
+// barrier (1) grid_sync's counter. Shared: W_hh rows (4*units, stride), h_{t-1} (stage rows rounded up, stride),
+// pre-activations (STAGE, 4*units), c_{t-1} (STAGE, units).
+extern "C" __global__ void __launch_bounds__(LSTM_THREADS)
+lstm_forward_persistent(float* h, float* __restrict__ cell, float* __restrict__ gates, const float* __restrict__ xproj,
+                        const float* __restrict__ whh, const float* __restrict__ bhh, unsigned int* barrier,
+                        int b, int t, int hidden, int units)
+{
+    extern __shared__ float lstm_shared[];
+    const int j0 = blockIdx.x * units, mine = min(units, hidden - j0), g4 = 4 * hidden, u4 = 4 * units;
+    const int stage = min(b, LSTM_STAGE_ROWS), sets = lstm_stage_rows(stage) / LSTM_DOT_ROWS;
+    const int lanes = lstm_lanes(sets * u4), stride = lstm_stride(hidden, lanes);
+    float* w_s = lstm_shared;                           // row g*units + u: W_hh row g*H + j0 + u
+    float* h_s = w_s + u4 * stride;                     // row r: h_{t-1} of batch row b0 + r
+    float* z_s = h_s + lstm_stage_rows(stage) * stride; // (r, g*units + u): pre-activation
+    float* c_s = z_s + stage * u4;                      // (r, u): c_{t-1}
+    for (int i = threadIdx.x; i < 4 * mine * hidden; i += blockDim.x)
+    {
+        const int row = i / hidden, k = i % hidden, g = row / mine, u = row % mine;
+        w_s[(g * units + u) * stride + k] = whh[(long long)(g * hidden + j0 + u) * hidden + k];
+    }
+    const int group = threadIdx.x / lanes, lane = threadIdx.x % lanes, groups = blockDim.x / lanes;
+    for (int step = 0; step < t; step++)
+    {
+        for (int b0 = 0; b0 < b; b0 += stage)
+        {
+            const int rows = min(stage, b - b0), tasks = (rows + LSTM_DOT_ROWS - 1) / LSTM_DOT_ROWS * 4 * mine;
+            if (step > 0) lstm_stage(h_s, stride, h + ((long long)b0 * t + step - 1) * hidden, (long long)t * hidden, rows, hidden);
+            for (int i = threadIdx.x; i < rows * 4 * mine; i += blockDim.x)
+            {
+                const int r = i / (4 * mine), g = i % (4 * mine) / mine, u = i % mine;
+                const long long row = (long long)(b0 + r) * t + step;
+                z_s[r * u4 + g * units + u] = xproj[row * g4 + g * hidden + j0 + u] + bhh[g * hidden + j0 + u];
+                if (g == 0) c_s[r * units + u] = step > 0 ? cell[(row - 1) * hidden + j0 + u] : 0.0f;
+            }
+            __syncthreads();  // staged (and W_hh, the first time)
+            for (int d0 = 0; step > 0 && d0 < sets * u4; d0 += groups)  // the same trip count on every thread (shuffles)
+            {
+                const int d = d0 + group, set = d / (4 * mine), q = d % (4 * mine), wrow = (q / mine) * units + q % mine;
+                float acc[LSTM_DOT_ROWS];
+                lstm_dot(acc, h_s + set * LSTM_DOT_ROWS * stride, w_s + wrow * stride, stride, hidden, lane, lanes, d < tasks);
+                if (d < tasks && lane == 0)
+                    for (int r = 0; r < LSTM_DOT_ROWS && set * LSTM_DOT_ROWS + r < rows; r++)
+                        z_s[(set * LSTM_DOT_ROWS + r) * u4 + wrow] += acc[r];
+            }
+            __syncthreads();  // z_s complete
+            for (int e = threadIdx.x; e < rows * mine; e += blockDim.x)
+            {
+                const int r = e / mine, u = e % mine, j = j0 + u;
+                const long long row = (long long)(b0 + r) * t + step;
+                const float* z = z_s + r * u4 + u;
+                const float ig = sigmoidf_(z[0]), fg = sigmoidf_(z[units]), gg = tanhf(z[2 * units]), og = sigmoidf_(z[3 * units]);
+                float* gate = gates + row * g4;
+                gate[j] = ig; gate[hidden + j] = fg; gate[2 * hidden + j] = gg; gate[3 * hidden + j] = og;
+                const float cv = ig * gg + fg * c_s[r * units + u];
+                cell[row * hidden + j] = cv;
+                h[row * hidden + j] = og * tanhf(cv);
+            }
+            __syncthreads();  // the shared rows are free for the next chunk
+        }
+        if (step + 1 < t) grid_sync(barrier);  // h_t of every unit written
+    }
+}
+
+// The backward, all steps (t = T-1 down to 0). Per step: the block's units' dz_t (into dxproj) from dh_t, the
+// gradient dh_next reaching h_t from step t+1 and dc_next reaching c_t; a grid barrier (dz_t of every unit written);
+// then dh_next = dz_t W_hh for its units: per batch chunk, dz_t rows to shared memory and one dot product of length 4H
+// per (row, unit) with the block's W_hh columns. dh_next, dc_next (B,H) are this block's own columns only.
+// dxproj (B,T,4H) (overwritten), dh_next, dc_next (B,H) scratch, dh (B,T,H), cell (B,T,H), gates (B,T,4H),
+// whh (4H,H), barrier (1) grid_sync's counter. Shared: W_hh columns (units, stride), dz_t (stage rows rounded up, stride).
+extern "C" __global__ void __launch_bounds__(LSTM_THREADS)
+lstm_backward_persistent(float* dxproj, float* __restrict__ dh_next, float* __restrict__ dc_next, const float* __restrict__ dh,
+                         const float* __restrict__ cell, const float* __restrict__ gates, const float* __restrict__ whh,
+                         unsigned int* barrier, int b, int t, int hidden, int units)
+{
+    extern __shared__ float lstm_shared[];
+    const int j0 = blockIdx.x * units, mine = min(units, hidden - j0), g4 = 4 * hidden;
+    const int stage = min(b, LSTM_STAGE_ROWS), sets = lstm_stage_rows(stage) / LSTM_DOT_ROWS;
+    const int lanes = lstm_lanes(sets * units), stride = lstm_stride(g4, lanes);
+    float* w_s = lstm_shared;             // row u: W_hh column j0 + u (4H)
+    float* dz_s = w_s + units * stride;   // row r: dz_t of batch row b0 + r (4H)
+    for (int i = threadIdx.x; i < mine * g4; i += blockDim.x)
+    {
+        const int m = i / mine, u = i % mine;
+        w_s[u * stride + m] = whh[(long long)m * hidden + j0 + u];
+    }
+    const int group = threadIdx.x / lanes, lane = threadIdx.x % lanes, groups = blockDim.x / lanes;
+    for (int step = t - 1; step >= 0; step--)
+    {
+        const bool last = step == t - 1;  // nothing reaches h_{T-1}, c_{T-1} from later steps
+        for (int e = threadIdx.x; e < b * mine; e += blockDim.x)
+        {
+            const int bi = e / mine, j = j0 + e % mine, idx = bi * hidden + j;
+            const long long row = (long long)bi * t + step;
+            const float* gate = gates + row * g4;
+            const float ig = gate[j], fg = gate[hidden + j], gg = gate[2 * hidden + j], og = gate[3 * hidden + j];
+            const float tc = tanhf(cell[row * hidden + j]);
+            const float dh_total = dh[row * hidden + j] + (last ? 0.0f : dh_next[idx]);
+            const float dc = (last ? 0.0f : dc_next[idx]) + dh_total * og * (1.0f - tc * tc);
+            const float cp = step > 0 ? cell[(row - 1) * hidden + j] : 0.0f;
+            float* dz = dxproj + row * g4;
+            dz[j] = dc * gg * ig * (1.0f - ig);
+            dz[hidden + j] = dc * cp * fg * (1.0f - fg);
+            dz[2 * hidden + j] = dc * ig * (1.0f - gg * gg);
+            dz[3 * hidden + j] = dh_total * tc * og * (1.0f - og);
+            dc_next[idx] = dc * fg;
+        }
+        if (step == 0) break;
+        grid_sync(barrier);  // dz_t of every unit written (and this block's dh_next reads done)
+        for (int b0 = 0; b0 < b; b0 += stage)
+        {
+            const int rows = min(stage, b - b0), tasks = (rows + LSTM_DOT_ROWS - 1) / LSTM_DOT_ROWS * mine;
+            lstm_stage(dz_s, stride, dxproj + ((long long)b0 * t + step) * g4, (long long)t * g4, rows, g4);
+            __syncthreads();  // dz_s staged
+            for (int d0 = 0; d0 < sets * units; d0 += groups)  // the same trip count on every thread (shuffles)
+            {
+                const int d = d0 + group, set = d / mine, u = d % mine;
+                float acc[LSTM_DOT_ROWS];
+                lstm_dot(acc, dz_s + set * LSTM_DOT_ROWS * stride, w_s + u * stride, stride, g4, lane, lanes, d < tasks);
+                if (d < tasks && lane == 0)
+                    for (int r = 0; r < LSTM_DOT_ROWS && set * LSTM_DOT_ROWS + r < rows; r++)
+                        dh_next[(b0 + set * LSTM_DOT_ROWS + r) * hidden + j0 + u] = acc[r];
+            }
+            __syncthreads();  // dz_s free for the next chunk; dh_next visible to the gate threads
+        }
+    }
+}
+
 // hprev (B,T,H): h shifted one step later in time (zero at t = 0), the input of the W_hh gradient GEMM.
 extern "C" __global__ void __launch_bounds__(256)
 lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b, int t, int hidden)
@@ -1847,4 +2075,6 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
     X(lstm_step_forward)                   \
     X(lstm_step_backward)                  \
     X(lstm_step_backward_dh)               \
-    X(lstm_shift_hidden)
+    X(lstm_shift_hidden)                   \
+    X(lstm_forward_persistent)             \
+    X(lstm_backward_persistent)

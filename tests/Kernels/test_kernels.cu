@@ -183,6 +183,41 @@ extern "C" __global__ void __launch_bounds__(1) stack_hog(float* out, int index)
     out[0] = big[index];
 }
 
+// The grid barrier of kernels.cu's grid_sync, in its emulator form (these kernels run only on the emulator).
+#define grid_sync() rff_emu_grid_sync()
+
+// out (rounds, blocks), slot (blocks): in round r, block k's last thread writes k + r * blocks into slot[k], the grid
+// syncs, every thread of block k reads block (k + 1)'s slot, the grid syncs again (before the next round overwrites
+// it), and the last thread stores what it read in out[r][k]. Launched cooperatively.
+extern "C" __global__ void __launch_bounds__(64) grid_exchange(float* out, float* slot, int rounds)
+{
+    const int blocks = gridDim.x, k = blockIdx.x, last = threadIdx.x == blockDim.x - 1;
+    for (int r = 0; r < rounds; r++)
+    {
+        if (last) slot[k] = (float)(k + r * blocks);
+        grid_sync();
+        const float v = slot[(k + 1) % blocks];
+        grid_sync();
+        if (last) out[r * blocks + k] = v;
+    }
+}
+
+// BROKEN: block 0 leaves while the others wait at the grid barrier. out (blocks)
+extern "C" __global__ void __launch_bounds__(64) grid_early_exit(float* out)
+{
+    if (blockIdx.x == 0) return;
+    grid_sync();
+    out[blockIdx.x] = 1.0f;
+}
+
+// BROKEN: block 0 reads past the end of inp (n) while the others wait at the grid barrier. out (blocks)
+extern "C" __global__ void __launch_bounds__(64) grid_fault(float* out, const float* inp, int n)
+{
+    if (blockIdx.x == 0) out[0] = inp[n + threadIdx.x];
+    grid_sync();
+    out[blockIdx.x] = 1.0f;
+}
+
 #define RFF_KERNEL_TABLE(X)          \
     X(neighbour_sum)                 \
     X(neighbour_sum_missing_barrier) \
@@ -200,4 +235,7 @@ extern "C" __global__ void __launch_bounds__(1) stack_hog(float* out, int index)
     X(indices)                       \
     X(arg_types)                     \
     X(barrier_loop)                  \
-    X(stack_hog)
+    X(stack_hog)                     \
+    X(grid_exchange)                 \
+    X(grid_early_exit)               \
+    X(grid_fault)

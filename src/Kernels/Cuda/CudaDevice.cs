@@ -290,19 +290,54 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
         CudaDriver.Check(CudaDriver.cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
 
-    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args)
+    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args) =>
+        Run(kernel, grid, block, sharedBytes, cooperative: false, args);
+
+    public void LaunchCooperative(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args)
+    {
+        int resident = CooperativeBlocks(kernel, block, sharedBytes);
+        if ((long)grid.Count > resident)
+            throw new InvalidOperationException(
+                $"cooperative launch of {kernel}: grid {grid} has {grid.Count} blocks, but {DeviceName} keeps at most {resident} resident " +
+                $"({block.Count} threads and {sharedBytes} bytes of shared memory a block, {Multiprocessors} SMs" +
+                (Attribute(CudaDeviceAttribute.CooperativeLaunch) == 0 ? ", no cooperative launch support)" : ")"));
+        Run(kernel, grid, block, sharedBytes, cooperative: true, args);
+    }
+
+    /// <summary>cuOccupancyMaxActiveBlocksPerMultiprocessor x SMs (0 without cooperative launch support or when a block does not fit).</summary>
+    public int CooperativeBlocks(string kernel, Dim3 block, int sharedBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
         MakeCurrent();
         nint f = Function(kernel);
-        if (sharedBytes > IKernelDevice.DefaultDynamicSharedBytes)
-            lock (_lock)
-                if (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes)
-                {
-                    CudaDriver.Check(CudaDriver.cuFuncSetAttribute(f, CudaFunctionAttribute.MaxDynamicSharedSizeBytes, sharedBytes),
-                        $"cuFuncSetAttribute({kernel}, MaxDynamicSharedSizeBytes, {sharedBytes})");
-                    _dynamicSharedSet[f] = sharedBytes;
-                }
+        if (Attribute(CudaDeviceAttribute.CooperativeLaunch) == 0 || block.Count > 1024 ||
+            sharedBytes > Attribute(CudaDeviceAttribute.MaxSharedMemoryPerBlockOptin))
+            return 0;
+        OptInSharedBytes(f, kernel, sharedBytes);
+        CudaDriver.Check(CudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(out int perSm, f, (int)block.Count, (nuint)sharedBytes),
+            $"cuOccupancyMaxActiveBlocksPerMultiprocessor({kernel}, {block.Count} threads, {sharedBytes} bytes shared)");
+        return perSm * Multiprocessors;
+    }
+
+    /// <summary>Lets <paramref name="f"/> use more than the default 48 KiB of dynamic shared memory (once per size).</summary>
+    void OptInSharedBytes(nint f, string kernel, int sharedBytes)
+    {
+        if (sharedBytes <= IKernelDevice.DefaultDynamicSharedBytes) return;
+        lock (_lock)
+            if (!_dynamicSharedSet.TryGetValue(f, out int set) || set < sharedBytes)
+            {
+                CudaDriver.Check(CudaDriver.cuFuncSetAttribute(f, CudaFunctionAttribute.MaxDynamicSharedSizeBytes, sharedBytes),
+                    $"cuFuncSetAttribute({kernel}, MaxDynamicSharedSizeBytes, {sharedBytes})");
+                _dynamicSharedSet[f] = sharedBytes;
+            }
+    }
+
+    void Run(string kernel, Dim3 grid, Dim3 block, int sharedBytes, bool cooperative, ReadOnlySpan<KernelArg> args)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
+        MakeCurrent();
+        nint f = Function(kernel);
+        OptInSharedBytes(f, kernel, sharedBytes);
         // kernelParams[i] points at argument i's value; 4-byte values sit in the low bytes (little-endian).
         int n = args.Length;
         ulong* values = stackalloc ulong[Math.Max(1, n)];
@@ -312,9 +347,11 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
             values[i] = args[i].Bits;
             pointers[i] = &values[i];
         }
-        int rc = CudaDriver.cuLaunchKernel(f, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, _stream, pointers, null);
+        int rc = cooperative
+            ? CudaDriver.cuLaunchCooperativeKernel(f, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, _stream, pointers)
+            : CudaDriver.cuLaunchKernel(f, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, _stream, pointers, null);
         if (rc != CudaDriver.CUDA_SUCCESS)
-            throw new CudaException($"cuLaunchKernel({kernel}, grid {grid}, block {block}, {sharedBytes} bytes shared)", rc);
+            throw new CudaException($"{(cooperative ? "cuLaunchCooperativeKernel" : "cuLaunchKernel")}({kernel}, grid {grid}, block {block}, {sharedBytes} bytes shared)", rc);
         if (SynchronizeEachLaunch)
         {
             rc = CudaDriver.cuStreamSynchronize(_stream);

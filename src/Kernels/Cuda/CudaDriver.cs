@@ -21,6 +21,8 @@ public enum CudaDeviceAttribute
     MultiprocessorCount = 16,
     ComputeCapabilityMajor = 75,
     ComputeCapabilityMinor = 76,
+    CooperativeLaunch = 95,
+    MaxSharedMemoryPerBlockOptin = 97,
 }
 
 /// <summary>Function attributes (CUfunction_attribute) the engine reads or sets.</summary>
@@ -123,4 +125,9 @@ public static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Cuda)]
     internal static partial int cuLaunchKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedBytes, nint stream, void** kernelParams, void** extra);
+    [LibraryImport(NativeLibraries.Cuda)]
+    internal static partial int cuLaunchCooperativeKernel(nint function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
+        uint sharedBytes, nint stream, void** kernelParams);
+    [LibraryImport(NativeLibraries.Cuda)]
+    internal static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, nint function, int blockSize, nuint dynamicSharedBytes);
 }

@@ -22,6 +22,20 @@ public interface IKernelDevice : IDevice
     /// The arguments must match the kernel's parameters in number and type (buffers convert to pointers).
     /// </summary>
     void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args);
+
+    /// <summary>
+    /// The most blocks of <paramref name="kernel"/> with <paramref name="block"/> threads and <paramref name="sharedBytes"/>
+    /// of dynamic shared memory that can be resident at once (blocks per SM x SMs): the largest grid
+    /// <see cref="LaunchCooperative"/> accepts. 0 when the device cannot launch it cooperatively at all.
+    /// </summary>
+    int CooperativeBlocks(string kernel, Dim3 block, int sharedBytes);
+
+    /// <summary>
+    /// <see cref="Launch"/> with every block resident at once (cuLaunchCooperativeKernel), so that the kernel may wait for
+    /// the whole grid (kernels.cu's grid_sync). A grid larger than <see cref="CooperativeBlocks"/> is refused with an
+    /// error that names the kernel and both counts.
+    /// </summary>
+    void LaunchCooperative(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args);
 }
 
 /// <summary>Grid or block dimensions, as CUDA's dim3.</summary>

@@ -41,17 +41,25 @@ public sealed class KernelTimingDevice(IKernelDevice inner) : IKernelDevice
     public void Copy<T>(Buf<T> source, Buf<T> destination) where T : unmanaged => Inner.Copy(source, destination);
     public void Synchronize() => Inner.Synchronize();
 
-    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args)
+    public int CooperativeBlocks(string kernel, Dim3 block, int sharedBytes) => Inner.CooperativeBlocks(kernel, block, sharedBytes);
+
+    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args) =>
+        Timed(kernel, false, grid, block, sharedBytes, args);
+
+    public void LaunchCooperative(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args) =>
+        Timed(kernel, true, grid, block, sharedBytes, args);
+
+    void Timed(string kernel, bool cooperative, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<KernelArg> args)
     {
+        nint start = _clock?.Mark() ?? 0;
+        long begin = Stopwatch.GetTimestamp();
+        if (cooperative) Inner.LaunchCooperative(kernel, grid, block, sharedBytes, args);
+        else Inner.Launch(kernel, grid, block, sharedBytes, args);
         if (_clock != null)
         {
-            nint start = _clock.Mark();
-            Inner.Launch(kernel, grid, block, sharedBytes, args);
             _launches.Add((kernel, start, _clock.Mark(), 0));
             return;
         }
-        long begin = Stopwatch.GetTimestamp();
-        Inner.Launch(kernel, grid, block, sharedBytes, args);
         Inner.Synchronize();
         _launches.Add((kernel, 0, 0, Stopwatch.GetElapsedTime(begin).TotalMilliseconds));
     }

@@ -7,7 +7,8 @@ namespace RawFlipFlop.Kernels.Emulator;
 /// <summary>
 /// How the emulator runs kernels. <see cref="ShuffleSeed"/>: run the threads of a block in a random order after
 /// every barrier, and the blocks in a random order (exposes missing barriers). <see cref="Threads"/>: worker
-/// threads that run blocks (0: the core count, at most 8). <see cref="StackKib"/>: stack of each emulated thread.
+/// threads that run blocks (0: the core count, at most 8; a cooperative launch takes one per block).
+/// <see cref="StackKib"/>: stack of each emulated thread.
 /// Defaults come from RFF_EMULATOR_SHUFFLE (a seed) and RFF_EMULATOR_THREADS.
 /// </summary>
 public sealed record EmulatorOptions(ulong? ShuffleSeed = null, int Threads = 0, int StackKib = 64)
@@ -73,7 +74,20 @@ public sealed unsafe class EmulatedDevice : HostMemoryDevice, IKernelDevice
     public override string Description =>
         $"{Library.Source.Name} emulated on the CPU ({(Options.ShuffleSeed is { } s ? $"shuffled order, seed {s}" : "in order")})";
 
-    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args)
+    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args) =>
+        Run(kernel, grid, block, sharedBytes, cooperative: false, args);
+
+    /// <summary>Every block runs at once on its own worker thread (see cuda_emulator.h), whatever <see cref="EmulatorOptions.Threads"/> says.</summary>
+    public void LaunchCooperative(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args) =>
+        Run(kernel, grid, block, sharedBytes, cooperative: true, args);
+
+    public int CooperativeBlocks(string kernel, Dim3 block, int sharedBytes)
+    {
+        Library.Kernel(kernel);
+        return block.Count > 1024 ? 0 : Library.CooperativeBlocks((int)block.Count, sharedBytes);
+    }
+
+    void Run(string kernel, Dim3 grid, Dim3 block, int sharedBytes, bool cooperative, ReadOnlySpan<KernelArg> args)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
         Span<NativeArg> native = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
@@ -92,6 +106,7 @@ public sealed unsafe class EmulatedDevice : HostMemoryDevice, IKernelDevice
             Shuffle = Options.ShuffleSeed.HasValue ? 1 : 0,
             Threads = Options.Threads,
             StackKib = Options.StackKib,
+            Cooperative = cooperative ? 1 : 0,
         };
         Library.Launch(kernel, new Dim3Native(grid), new Dim3Native(block), sharedBytes, native, options);
     }

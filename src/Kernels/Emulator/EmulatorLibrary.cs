@@ -46,6 +46,7 @@ public sealed unsafe partial class EmulatorLibrary
 
     readonly Dictionary<string, EmulatedKernel> _kernels;
     readonly delegate* unmanaged<byte*, uint*, uint*, ulong, NativeArg*, int, NativeOptions*, byte*, int, int> _launch;
+    readonly delegate* unmanaged<uint, ulong, long> _cooperativeBlocks;
 
     EmulatorLibrary(KernelSource source, string path, bool compiled, nint handle)
     {
@@ -54,6 +55,7 @@ public sealed unsafe partial class EmulatorLibrary
         Compiled = compiled;
         _launch = (delegate* unmanaged<byte*, uint*, uint*, ulong, NativeArg*, int, NativeOptions*, byte*, int, int>)
             NativeLibrary.GetExport(handle, "rff_emu_launch");
+        _cooperativeBlocks = (delegate* unmanaged<uint, ulong, long>)NativeLibrary.GetExport(handle, "rff_emu_cooperative_blocks");
         var count = (delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "rff_emu_kernel_count");
         var name = (delegate* unmanaged<int, byte*>)NativeLibrary.GetExport(handle, "rff_emu_kernel_name");
         var signature = (delegate* unmanaged<int, byte*>)NativeLibrary.GetExport(handle, "rff_emu_kernel_signature");
@@ -144,6 +146,13 @@ public sealed unsafe partial class EmulatorLibrary
         _kernels.TryGetValue(name, out var k) ? k
             : throw new EmulatorException($"no kernel named '{name}' in the kernel table of {Source.Name}");
 
+    /// <summary>
+    /// The largest grid of <paramref name="threads"/>-thread blocks with <paramref name="sharedBytes"/> of dynamic shared
+    /// memory that a cooperative launch accepts: what an H100 keeps resident (132 SMs of 2048 threads, 32 blocks, 228 KiB
+    /// of shared memory, 1 KiB reserved per block; registers are not modelled). 0 when one block does not fit.
+    /// </summary>
+    public int CooperativeBlocks(int threads, int sharedBytes) => (int)_cooperativeBlocks((uint)threads, (ulong)sharedBytes);
+
     /// <summary>Runs a kernel; arguments carry the allocation bounds of pointers (for fault messages).</summary>
     internal void Launch(string kernel, Dim3Native grid, Dim3Native block, int sharedBytes, ReadOnlySpan<NativeArg> args, in NativeOptions options)
     {
@@ -190,5 +199,5 @@ internal struct NativeOptions
     public int Shuffle;
     public int Threads;
     public int StackKib;
-    public int Reserved;
+    public int Cooperative;
 }

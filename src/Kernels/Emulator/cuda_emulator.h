@@ -9,6 +9,11 @@
 //   A fiber runs until it reaches a barrier (__syncthreads), a warp operation (shuffles, ballot, __syncwarp) or its
 //   end; the scheduler then runs the next runnable fiber. Blocks run one after another on each of a few worker
 //   threads.
+// - A cooperative launch (cuLaunchCooperativeKernel) runs every block at once, each on its own worker thread, so
+//   that rff_emu_grid_sync() (kernels.cu's grid_sync) can hold a block until every block of the grid has arrived,
+//   as on a GPU whose blocks are all resident. Like the driver, it refuses a grid larger than can be co-resident
+//   (rff_emu_cooperative_blocks: an H100's 132 SMs, each holding at most 2048 threads, 32 blocks and 228 KiB of
+//   shared memory with 1 KiB reserved per block; registers are not modelled).
 // - __syncthreads releases the block once every thread has arrived at the same __syncthreads (same source line).
 //   Threads that exit while others wait, or that wait at different __syncthreads, are reported as errors.
 // - Warp operations are barriers of the lanes named in the mask: each lane deposits its value; once all have
@@ -26,6 +31,9 @@
 //   allocation, so reading or writing just past the end of a buffer faults), to the fiber stacks (overflow) and
 //   to dynamic shared memory (a guard page follows it).
 // - __trap() raises an error.
+// - Grid barriers: every thread of a block must arrive (as for __syncthreads); a grid_sync in a launch that is not
+//   cooperative, and blocks waiting at a grid barrier that a block has left by exiting, are errors; when a block
+//   fails, the blocks waiting at a grid barrier are abandoned.
 #pragma once
 
 #include <algorithm>
@@ -181,7 +189,7 @@ struct Options
     int32_t shuffle;
     int32_t threads;
     int32_t stack_kib;
-    int32_t reserved;
+    int32_t cooperative;  // nonzero: cuLaunchCooperativeKernel (all blocks co-resident, grid barriers allowed)
 };
 
 struct KernelInfo
@@ -250,10 +258,55 @@ struct Launch
     std::mutex error_mutex;
     std::string error;
 
+    // Cooperative launches: the grid barrier. `arrived` blocks wait in generation `generation`; `exited` blocks have
+    // finished (they can never arrive again).
+    bool cooperative = false;
+    std::mutex grid_mutex;
+    std::condition_variable grid_released;
+    uint64_t blocks = 0, arrived = 0, exited = 0, generation = 0;
+    int grid_line = 0;
+
     void fail(const std::string& message)
     {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!failed.exchange(true)) error = message;
+        {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!failed.exchange(true)) error = message;
+        }
+        std::lock_guard<std::mutex> lock(grid_mutex);
+        grid_released.notify_all();  // blocks waiting at a grid barrier give up
+    }
+
+    std::string grid_deadlock() const
+    {
+        return std::to_string(arrived) + " blocks wait at the grid barrier (line " + std::to_string(grid_line) + ") while " +
+               std::to_string(exited) + " blocks have exited; every block of a cooperative launch must reach every grid_sync";
+    }
+
+    // The block's last thread arrives at the grid barrier: waits until every block has arrived (true), or returns false
+    // with `message` when the launch failed or the barrier can never complete.
+    bool arrive_at_grid(int line, std::string& message)
+    {
+        std::unique_lock<std::mutex> lock(grid_mutex);
+        if (arrived == 0) grid_line = line;
+        const uint64_t mine = generation;
+        if (++arrived == blocks)
+        {
+            arrived = 0;
+            generation++;
+            grid_released.notify_all();
+            return true;
+        }
+        grid_released.wait(lock, [&] { return generation != mine || failed.load() || arrived + exited == blocks; });
+        if (generation != mine) return true;
+        message = failed.load() ? "abandoned at the grid barrier: another block failed" : grid_deadlock();
+        return false;
+    }
+
+    void block_exited()
+    {
+        std::lock_guard<std::mutex> lock(grid_mutex);
+        exited++;
+        if (arrived > 0 && arrived + exited == blocks) grid_released.notify_all();
     }
 };
 
@@ -286,6 +339,8 @@ struct Runner
     size_t head = 0, count = 0;
     std::vector<Warp> warps;
     std::vector<int> waiting;  // fibers at the block barrier
+    std::vector<int> grid_waiting;  // fibers at a grid barrier (cooperative launches)
+    int grid_line = 0;
     std::vector<int> lanes;    // scratch: the lanes a warp operation releases
     int barrier_line = 0;
     unsigned live = 0;
@@ -440,6 +495,8 @@ struct Runner
         }
         waiting.clear();
         barrier_line = 0;
+        grid_waiting.clear();
+        grid_line = 0;
         if (shared_bytes) std::memset(shared, 0xff, shared_bytes);
         std::vector<int> order(threads);
         for (unsigned i = 0; i < threads; i++)
@@ -490,6 +547,9 @@ struct Runner
             if (at_warp) message += " and " + std::to_string(at_warp) + " threads wait at a warp operation";
             message += "; every thread of a block must reach the same __syncthreads";
         }
+        else if (!grid_waiting.empty())
+            message += std::to_string(grid_waiting.size()) + " threads wait at the grid barrier (line " + std::to_string(grid_line) +
+                       ") while " + std::to_string(threads - live) + " threads have exited or wait elsewhere; every thread must reach it";
         else
         {
             for (size_t w = 0; w < warps.size(); w++)
@@ -513,6 +573,9 @@ struct Runner
     void sync_block(int line)
     {
         Fiber* f = t_fiber;
+        if (!grid_waiting.empty())
+            fail_in_fiber(where() + ": " + thread_name(*f) + " waits at __syncthreads (line " + std::to_string(line) + ") while " +
+                          std::to_string(grid_waiting.size()) + " threads wait at the grid barrier (line " + std::to_string(grid_line) + ")");
         if (waiting.empty())
             barrier_line = line;
         else if (line != barrier_line)
@@ -525,6 +588,35 @@ struct Runner
         {
             release(waiting);
             waiting.clear();
+        }
+        yield();
+    }
+
+    // A grid-wide barrier (cooperative launches only): the block's threads gather as at __syncthreads, then the last
+    // to arrive holds this worker thread until every block of the grid has arrived.
+    void sync_grid(int line)
+    {
+        Fiber* f = t_fiber;
+        if (!launch->cooperative)
+            fail_in_fiber(where() + ": grid barrier at line " + std::to_string(line) +
+                          " in a launch that is not cooperative: only cuLaunchCooperativeKernel guarantees that every block is resident");
+        if (!waiting.empty())
+            fail_in_fiber(where() + ": " + thread_name(*f) + " waits at the grid barrier (line " + std::to_string(line) + ") while " +
+                          std::to_string(waiting.size()) + " threads wait at __syncthreads (line " + std::to_string(barrier_line) + ")");
+        if (grid_waiting.empty())
+            grid_line = line;
+        else if (line != grid_line)
+            fail_in_fiber(where() + ": divergent grid barriers: " + thread_name(*f) + " waits at line " + std::to_string(line) +
+                          " while " + std::to_string(grid_waiting.size()) + " threads wait at line " + std::to_string(grid_line));
+        f->state = AtBarrier;
+        f->line = line;
+        grid_waiting.push_back(f->linear);
+        if (grid_waiting.size() == threads)
+        {
+            std::string message;
+            if (!launch->arrive_at_grid(line, message)) fail_in_fiber(where() + ": " + message);
+            release(grid_waiting);
+            grid_waiting.clear();
         }
         yield();
     }
@@ -695,6 +787,7 @@ inline unsigned vote(int kind, int line, unsigned mask, int predicate)
 #define gridDim (::rff_emu::t_runner->launch->grid)
 
 #define __syncthreads() ::rff_emu::t_runner->sync_block(__LINE__)
+#define rff_emu_grid_sync() ::rff_emu::t_runner->sync_grid(__LINE__)
 #define __syncwarp(...) ::rff_emu::rff_syncwarp(__LINE__, ##__VA_ARGS__)
 #define __shfl_sync(mask, value, ...) ::rff_emu::shfl_idx(__LINE__, mask, value, __VA_ARGS__)
 #define __shfl_up_sync(mask, value, ...) ::rff_emu::shfl_up(__LINE__, mask, value, __VA_ARGS__)
@@ -1035,7 +1128,7 @@ struct Pool
                 if (index >= wanted) continue;
                 l = launch;
             }
-            run(r, l);
+            run(r, l, index);
             {
                 std::lock_guard<std::mutex> lock(mutex);
                 if (--active == 0) done.notify_all();
@@ -1043,7 +1136,8 @@ struct Pool
         }
     }
 
-    static void run(Runner* r, Launch* l)
+    // Worker `index` runs blocks as they are handed out; in a cooperative launch, exactly block_order[index].
+    static void run(Runner* r, Launch* l, int index)
     {
         r->launch = l;
         r->failed = false;
@@ -1052,6 +1146,17 @@ struct Pool
             const unsigned threads = l->block.x * l->block.y * l->block.z;
             r->ensure_stacks(threads, l->stack_bytes);
             r->ensure_shared(l->shared_bytes);
+            if (l->cooperative)
+            {
+                const uint64_t block = l->block_order[(size_t)index];
+                r->rng.seed(mix(l->seed ^ mix(block)));
+                r->run_block(block);
+                if (r->failed)
+                    l->fail(r->error);
+                else
+                    l->block_exited();
+                return;
+            }
             while (!l->failed.load())
             {
                 size_t k = l->next++;
@@ -1109,6 +1214,17 @@ RFF_EMU_EXPORT int rff_emu_kernel_count() { return rff_emu::kernel_count; }
 RFF_EMU_EXPORT const char* rff_emu_kernel_name(int i) { return rff_emu::kernels[i].name; }
 RFF_EMU_EXPORT const char* rff_emu_kernel_signature(int i) { return rff_emu::kernels[i].signature; }
 
+// The most blocks of `threads` threads with `shared_bytes` of dynamic shared memory that a cooperative launch may
+// have: the blocks an emulated H100 keeps resident at once (132 SMs of 2048 threads, 32 blocks and 228 KiB of shared
+// memory each, 1 KiB of it reserved per block; registers are not modelled). 0 when one block does not fit.
+RFF_EMU_EXPORT long long rff_emu_cooperative_blocks(unsigned threads, unsigned long long shared_bytes)
+{
+    const unsigned long long sms = 132, sm_threads = 2048, sm_blocks = 32, sm_shared = 228 * 1024, reserved = 1024;
+    if (threads == 0 || threads > 1024 || shared_bytes > 227 * 1024) return 0;
+    const unsigned long long per_sm = std::min({sm_threads / threads, sm_blocks, sm_shared / (shared_bytes + reserved)});
+    return (long long)(sms * per_sm);
+}
+
 // Runs kernel `name` on grid x block with `shared_bytes` of dynamic shared memory; returns 0, or 1 with a message.
 RFF_EMU_EXPORT int rff_emu_launch(const char* name, const unsigned* grid, const unsigned* block, unsigned long long shared_bytes,
                                   const rff_emu::Arg* args, int nargs, const rff_emu::Options* options, char* error, int capacity)
@@ -1142,8 +1258,17 @@ RFF_EMU_EXPORT int rff_emu_launch(const char* name, const unsigned* grid, const 
     if (shared_bytes > 227 * 1024)
         return copy_error(std::string("kernel '") + name + "': " + std::to_string(shared_bytes) +
                               " bytes of dynamic shared memory (at most 227 KiB)", error, capacity);
+    const bool cooperative = options && options->cooperative;
+    if (cooperative && (long long)blocks > rff_emu_cooperative_blocks((unsigned)threads, shared_bytes))
+        return copy_error(std::string("kernel '") + name + "': CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE: a cooperative grid of " +
+                              std::to_string(blocks) + " blocks of " + std::to_string(threads) + " threads with " +
+                              std::to_string(shared_bytes) + " bytes of shared memory, but at most " +
+                              std::to_string(rff_emu_cooperative_blocks((unsigned)threads, shared_bytes)) +
+                              " can be resident at once (an emulated H100)", error, capacity);
     install_fault_handlers();
     Launch launch;
+    launch.cooperative = cooperative;
+    launch.blocks = blocks;
     launch.kernel = kernel;
     launch.args = args;
     launch.nargs = nargs;
@@ -1161,7 +1286,7 @@ RFF_EMU_EXPORT int rff_emu_launch(const char* name, const unsigned* grid, const 
         std::shuffle(launch.block_order.begin(), launch.block_order.end(), rng);
     }
     int workers = options && options->threads > 0 ? options->threads : (int)std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
-    workers = (int)std::min<unsigned long long>((unsigned long long)workers, blocks);
+    workers = cooperative ? (int)blocks : (int)std::min<unsigned long long>((unsigned long long)workers, blocks);
     pool().execute(&launch, workers);
     if (launch.failed) return copy_error(launch.error, error, capacity);
     return 0;

@@ -96,5 +96,6 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
         _scratch = _partials = default;
         FreeAlibiSlopes();
         FreeRopeTables();
+        FreeGridBarrier();
     }
 }

@@ -307,6 +307,80 @@ public class EmulatorTests
         Assert.Equal([-7, 4000000000, -(double)(1L << 40), (double)((1UL << 63) + 2048), 1.5, Math.PI], device.ToArray(output));
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData(7ul)]
+    public void A_cooperative_launch_runs_every_block_at_once_and_its_grid_barrier_orders_them(ulong? shuffleSeed)
+    {
+        // One worker thread for ordinary launches: a cooperative launch still runs every block at once.
+        using var device = Open(new EmulatorOptions(shuffleSeed, Threads: 1));
+        const int blocks = 24, rounds = 5;
+        var output = device.Allocate<float>(rounds * blocks);
+        var slot = device.Allocate<float>(blocks);
+        device.LaunchCooperative("grid_exchange", blocks, 64, 0, output, slot, rounds);
+        var expected = new float[rounds * blocks];
+        for (int r = 0; r < rounds; r++)
+            for (int k = 0; k < blocks; k++)
+                expected[r * blocks + k] = (k + 1) % blocks + r * blocks;
+        Assert.Equal(expected, device.ToArray(output));
+    }
+
+    [Fact]
+    public void A_grid_barrier_outside_a_cooperative_launch_is_an_error()
+    {
+        using var device = Open();
+        var output = device.Allocate<float>(4);
+        var slot = device.Allocate<float>(4);
+        var e = Assert.Throws<EmulatorException>(() => device.Launch("grid_exchange", 4, 64, 0, output, slot, 1));
+        Assert.Contains("kernel 'grid_exchange'", e.Message);
+        Assert.Contains("not cooperative", e.Message);
+    }
+
+    [Fact]
+    public void A_cooperative_grid_that_cannot_be_resident_is_refused()
+    {
+        using var device = Open();
+        // An emulated H100: 132 SMs of 2048 threads, 32 blocks and 228 KiB of shared memory (1 KiB reserved per block).
+        Assert.Equal(132 * 32, device.CooperativeBlocks("grid_exchange", 64, 0));
+        Assert.Equal(132 * 8, device.CooperativeBlocks("grid_exchange", 256, 0));
+        Assert.Equal(132 * 2, device.CooperativeBlocks("grid_exchange", 64, 100 * 1024));
+        Assert.Equal(0, device.CooperativeBlocks("grid_exchange", 64, 228 * 1024));
+        var output = device.Allocate<float>(132 * 32 + 1);
+        var slot = device.Allocate<float>(132 * 32 + 1);
+        var e = Assert.Throws<EmulatorException>(() => device.LaunchCooperative("grid_exchange", 132 * 32 + 1, 64, 0, output, slot, 1));
+        Assert.Contains("kernel 'grid_exchange'", e.Message);
+        Assert.Contains("CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE", e.Message);
+        Assert.Contains("4225 blocks", e.Message);
+        Assert.Contains("at most 4224", e.Message);
+    }
+
+    [Fact]
+    public void A_block_that_exits_while_others_wait_at_the_grid_barrier_raises_a_clear_error()
+    {
+        using var device = Open();
+        var output = device.Allocate<float>(8);
+        var e = Assert.Throws<EmulatorException>(() => device.LaunchCooperative("grid_early_exit", 8, 64, 0, output));
+        Assert.Contains("kernel 'grid_early_exit'", e.Message);
+        Assert.Contains("7 blocks wait at the grid barrier", e.Message);
+        Assert.Contains("1 blocks have exited", e.Message);
+    }
+
+    [Fact]
+    public void A_fault_in_one_block_ends_a_cooperative_launch_whose_other_blocks_wait()
+    {
+        using var device = Open();
+        const int n = 1000;
+        var input = device.AllocateFrom<float>(Random(n, 5));
+        var output = device.Allocate<float>(8);
+        var e = Assert.Throws<EmulatorException>(() => device.LaunchCooperative("grid_fault", 8, 64, 0, output, input, n));
+        Assert.Contains("kernel 'grid_fault' block (0,0,0)", e.Message);
+        Assert.Contains("out-of-bounds read", e.Message);
+        // Still usable afterwards.
+        var slot = device.Allocate<float>(8);
+        device.LaunchCooperative("grid_exchange", 8, 64, 0, output, slot, 1);
+        Assert.Equal(Enumerable.Range(0, 8).Select(k => (float)((k + 1) % 8)), device.ToArray(output));
+    }
+
     [Fact]
     public void Barriers_are_cheap_enough()
     {

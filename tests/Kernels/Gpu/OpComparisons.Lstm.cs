@@ -1,4 +1,5 @@
 using RawFlipFlop.Kernels.Devices;
+using RawFlipFlop.Kernels.Gpu;
 
 namespace RawFlipFlop.Tests.Kernels.Gpu;
 
@@ -43,5 +44,82 @@ public abstract partial class OpComparisons
         }
         Compare(Scenario(true, false));
         Compare(Scenario(false, true), atol: 2e-3, rtol: 2e-3);
+    }
+
+    /// <summary>
+    /// The recurrence (forward and backward) at shapes that split unevenly over the persistent kernels' blocks and
+    /// batch chunks, through the persistent kernels (which the device must be able to hold) and the per-step ones.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, 1, true)]     // one unit, one step: no grid barrier at all
+    [InlineData(1, 7, 5, true)]     // B = 1, 5 blocks of 1 unit
+    [InlineData(3, 1, 33, true)]    // T = 1; 2 units a block, the last block 1
+    [InlineData(5, 9, 67, true)]    // 3 units a block, 23 blocks, the last 1 unit
+    [InlineData(17, 4, 37, true)]   // two batch chunks (LSTM_STAGE_ROWS = 16), the second of 1 row
+    [InlineData(2, 3, 128, true)]   // the 133K LSTM's H: 4 units in each of 32 blocks
+    [InlineData(5, 9, 67, false)]
+    [InlineData(1, 1, 1, false)]
+    public void Lstm_recurrence_at_uneven_shapes(int b, int t, int hidden, bool persistent)
+    {
+        var xproj = Random(b * t * 4 * hidden, 31, 1.5); var whh = Random(4 * hidden * hidden, 32, 0.3); var bhh = Random(4 * hidden, 33, 0.5);
+        var dh = Random(b * t * hidden, 34); var dwhh0 = Random(4 * hidden * hidden, 35); var dbhh0 = Random(4 * hidden, 36);
+        Compare(s =>
+        {
+            if (s.Ops is GpuOps gpu)
+            {
+                gpu.PersistentLstm = persistent;
+                var plan = gpu.PlanLstm(b, hidden);
+                Assert.True(plan.Persistent == persistent, plan.Reason);
+            }
+            var h = s.Zeros(b * t * hidden); var cell = s.Zeros(b * t * hidden); var gates = s.Zeros(b * t * 4 * hidden);
+            var w = s.F(whh);
+            s.Ops.LstmForward(h, cell, gates, s.F(xproj), w, s.F(bhh), b, t, hidden);
+            var dxproj = s.Zeros(b * t * 4 * hidden); var dwhh = s.F(dwhh0); var dbhh = s.F(dbhh0);
+            s.Ops.LstmBackward(dxproj, dwhh, dbhh, s.F(dh), h, cell, gates, w, b, t, hidden, MatmulPrecision.Fp32);
+            s.Output("lstm h", h);
+            s.Output("lstm cell", cell);
+            s.Output("lstm gates", gates);
+            s.Output("lstm dxproj", dxproj);
+            s.Output("lstm dwhh", dwhh);
+            s.Output("lstm dbhh", dbhh);
+        });
+    }
+
+    /// <summary>A hidden size whose W_hh slices do not fit in shared memory runs per step, and the plan says why.</summary>
+    [Fact]
+    public void Lstm_too_large_for_shared_memory_runs_per_step_with_a_reason()
+    {
+        using var ops = new GpuOps(Open());
+        var plan = ops.PlanLstm(16, 4096);
+        Assert.False(plan.Persistent);
+        Assert.Contains("lstm_forward_persistent for H = 4096, B = 16 needs 32 co-resident blocks", plan.Reason);
+        Assert.Contains("the device keeps 0 resident", plan.Reason);
+        Assert.True(ops.PlanLstm(16, 128).Persistent, ops.PlanLstm(16, 128).Reason);
+    }
+
+    /// <summary>Two runs of the persistent LSTM give the same bits (every sum in a fixed order, whatever the blocks' timing).</summary>
+    [Fact]
+    public void Lstm_persistent_runs_are_bit_identical()
+    {
+        int b = 3, t = 6, hidden = 45;
+        var xproj = Random(b * t * 4 * hidden, 41, 1.5); var whh = Random(4 * hidden * hidden, 42, 0.3); var bhh = Random(4 * hidden, 43, 0.5);
+        var dh = Random(b * t * hidden, 44);
+        void Scenario(ComparisonSession s)
+        {
+            Assert.True(((GpuOps)s.Ops).PlanLstm(b, hidden).Persistent);
+            var h = s.Zeros(b * t * hidden); var cell = s.Zeros(b * t * hidden); var gates = s.Zeros(b * t * 4 * hidden);
+            var w = s.F(whh);
+            s.Ops.LstmForward(h, cell, gates, s.F(xproj), w, s.F(bhh), b, t, hidden);
+            var dxproj = s.Zeros(b * t * 4 * hidden); var dwhh = s.Zeros(4 * hidden * hidden); var dbhh = s.Zeros(4 * hidden);
+            s.Ops.LstmBackward(dxproj, dwhh, dbhh, s.F(dh), h, cell, gates, w, b, t, hidden, MatmulPrecision.Fp32);
+            s.Output("lstm h", h);
+            s.Output("lstm dxproj", dxproj);
+            s.Output("lstm dwhh", dwhh);
+        }
+        var device = Open();
+        var first = KernelComparison.OnDevice(device, Scenario);
+        var second = KernelComparison.OnDevice(device, Scenario);
+        for (int i = 0; i < first.Floats.Count; i++)
+            Assert.True(first.Floats[i].Values.AsSpan().SequenceEqual(second.Floats[i].Values), $"{first.Floats[i].Name} differs between two runs");
     }
 }
