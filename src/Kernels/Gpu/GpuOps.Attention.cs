@@ -44,19 +44,43 @@ public sealed partial class GpuOps
         return buffer;
     }
 
-    /// <summary>output (B,T,C), saved (B,H,T,3) from qkv (B,T,3C): a warp per query row, key tiles in shared memory.</summary>
+    AttentionGeometry? _attention;
+    AttentionGeometry Attention => _attention ??= AttentionGeometry.From(_source);
+
+    /// <summary>
+    /// Launches the compile-time head-dimension instance of <paramref name="family"/> for d_h = <paramref name="dh"/> in the options'
+    /// precision, if there is one (grid (ceil(T/64), B*H)); false for other head dimensions (the caller runs the generic kernel).
+    /// </summary>
+    bool LaunchTiled(string family, int dh, AttentionOptions options, int b, int t, int heads, params ReadOnlySpan<KernelArg> args)
+    {
+        if (AttentionGeometry.Kernel(family, dh, options.Precision) is not { } kernel) return false;
+        var geometry = Attention;
+        Device.Launch(kernel, geometry.Grid(b, t, heads), Threads(kernel), geometry.SharedBytes(family, dh), args);
+        return true;
+    }
+
+    /// <summary>
+    /// output (B,T,C), saved (B,H,T,3) from qkv (B,T,3C): for d_h 16, 32, 64, 128 the tiled instances (64 query rows a block,
+    /// products in the options' precision), else the generic kernel (a warp per query row, key tiles in shared memory).
+    /// </summary>
     public void AttentionForward(Buf<float> output, Buf<float> saved, Buf<float> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         CheckSize(saved, AttentionSavedLength(b, t, heads), "saved");
         int dh = c / heads, rows = _source.Define("ATT_ROWS");
+        var d = options.Dropout;
+        if (LaunchTiled("attention_forward", dh, options, b, t, heads, output, saved, qkv, t, c, heads, Slopes(options.Alibi, heads),
+                options.InverseTemperature, d.Active ? d.P : 0f, d.Seed, d.Stream))
+            return;
         int tile = KeyTile(dh, dh);
         var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
-        var d = options.Dropout;
         Device.Launch("attention_forward", grid, Threads("attention_forward"), SharedBytes(dh, tile, rows, dh), output, saved, qkv,
             t, c, heads, Slopes(options.Alibi, heads), options.InverseTemperature, tile, d.Active ? d.P : 0f, d.Seed, d.Stream);
     }
 
-    /// <summary>dqkv (B,T,3C) (overwritten) from doutput (B,T,C): D = dO.O into saved, then dq by query rows and dk, dv by key rows.</summary>
+    /// <summary>
+    /// dqkv (B,T,3C) (overwritten) from doutput (B,T,C): D = dO.O into saved, then dq by query rows and dk, dv by key rows (the tiled
+    /// instances for d_h 16, 32, 64, 128, else the generic kernels).
+    /// </summary>
     public void AttentionBackward(Buf<float> dqkv, Buf<float> doutput, Buf<float> qkv, Buf<float> output, Buf<float> saved, float entropyScale,
         AttentionOptions options, int b, int t, int c, int heads)
     {
@@ -65,8 +89,15 @@ public sealed partial class GpuOps
         float p = d.Active ? d.P : 0f;
         Device.Launch("attention_backward_preprocess", WarpBlocks((long)b * heads * t, "attention_backward_preprocess"),
             Threads("attention_backward_preprocess"), 0, saved, doutput, output, b, t, c, heads);
-        var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
         var slopes = Slopes(options.Alibi, heads);
+        if (LaunchTiled("attention_backward_dq", dh, options, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
+                options.InverseTemperature, p, d.Seed, d.Stream))
+        {
+            LaunchTiled("attention_backward_dkv", dh, options, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
+                options.InverseTemperature, p, d.Seed, d.Stream);
+            return;
+        }
+        var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
         int tileQ = KeyTile(dh, 2 * dh);
         Device.Launch("attention_backward_dq", grid, Threads("attention_backward_dq"), SharedBytes(dh, tileQ, rows, 2 * dh), dqkv, doutput, qkv,
             saved, entropyScale, t, c, heads, slopes, options.InverseTemperature, tileQ, p, d.Seed, d.Stream);
