@@ -1706,9 +1706,11 @@ __device__ __forceinline__ void att_warp_product(float (&acc)[NT][4], const floa
 {
     const int lane = threadIdx.x % WARP_SIZE, g = lane / 4, t = lane % 4;
     static_assert(K % 8 == 0, "whole k8 steps");
+    // The k loops stay rolled: unrolled, ptxas hoists the shared loads of every step and runs out of registers
+    // next to dK and dV (d_h 128: 128 accumulator registers a thread); one step is already 4 to 48 mmas or 32 to 256 FFMAs.
     if (PRECISION == ATT_FP32)
     {
-#pragma unroll 2
+#pragma unroll 1
         for (int k = 0; k < K; k += 4)
         {
             const float4 a0 = *reinterpret_cast<const float4*>(a + g * lda + k);
@@ -1751,7 +1753,7 @@ __device__ __forceinline__ void att_warp_product(float (&acc)[NT][4], const floa
     {
         constexpr int CHUNK = NT < 4 ? NT : 4;
         static_assert(NT % CHUNK == 0, "whole chunks");
-#pragma unroll
+#pragma unroll 1
         for (int kk = 0; kk < K; kk += 8)
         {
             const float av[4] = {a[g * lda + kk + t], a[(g + 8) * lda + kk + t], a[g * lda + kk + t + 4], a[(g + 8) * lda + kk + t + 4]};
@@ -1831,6 +1833,26 @@ __device__ __forceinline__ float quad_sum(float v)
     return v + __shfl_xor_sync(FULL_MASK, v, 2);
 }
 
+// Bit 4 ni + e: whether element e of n-tile ni of this lane's C-layout tile (rows row0 + g, + 8; columns col0 + 8 ni + 2t, + 1)
+// survives the dropout mask, element (i, j) of head pair bh being mask element (bh T + i) T + j as in the generic kernels;
+// rows are keys and columns queries when KEY_ROWS. A rolled loop around one Philox call site: unrolled per element,
+// ptxas stops inlining it and the calls cost spills.
+template <int NT, bool KEY_ROWS>
+__device__ __forceinline__ unsigned att_keep_bits(float p_drop, unsigned long long seed, unsigned long long stream, int bh, int t, int row0, int col0)
+{
+    static_assert(NT * 4 <= 32, "one bit per element");
+    const int lane = threadIdx.x % WARP_SIZE, g = lane / 4, t4 = lane % 4;
+    unsigned bits = 0;
+#pragma unroll 1
+    for (int n = 0; n < NT * 4; n++)
+    {
+        const int row = row0 + g + (n % 4) / 2 * 8, col = col0 + n / 4 * 8 + 2 * t4 + n % 2;
+        const int i = KEY_ROWS ? col : row, j = KEY_ROWS ? row : col;
+        if (dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j)) bits |= 1u << n;
+    }
+    return bits;
+}
+
 // Forward, query rows 64 blockIdx.x.. of head pair blockIdx.y. Shared memory (floats): Q (64, DH+4), K (2, 32, DH+4),
 // V (2, 32, DH+8), P (4 warps, 16, 36): 4 (64 (DH+4) + 64 (DH+4) + 64 (DH+8) + 2304) bytes (AttentionGeometry).
 template <int DH, int PRECISION>
@@ -1888,6 +1910,7 @@ __device__ __forceinline__ void attention_forward_tiled(float* __restrict__ out,
                     s[ni][e] = j <= i ? s[ni][e] * scale - slope * (float)(i - j) : -3.0e38f;
                     mx[e / 2] = fmaxf(mx[e / 2], s[ni][e]);
                 }
+            const unsigned keep = p_drop > 0.0f ? att_keep_bits<NS, false>(p_drop, seed, stream, bh, t, row0, j0) : ~0u;
             float correction[2];
 #pragma unroll
             for (int r = 0; r < 2; r++)
@@ -1910,7 +1933,7 @@ __device__ __forceinline__ void attention_forward_tiled(float* __restrict__ out,
                         p = expf(s[ni][e] - m[r]);
                         l[r] += p;
                         es[r] += p * s[ni][e];
-                        pd = p_drop > 0.0f ? (dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? p * keep_scale : 0.0f) : p;
+                        pd = keep >> (ni * 4 + e) & 1u ? p * keep_scale : 0.0f;  // keep_scale 1 without dropout: p itself
                     }
                     ps[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = pd;
                 }
@@ -2002,6 +2025,7 @@ __device__ __forceinline__ void attention_backward_dq_tiled(float* __restrict__ 
                 for (int e = 0; e < 4; e++) s[ni][e] = dp[ni][e] = 0.0f;
             att_warp_product<PRECISION, NS, DH, true>(s, qs + warp * 16 * LD, LD, kt, LD);
             att_warp_product<PRECISION, NS, DH, true>(dp, dos + warp * 16 * LD, LD, vs + stage * ATT_TILE_KEYS * LD, LD);
+            const unsigned keep = p_drop > 0.0f ? att_keep_bits<NS, false>(p_drop, seed, stream, bh, t, row0, j0) : ~0u;
 #pragma unroll
             for (int ni = 0; ni < NS; ni++)
 #pragma unroll
@@ -2012,7 +2036,7 @@ __device__ __forceinline__ void attention_backward_dq_tiled(float* __restrict__ 
                     if (j <= i && i < t)
                     {
                         const float sc = s[ni][e] * scale - slope * (float)(i - j);
-                        const float kept = p_drop <= 0.0f || dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? keep_scale : 0.0f;
+                        const float kept = keep >> (ni * 4 + e) & 1u ? keep_scale : 0.0f;
                         ds = attention_ds(expf(sc - lse[r]), mean_s[r], sc, d_row[r], dp[ni][e], kept, entropy_scale) * scale;
                     }
                     dss[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = ds;
@@ -2104,6 +2128,7 @@ __device__ __forceinline__ void attention_backward_dkv_tiled(float* __restrict__
                 for (int e = 0; e < 4; e++) s[ni][e] = dp[ni][e] = 0.0f;
             att_warp_product<PRECISION, NS, DH, true>(s, ks + warp * 16 * LD, LD, qt, LD);
             att_warp_product<PRECISION, NS, DH, true>(dp, vs + warp * 16 * LD, LD, dot, LD);
+            const unsigned keep = p_drop > 0.0f ? att_keep_bits<NS, true>(p_drop, seed, stream, bh, t, key0, i0) : ~0u;
 #pragma unroll
             for (int ni = 0; ni < NS; ni++)
 #pragma unroll
@@ -2114,7 +2139,7 @@ __device__ __forceinline__ void attention_backward_dkv_tiled(float* __restrict__
                     if (i >= j && i < t)
                     {
                         const float sc = s[ni][e] * scale - slope * (float)(i - j);
-                        const float kept = p_drop <= 0.0f || dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j) ? keep_scale : 0.0f;
+                        const float kept = keep >> (ni * 4 + e) & 1u ? keep_scale : 0.0f;
                         const float p = expf(sc - st[ii * 3]);
                         pd = p * kept;
                         ds = attention_ds(p, st[ii * 3 + 1], sc, st[ii * 3 + 2], dp[ni][e], kept, entropy_scale) * scale;
@@ -2143,86 +2168,258 @@ __device__ __forceinline__ void attention_backward_dkv_tiled(float* __restrict__
     }
 }
 
-#define ATT_FORWARD_PARAMS float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads, \
-    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream
-#define ATT_FORWARD_ARGS out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream
-#define ATT_BACKWARD_PARAMS float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved, \
-    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, \
-    unsigned long long seed, unsigned long long stream
-#define ATT_BACKWARD_ARGS dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream
 
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 16, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16(ATT_FORWARD_PARAMS) { attention_forward_tiled<16, ATT_FP32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<16, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 16, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16_tf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<16, TC_TF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<16, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 16, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16_3xtf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<16, TC_3XTF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<16, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 32, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32(ATT_FORWARD_PARAMS) { attention_forward_tiled<32, ATT_FP32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<32, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 32, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32_tf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<32, TC_TF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<32, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 32, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32_3xtf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<32, TC_3XTF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<32, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 64, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64(ATT_FORWARD_PARAMS) { attention_forward_tiled<64, ATT_FP32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<64, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 64, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64_tf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<64, TC_TF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<64, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 64, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64_3xtf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<64, TC_3XTF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<64, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 128, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128(ATT_FORWARD_PARAMS) { attention_forward_tiled<128, ATT_FP32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<128, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 128, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128_tf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<128, TC_TF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<128, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 128, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128_3xtf32(ATT_FORWARD_PARAMS) { attention_forward_tiled<128, TC_3XTF32>(ATT_FORWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<128, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<16, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<16, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<16, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<16, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<16, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<16, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<32, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<32, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<32, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<32, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<32, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<32, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<64, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<64, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<64, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<64, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<64, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<64, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<128, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<128, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<128, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<128, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dq_tiled<128, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<128, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<16, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<16, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<16, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<16, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<16, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<16, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<32, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<32, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<32, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<32, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<32, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<32, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<64, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<64, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<64, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<64, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<64, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<64, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, FP32 FFMA; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<128, ATT_FP32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<128, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, TF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128_tf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<128, TC_TF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<128, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 // dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, 3xTF32 mma; grid (ceil(T/64), B*H)
-extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128_3xtf32(ATT_BACKWARD_PARAMS) { attention_backward_dkv_tiled<128, TC_3XTF32>(ATT_BACKWARD_ARGS); }
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<128, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // LSTM (PyTorch gate order i, f, g, o): one launch per time step fuses the recurrent GEMM with the gates.

@@ -21,6 +21,7 @@ public enum CudaDeviceAttribute
     MultiprocessorCount = 16,
     ComputeCapabilityMajor = 75,
     ComputeCapabilityMinor = 76,
+    MaxSharedMemoryPerBlockOptin = 97,
 }
 
 /// <summary>Function attributes (CUfunction_attribute) the engine reads or sets.</summary>

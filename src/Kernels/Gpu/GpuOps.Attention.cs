@@ -1,4 +1,5 @@
 using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Cuda;
 using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Kernels.Gpu;
@@ -47,17 +48,30 @@ public sealed partial class GpuOps
     AttentionGeometry? _attention;
     AttentionGeometry Attention => _attention ??= AttentionGeometry.From(_source);
 
+    int? _sharedLimit;
+
+    /// <summary>Dynamic shared memory a block may opt into: the GPU's limit (99 KiB on sm_86 and sm_89, 163 KiB on sm_80, 227 KiB on sm_90); none in the emulator.</summary>
+    int SharedLimit => _sharedLimit ??= Device is CudaDevice cuda ? cuda.Attribute(CudaDeviceAttribute.MaxSharedMemoryPerBlockOptin) : int.MaxValue;
+
     /// <summary>
-    /// Launches the compile-time head-dimension instance of <paramref name="family"/> for d_h = <paramref name="dh"/> in the options'
-    /// precision, if there is one (grid (ceil(T/64), B*H)); false for other head dimensions (the caller runs the generic kernel).
+    /// The compile-time head-dimension instance of each of <paramref name="families"/> for d_h = <paramref name="dh"/> in the options'
+    /// precision, or null when one has no instance or needs more shared memory than the device grants (the caller runs the generic kernels).
     /// </summary>
-    bool LaunchTiled(string family, int dh, AttentionOptions options, int b, int t, int heads, params ReadOnlySpan<KernelArg> args)
+    string[]? TiledKernels(int dh, AttentionOptions options, params string[] families)
     {
-        if (AttentionGeometry.Kernel(family, dh, options.Precision) is not { } kernel) return false;
-        var geometry = Attention;
-        Device.Launch(kernel, geometry.Grid(b, t, heads), Threads(kernel), geometry.SharedBytes(family, dh), args);
-        return true;
+        var kernels = new string[families.Length];
+        for (int i = 0; i < families.Length; i++)
+        {
+            if (AttentionGeometry.Kernel(families[i], dh, options.Precision) is not { } kernel || Attention.SharedBytes(families[i], dh) > SharedLimit)
+                return null;
+            kernels[i] = kernel;
+        }
+        return kernels;
     }
+
+    /// <summary>Launches a tiled instance of <paramref name="family"/>: grid (ceil(T/64), B*H).</summary>
+    void LaunchTiled(string kernel, string family, int dh, int b, int t, int heads, params ReadOnlySpan<KernelArg> args) =>
+        Device.Launch(kernel, Attention.Grid(b, t, heads), Threads(kernel), Attention.SharedBytes(family, dh), args);
 
     /// <summary>
     /// output (B,T,C), saved (B,H,T,3) from qkv (B,T,3C): for d_h 16, 32, 64, 128 the tiled instances (64 query rows a block,
@@ -68,9 +82,12 @@ public sealed partial class GpuOps
         CheckSize(saved, AttentionSavedLength(b, t, heads), "saved");
         int dh = c / heads, rows = _source.Define("ATT_ROWS");
         var d = options.Dropout;
-        if (LaunchTiled("attention_forward", dh, options, b, t, heads, output, saved, qkv, t, c, heads, Slopes(options.Alibi, heads),
-                options.InverseTemperature, d.Active ? d.P : 0f, d.Seed, d.Stream))
+        if (TiledKernels(dh, options, "attention_forward") is [var tiled])
+        {
+            LaunchTiled(tiled, "attention_forward", dh, b, t, heads, output, saved, qkv, t, c, heads, Slopes(options.Alibi, heads),
+                options.InverseTemperature, d.Active ? d.P : 0f, d.Seed, d.Stream);
             return;
+        }
         int tile = KeyTile(dh, dh);
         var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
         Device.Launch("attention_forward", grid, Threads("attention_forward"), SharedBytes(dh, tile, rows, dh), output, saved, qkv,
@@ -90,10 +107,11 @@ public sealed partial class GpuOps
         Device.Launch("attention_backward_preprocess", WarpBlocks((long)b * heads * t, "attention_backward_preprocess"),
             Threads("attention_backward_preprocess"), 0, saved, doutput, output, b, t, c, heads);
         var slopes = Slopes(options.Alibi, heads);
-        if (LaunchTiled("attention_backward_dq", dh, options, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
-                options.InverseTemperature, p, d.Seed, d.Stream))
+        if (TiledKernels(dh, options, "attention_backward_dq", "attention_backward_dkv") is [var dq, var dkv])
         {
-            LaunchTiled("attention_backward_dkv", dh, options, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
+            LaunchTiled(dq, "attention_backward_dq", dh, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
+                options.InverseTemperature, p, d.Seed, d.Stream);
+            LaunchTiled(dkv, "attention_backward_dkv", dh, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
                 options.InverseTemperature, p, d.Seed, d.Stream);
             return;
         }
