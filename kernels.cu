@@ -2169,6 +2169,9 @@ __device__ __forceinline__ void attention_backward_dkv_tiled(float* __restrict__
 }
 
 
+// The instances. Their parameter lists are spelled out: NVRTC 11.8 crashes (SIGSEGV) on kernels whose parameter list
+// comes from a macro, and KernelSource reads each entry point's name and block size from the text.
+
 // out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 16, FP32 FFMA; grid (ceil(T/64), B*H)
 extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
     const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
