@@ -1700,7 +1700,8 @@ static_assert(ATT_TILE_ROWS % ATT_TILE_KEYS == 0 && ATT_TILE_KEYS % 16 == 0, "st
 // acc (16 x 8NT, C layout) += A (16 x K) B (K x 8NT) for this warp. A: row r at a + r * lda, k contiguous. B: stored
 // (n, k) (B[k][n] = b[n * ldb + k]) when B_NK, else (k, n) (B[k][n] = b[k * ldb + n]). All in shared memory, rows
 // 16-byte aligned. FP32: FFMA in k order per element; tensor cores: k8 steps, n-tiles in chunks of 4 (the
-// emulator's warp_sequence holds at most 32 mmas, and fewer split operands are live at once).
+// emulator's warp_sequence holds at most 32 mmas, and fewer split operands are live at once). In TF32 the operands
+// are TF32 values already (att_round_rows, att_operand): rounded once where they are staged, not at every use.
 template <int PRECISION, int NT, int K, bool B_NK>
 __device__ __forceinline__ void att_warp_product(float (&acc)[NT][4], const float* a, int lda, const float* b, int ldb)
 {
@@ -1761,7 +1762,7 @@ __device__ __forceinline__ void att_warp_product(float (&acc)[NT][4], const floa
 #pragma unroll
             for (int j = 0; j < 4; j++)
             {
-                a_hi[j] = tf32_round(av[j]);
+                a_hi[j] = PRECISION == TC_TF32 ? __float_as_uint(av[j]) : tf32_round(av[j]);  // TF32: staged rounded
                 a_lo[j] = PRECISION == TC_3XTF32 ? tf32_round(av[j] - __uint_as_float(a_hi[j])) : 0u;
             }
 #pragma unroll
@@ -1777,7 +1778,7 @@ __device__ __forceinline__ void att_warp_product(float (&acc)[NT][4], const floa
 #pragma unroll
                     for (int j = 0; j < 2; j++)
                     {
-                        b_hi[ci][j] = tf32_round(bv[j]);
+                        b_hi[ci][j] = PRECISION == TC_TF32 ? __float_as_uint(bv[j]) : tf32_round(bv[j]);
                         b_lo[ci][j] = PRECISION == TC_3XTF32 ? tf32_round(bv[j] - __uint_as_float(b_hi[ci][j])) : 0u;
                     }
                 }
@@ -1819,6 +1820,30 @@ __device__ __forceinline__ void att_copy_rows(float* tile, int ld, const float* 
             for (int j = 0; j < 4; j++) cp_async_4(tile + r * ld + q + j, inside ? s + j : src, inside);
         }
     }
+}
+
+// TF32: rounds in place the chunks of tile (ROWS, DH) that this thread copied with att_copy_rows<DH, ROWS>, after its
+// copies have landed and before the barrier that shows them to the block (no barrier of its own).
+template <int DH, int ROWS>
+__device__ __forceinline__ void att_round_rows(float* tile, int ld)
+{
+    constexpr int CHUNKS = DH / 4;
+#pragma unroll
+    for (int n = 0; n < ROWS * CHUNKS / ATT_TILE_THREADS; n++)
+    {
+        const int e = threadIdx.x + n * ATT_TILE_THREADS, r = e / CHUNKS, q = e % CHUNKS * 4;
+        float4* p = reinterpret_cast<float4*>(tile + r * ld + q);
+        const float4 v = *p;
+        *p = make_float4(__uint_as_float(tf32_round(v.x)), __uint_as_float(tf32_round(v.y)), __uint_as_float(tf32_round(v.z)),
+                         __uint_as_float(tf32_round(v.w)));
+    }
+}
+
+// x as the kernels store a computed operand (P, dS) for a product in PRECISION: TF32-rounded in TF32, else as it is.
+template <int PRECISION>
+__device__ __forceinline__ float att_operand(float x)
+{
+    return PRECISION == TC_TF32 ? __uint_as_float(tf32_round(x)) : x;
 }
 
 // The max over the 4 lanes that hold a row of a C-layout tile (lanes 4g..4g+3), and the sum likewise.
@@ -1892,6 +1917,12 @@ __device__ __forceinline__ void attention_forward_tiled(float* __restrict__ out,
         }
         cp_async_commit();
         cp_async_wait<1>();   // this thread's copies of tile kb have landed ...
+        if (PRECISION == TC_TF32)
+        {
+            if (kb == 0) att_round_rows<DH, ATT_TILE_ROWS>(qs, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(ks + stage * ATT_TILE_KEYS * LD, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(vs + stage * ATT_TILE_KEYS * LDV, LDV);
+        }
         __syncthreads();      // ... and everyone's
         const int j0 = kb * ATT_TILE_KEYS;
         if (j0 <= row0 + 15)  // warp-uniform causal skip
@@ -1935,7 +1966,7 @@ __device__ __forceinline__ void attention_forward_tiled(float* __restrict__ out,
                         es[r] += p * s[ni][e];
                         pd = keep >> (ni * 4 + e) & 1u ? p * keep_scale : 0.0f;  // keep_scale 1 without dropout: p itself
                     }
-                    ps[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = pd;
+                    ps[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = att_operand<PRECISION>(pd);
                 }
 #pragma unroll
             for (int ni = 0; ni < NO; ni++)
@@ -2013,6 +2044,16 @@ __device__ __forceinline__ void attention_backward_dq_tiled(float* __restrict__ 
         }
         cp_async_commit();
         cp_async_wait<1>();
+        if (PRECISION == TC_TF32)
+        {
+            if (kb == 0)
+            {
+                att_round_rows<DH, ATT_TILE_ROWS>(qs, LD);
+                att_round_rows<DH, ATT_TILE_ROWS>(dos, LD);
+            }
+            att_round_rows<DH, ATT_TILE_KEYS>(ks + stage * ATT_TILE_KEYS * LD, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(vs + stage * ATT_TILE_KEYS * LD, LD);
+        }
         __syncthreads();
         const int j0 = kb * ATT_TILE_KEYS;
         if (j0 <= row0 + 15)
@@ -2039,7 +2080,7 @@ __device__ __forceinline__ void attention_backward_dq_tiled(float* __restrict__ 
                         const float kept = keep >> (ni * 4 + e) & 1u ? keep_scale : 0.0f;
                         ds = attention_ds(expf(sc - lse[r]), mean_s[r], sc, d_row[r], dp[ni][e], kept, entropy_scale) * scale;
                     }
-                    dss[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = ds;
+                    dss[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = att_operand<PRECISION>(ds);
                 }
             __syncwarp();
             att_warp_product<PRECISION, NO, ATT_TILE_KEYS, false>(dq, dss, LDP, kt, LD);
@@ -2115,6 +2156,16 @@ __device__ __forceinline__ void attention_backward_dkv_tiled(float* __restrict__
                                  base, row_stride, dout_head, c, saved_head, i0 + ATT_TILE_KEYS, t, vec);
         cp_async_commit();
         cp_async_wait<1>();
+        if (PRECISION == TC_TF32)
+        {
+            if (qb == 0)
+            {
+                att_round_rows<DH, ATT_TILE_ROWS>(ks, LD);
+                att_round_rows<DH, ATT_TILE_ROWS>(vs, LD);
+            }
+            att_round_rows<DH, ATT_TILE_KEYS>(qs + stage * ATT_TILE_KEYS * LD, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(dos + stage * ATT_TILE_KEYS * LD, LD);
+        }
         __syncthreads();
         if (i0 + ATT_TILE_KEYS - 1 >= key0)  // warp-uniform causal skip: some query of the tile sees some key of the warp
         {
@@ -2144,8 +2195,8 @@ __device__ __forceinline__ void attention_backward_dkv_tiled(float* __restrict__
                         pd = p * kept;
                         ds = attention_ds(p, st[ii * 3 + 1], sc, st[ii * 3 + 2], dp[ni][e], kept, entropy_scale) * scale;
                     }
-                    pts[(g + r * 8) * LDP + ii] = pd;
-                    dsts[(g + r * 8) * LDP + ii] = ds;
+                    pts[(g + r * 8) * LDP + ii] = att_operand<PRECISION>(pd);
+                    dsts[(g + r * 8) * LDP + ii] = att_operand<PRECISION>(ds);
                 }
             __syncwarp();
             att_warp_product<PRECISION, NO, ATT_TILE_KEYS, false>(dv, pts, LDP, dot, LD);
