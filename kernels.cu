@@ -1726,6 +1726,810 @@ attention_probabilities(float* __restrict__ probs, float* __restrict__ scores, c
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Attention with a compile-time head dimension (FlashAttention-2 layout): template instances for d_h 16, 32, 64
+// and 128 behind extern "C" names ending in _d<dh> (FP32 FFMA), _d<dh>_tf32 and _d<dh>_3xtf32 (tensor cores: one
+// or three mma.m16n8k8 per product tile, the operands split as in tc_mma_tiles); other head dimensions use the
+// generic kernels above. Same math, saved (B,H,T,3) layout and dropout element index as those.
+// A block has ATT_TILE_THREADS = 4 warps and ATT_TILE_ROWS = 64 rows (query rows for the forward and dq, key rows
+// for dkv), 16 per warp; the other operand streams through shared memory in ATT_TILE_KEYS-row stages, double-
+// buffered with cp.async (the next stage is copied while this one is multiplied). Every product is a warp's
+// 16 x n tile in the mma C/D fragment layout (lane 4g + t holds rows g and g + 8, columns 2t and 2t + 1 of each
+// 8-column tile), whether the tensor cores or FFMAs compute it, so the softmax code is shared by all precisions.
+// Row statistics (max, sum) live in registers, reduced over the 4 lanes of a row with two shuffles. Causal: a block
+// stops at its last row's tile; a warp skips the tiles wholly above its rows (warp-uniform).
+// Shared tiles are (rows, d_h) row-major with row stride d_h + ATT_PAD (= 4 mod 32 for d_h 32..128: the 8 rows of
+// a fragment load fall in distinct banks); V of the forward, read with k = key, uses d_h + ATT_PAD_KN (= 8 mod 32).
+// Every output element is a fixed-order sum, so results are bit-reproducible; no atomics.
+// ---------------------------------------------------------------------------------------------------------
+
+#define ATT_TILE_ROWS 64
+#define ATT_TILE_KEYS 32
+#define ATT_TILE_THREADS 128
+#define ATT_PAD 4
+#define ATT_PAD_KN 8
+#define ATT_FP32 0   // precision codes: FP32 FFMA; TC_3XTF32 and TC_TF32 as the GEMMs
+static_assert(ATT_TILE_THREADS == 4 * WARP_SIZE && ATT_TILE_ROWS == 4 * 16, "4 warps of 16 rows");
+static_assert(ATT_TILE_ROWS % ATT_TILE_KEYS == 0 && ATT_TILE_KEYS % 16 == 0, "stages align with warps: a warp's rows never start inside a stage");
+
+// acc (16 x 8NT, C layout) += A (16 x K) B (K x 8NT) for this warp. A: row r at a + r * lda, k contiguous. B: stored
+// (n, k) (B[k][n] = b[n * ldb + k]) when B_NK, else (k, n) (B[k][n] = b[k * ldb + n]). All in shared memory, rows
+// 16-byte aligned. FP32: FFMA in k order per element; tensor cores: k8 steps, n-tiles in chunks of 4 (the
+// emulator's warp_sequence holds at most 32 mmas, and fewer split operands are live at once). In TF32 the operands
+// are TF32 values already (att_round_rows, att_operand): rounded once where they are staged, not at every use.
+template <int PRECISION, int NT, int K, bool B_NK>
+__device__ __forceinline__ void att_warp_product(float (&acc)[NT][4], const float* a, int lda, const float* b, int ldb)
+{
+    const int lane = threadIdx.x % WARP_SIZE, g = lane / 4, t = lane % 4;
+    static_assert(K % 8 == 0, "whole k8 steps");
+    // The k loops stay rolled: unrolled, ptxas hoists the shared loads of every step and runs out of registers
+    // next to dK and dV (d_h 128: 128 accumulator registers a thread); one step is already 4 to 48 mmas or 32 to 256 FFMAs.
+    if (PRECISION == ATT_FP32)
+    {
+#pragma unroll 1
+        for (int k = 0; k < K; k += 4)
+        {
+            const float4 a0 = *reinterpret_cast<const float4*>(a + g * lda + k);
+            const float4 a1 = *reinterpret_cast<const float4*>(a + (g + 8) * lda + k);
+            const float x0[4] = {a0.x, a0.y, a0.z, a0.w}, x1[4] = {a1.x, a1.y, a1.z, a1.w};
+#pragma unroll
+            for (int ni = 0; ni < NT; ni++)
+            {
+                const int col = ni * 8 + 2 * t;
+                if (B_NK)
+                {
+                    const float4 b0 = *reinterpret_cast<const float4*>(b + col * ldb + k);
+                    const float4 b1 = *reinterpret_cast<const float4*>(b + (col + 1) * ldb + k);
+                    const float y0[4] = {b0.x, b0.y, b0.z, b0.w}, y1[4] = {b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+                    for (int q = 0; q < 4; q++)
+                    {
+                        acc[ni][0] = fmaf(x0[q], y0[q], acc[ni][0]);
+                        acc[ni][1] = fmaf(x0[q], y1[q], acc[ni][1]);
+                        acc[ni][2] = fmaf(x1[q], y0[q], acc[ni][2]);
+                        acc[ni][3] = fmaf(x1[q], y1[q], acc[ni][3]);
+                    }
+                }
+                else
+                {
+#pragma unroll
+                    for (int q = 0; q < 4; q++)
+                    {
+                        const float2 y = *reinterpret_cast<const float2*>(b + (k + q) * ldb + col);
+                        acc[ni][0] = fmaf(x0[q], y.x, acc[ni][0]);
+                        acc[ni][1] = fmaf(x0[q], y.y, acc[ni][1]);
+                        acc[ni][2] = fmaf(x1[q], y.x, acc[ni][2]);
+                        acc[ni][3] = fmaf(x1[q], y.y, acc[ni][3]);
+                    }
+                }
+            }
+        }
+    }
+    else
+    {
+        constexpr int CHUNK = NT < 4 ? NT : 4;
+        static_assert(NT % CHUNK == 0, "whole chunks");
+#pragma unroll 1
+        for (int kk = 0; kk < K; kk += 8)
+        {
+            const float av[4] = {a[g * lda + kk + t], a[(g + 8) * lda + kk + t], a[g * lda + kk + t + 4], a[(g + 8) * lda + kk + t + 4]};
+            unsigned a_hi[4], a_lo[4];
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+            {
+                a_hi[j] = PRECISION == TC_TF32 ? __float_as_uint(av[j]) : tf32_round(av[j]);  // TF32: staged rounded
+                a_lo[j] = PRECISION == TC_3XTF32 ? tf32_round(av[j] - __uint_as_float(a_hi[j])) : 0u;
+            }
+#pragma unroll
+            for (int n0 = 0; n0 < NT; n0 += CHUNK)
+            {
+                unsigned b_hi[CHUNK][2], b_lo[CHUNK][2];
+#pragma unroll
+                for (int ci = 0; ci < CHUNK; ci++)
+                {
+                    const int col = (n0 + ci) * 8 + g;
+                    const float bv[2] = {B_NK ? b[col * ldb + kk + t] : b[(kk + t) * ldb + col],
+                                         B_NK ? b[col * ldb + kk + t + 4] : b[(kk + t + 4) * ldb + col]};
+#pragma unroll
+                    for (int j = 0; j < 2; j++)
+                    {
+                        b_hi[ci][j] = PRECISION == TC_TF32 ? __float_as_uint(bv[j]) : tf32_round(bv[j]);
+                        b_lo[ci][j] = PRECISION == TC_3XTF32 ? tf32_round(bv[j] - __uint_as_float(b_hi[ci][j])) : 0u;
+                    }
+                }
+                warp_sequence sequence;
+#pragma unroll
+                for (int ci = 0; ci < CHUNK; ci++)
+                {
+                    if (PRECISION == TC_3XTF32)
+                    {
+                        sequence.mma(acc[n0 + ci], a_lo, b_hi[ci]);
+                        sequence.mma(acc[n0 + ci], a_hi, b_lo[ci]);
+                    }
+                    sequence.mma(acc[n0 + ci], a_hi, b_hi[ci]);
+                }
+                sequence.issue();
+            }
+        }
+    }
+}
+
+// ROWS rows first.. of a (T, DH) operand (row r at src + r * stride) into tile (ROWS, ld), zero past row T-1,
+// asynchronously (the caller commits). vec: src is 16-byte aligned (its stride then is too: a multiple of 4).
+template <int DH, int ROWS>
+__device__ __forceinline__ void att_copy_rows(float* tile, int ld, const float* src, long long stride, int first, int t, bool vec)
+{
+    constexpr int CHUNKS = DH / 4;
+    static_assert(DH % 4 == 0 && (ROWS * CHUNKS) % ATT_TILE_THREADS == 0, "16-byte chunks divide evenly among the threads");
+#pragma unroll
+    for (int n = 0; n < ROWS * CHUNKS / ATT_TILE_THREADS; n++)
+    {
+        const int e = threadIdx.x + n * ATT_TILE_THREADS, r = e / CHUNKS, q = e % CHUNKS * 4;
+        const bool inside = first + r < t;
+        const float* s = inside ? src + (long long)(first + r) * stride + q : src;
+        if (vec)
+            cp_async_16(tile + r * ld + q, s, inside);
+        else
+        {
+#pragma unroll
+            for (int j = 0; j < 4; j++) cp_async_4(tile + r * ld + q + j, inside ? s + j : src, inside);
+        }
+    }
+}
+
+// TF32: rounds in place the chunks of tile (ROWS, DH) that this thread copied with att_copy_rows<DH, ROWS>, after its
+// copies have landed and before the barrier that shows them to the block (no barrier of its own).
+template <int DH, int ROWS>
+__device__ __forceinline__ void att_round_rows(float* tile, int ld)
+{
+    constexpr int CHUNKS = DH / 4;
+#pragma unroll
+    for (int n = 0; n < ROWS * CHUNKS / ATT_TILE_THREADS; n++)
+    {
+        const int e = threadIdx.x + n * ATT_TILE_THREADS, r = e / CHUNKS, q = e % CHUNKS * 4;
+        float4* p = reinterpret_cast<float4*>(tile + r * ld + q);
+        const float4 v = *p;
+        *p = make_float4(__uint_as_float(tf32_round(v.x)), __uint_as_float(tf32_round(v.y)), __uint_as_float(tf32_round(v.z)),
+                         __uint_as_float(tf32_round(v.w)));
+    }
+}
+
+// x as the kernels store a computed operand (P, dS) for a product in PRECISION: TF32-rounded in TF32, else as it is.
+template <int PRECISION>
+__device__ __forceinline__ float att_operand(float x)
+{
+    return PRECISION == TC_TF32 ? __uint_as_float(tf32_round(x)) : x;
+}
+
+// The max over the 4 lanes that hold a row of a C-layout tile (lanes 4g..4g+3), and the sum likewise.
+__device__ __forceinline__ float quad_max(float v)
+{
+    v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, 1));
+    return fmaxf(v, __shfl_xor_sync(FULL_MASK, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v)
+{
+    v += __shfl_xor_sync(FULL_MASK, v, 1);
+    return v + __shfl_xor_sync(FULL_MASK, v, 2);
+}
+
+// Bit 4 ni + e: whether element e of n-tile ni of this lane's C-layout tile (rows row0 + g, + 8; columns col0 + 8 ni + 2t, + 1)
+// survives the dropout mask, element (i, j) of head pair bh being mask element (bh T + i) T + j as in the generic kernels;
+// rows are keys and columns queries when KEY_ROWS. A rolled loop around one Philox call site: unrolled per element,
+// ptxas stops inlining it and the calls cost spills.
+template <int NT, bool KEY_ROWS>
+__device__ __forceinline__ unsigned att_keep_bits(float p_drop, unsigned long long seed, unsigned long long stream, int bh, int t, int row0, int col0)
+{
+    static_assert(NT * 4 <= 32, "one bit per element");
+    const int lane = threadIdx.x % WARP_SIZE, g = lane / 4, t4 = lane % 4;
+    unsigned bits = 0;
+#pragma unroll 1
+    for (int n = 0; n < NT * 4; n++)
+    {
+        const int row = row0 + g + (n % 4) / 2 * 8, col = col0 + n / 4 * 8 + 2 * t4 + n % 2;
+        const int i = KEY_ROWS ? col : row, j = KEY_ROWS ? row : col;
+        if (dropout_keep(p_drop, seed, stream, ((unsigned long long)bh * t + i) * t + j)) bits |= 1u << n;
+    }
+    return bits;
+}
+
+// Forward, query rows 64 blockIdx.x.. of head pair blockIdx.y. Shared memory (floats): Q (64, DH+4), K (2, 32, DH+4),
+// V (2, 32, DH+8), P (4 warps, 16, 36): 4 (64 (DH+4) + 64 (DH+4) + 64 (DH+8) + 2304) bytes (AttentionGeometry).
+template <int DH, int PRECISION>
+__device__ __forceinline__ void attention_forward_tiled(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv,
+                                                        int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature,
+                                                        float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    constexpr int LD = DH + ATT_PAD, LDV = DH + ATT_PAD_KN, LDP = ATT_TILE_KEYS + ATT_PAD, NS = ATT_TILE_KEYS / 8, NO = DH / 8;
+    extern __shared__ __align__(16) float att_shared[];
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE, g = lane / 4, t4 = lane % 4;
+    float* qs = att_shared;                                     // (64, LD)
+    float* ks = qs + ATT_TILE_ROWS * LD;                        // (2, 32, LD)
+    float* vs = ks + 2 * ATT_TILE_KEYS * LD;                    // (2, 32, LDV)
+    float* ps = vs + 2 * ATT_TILE_KEYS * LDV + warp * 16 * LDP; // this warp's (16, LDP)
+    const int bh = blockIdx.y;
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
+    const int q0 = (int)blockIdx.x * ATT_TILE_ROWS, row0 = q0 + warp * 16;
+    const int tiles = min(t - 1, q0 + ATT_TILE_ROWS - 1) / ATT_TILE_KEYS + 1;
+    const bool vec = aligned16(qkv);
+    att_copy_rows<DH, ATT_TILE_ROWS>(qs, LD, base, row_stride, q0, t, vec);
+    att_copy_rows<DH, ATT_TILE_KEYS>(ks, LD, base + c, row_stride, 0, t, vec);
+    att_copy_rows<DH, ATT_TILE_KEYS>(vs, LDV, base + 2 * c, row_stride, 0, t, vec);
+    cp_async_commit();
+
+    float o[NO][4];
+#pragma unroll
+    for (int ni = 0; ni < NO; ni++) o[ni][0] = o[ni][1] = o[ni][2] = o[ni][3] = 0.0f;
+    // per row half (rows g, g + 8): running max ("-inf"), this lane's sums of exp and of p*s
+    float m[2] = {-3.0e38f, -3.0e38f}, l[2] = {0.0f, 0.0f}, es[2] = {0.0f, 0.0f};
+    for (int kb = 0; kb < tiles; kb++)
+    {
+        const int stage = kb & 1;
+        if (kb + 1 < tiles)
+        {
+            att_copy_rows<DH, ATT_TILE_KEYS>(ks + (stage ^ 1) * ATT_TILE_KEYS * LD, LD, base + c, row_stride, (kb + 1) * ATT_TILE_KEYS, t, vec);
+            att_copy_rows<DH, ATT_TILE_KEYS>(vs + (stage ^ 1) * ATT_TILE_KEYS * LDV, LDV, base + 2 * c, row_stride, (kb + 1) * ATT_TILE_KEYS, t, vec);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();   // this thread's copies of tile kb have landed ...
+        if (PRECISION == TC_TF32)
+        {
+            if (kb == 0) att_round_rows<DH, ATT_TILE_ROWS>(qs, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(ks + stage * ATT_TILE_KEYS * LD, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(vs + stage * ATT_TILE_KEYS * LDV, LDV);
+        }
+        __syncthreads();      // ... and everyone's
+        const int j0 = kb * ATT_TILE_KEYS;
+        if (j0 <= row0 + 15)  // warp-uniform causal skip
+        {
+            float s[NS][4];
+#pragma unroll
+            for (int ni = 0; ni < NS; ni++) s[ni][0] = s[ni][1] = s[ni][2] = s[ni][3] = 0.0f;
+            att_warp_product<PRECISION, NS, DH, true>(s, qs + warp * 16 * LD, LD, ks + stage * ATT_TILE_KEYS * LD, LD);
+            float mx[2] = {m[0], m[1]};
+#pragma unroll
+            for (int ni = 0; ni < NS; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    const int i = row0 + g + (e / 2) * 8, j = j0 + ni * 8 + 2 * t4 + e % 2;
+                    s[ni][e] = j <= i ? s[ni][e] * scale - slope * (float)(i - j) : -3.0e38f;
+                    mx[e / 2] = fmaxf(mx[e / 2], s[ni][e]);
+                }
+            const unsigned keep = p_drop > 0.0f ? att_keep_bits<NS, false>(p_drop, seed, stream, bh, t, row0, j0) : ~0u;
+            float correction[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++)
+            {
+                mx[r] = quad_max(mx[r]);
+                correction[r] = expf(m[r] - mx[r]);  // 0 on the first tile (m = "-inf")
+                l[r] *= correction[r];
+                es[r] *= correction[r];
+                m[r] = mx[r];
+            }
+#pragma unroll
+            for (int ni = 0; ni < NS; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    const int r = e / 2, i = row0 + g + r * 8, j = j0 + ni * 8 + 2 * t4 + e % 2;
+                    float p = 0.0f, pd = 0.0f;
+                    if (j <= i)
+                    {
+                        p = expf(s[ni][e] - m[r]);
+                        l[r] += p;
+                        es[r] += p * s[ni][e];
+                        pd = keep >> (ni * 4 + e) & 1u ? p * keep_scale : 0.0f;  // keep_scale 1 without dropout: p itself
+                    }
+                    ps[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = att_operand<PRECISION>(pd);
+                }
+#pragma unroll
+            for (int ni = 0; ni < NO; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) o[ni][e] *= correction[e / 2];
+            __syncwarp();  // P written by the whole warp before it is read as an operand
+            att_warp_product<PRECISION, NO, ATT_TILE_KEYS, false>(o, ps, LDP, vs + stage * ATT_TILE_KEYS * LDV, LDV);
+        }
+        __syncthreads();  // everyone is done with this stage before tile kb + 2 refills it
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+    {
+        const int i = row0 + g + r * 8;
+        const float sum = quad_sum(l[r]), inv = 1.0f / sum, mean_s = quad_sum(es[r]) * inv;
+        if (i >= t) continue;
+        float* orow = out + ((long long)bi * t + i) * c + h * DH;
+#pragma unroll
+        for (int ni = 0; ni < NO; ni++)
+            *reinterpret_cast<float2*>(orow + ni * 8 + 2 * t4) = make_float2(o[ni][2 * r] * inv, o[ni][2 * r + 1] * inv);
+        if (t4 == 0)
+        {
+            float* st = saved + ((long long)bh * t + i) * 3;
+            st[0] = m[r] + logf(sum);
+            st[1] = mean_s;
+        }
+    }
+}
+
+// dq, query rows 64 blockIdx.x.. of head pair blockIdx.y: S = Q K^T and dP = dO V^T per key tile, dS from the saved
+// row statistics, dQ += dS K. Shared memory (floats): Q, dO (64, DH+4) each, K, V (2, 32, DH+4) each, dS (4, 16, 36).
+template <int DH, int PRECISION>
+__device__ __forceinline__ void attention_backward_dq_tiled(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                                                            const float* __restrict__ saved, float entropy_scale, int t, int c, int heads,
+                                                            const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+                                                            unsigned long long seed, unsigned long long stream)
+{
+    constexpr int LD = DH + ATT_PAD, LDP = ATT_TILE_KEYS + ATT_PAD, NS = ATT_TILE_KEYS / 8, NO = DH / 8;
+    extern __shared__ __align__(16) float att_shared[];
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE, g = lane / 4, t4 = lane % 4;
+    float* qs = att_shared;                                      // (64, LD)
+    float* dos = qs + ATT_TILE_ROWS * LD;                        // (64, LD)
+    float* ks = dos + ATT_TILE_ROWS * LD;                        // (2, 32, LD)
+    float* vs = ks + 2 * ATT_TILE_KEYS * LD;                     // (2, 32, LD)
+    float* dss = vs + 2 * ATT_TILE_KEYS * LD + warp * 16 * LDP;  // this warp's (16, LDP)
+    const int bh = blockIdx.y;
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
+    const int q0 = (int)blockIdx.x * ATT_TILE_ROWS, row0 = q0 + warp * 16;
+    const int tiles = min(t - 1, q0 + ATT_TILE_ROWS - 1) / ATT_TILE_KEYS + 1;
+    const bool vec = aligned16(qkv) && aligned16(dout);
+    const float* dout_head = dout + (long long)bi * t * c + h * DH;
+    att_copy_rows<DH, ATT_TILE_ROWS>(qs, LD, base, row_stride, q0, t, vec);
+    att_copy_rows<DH, ATT_TILE_ROWS>(dos, LD, dout_head, c, q0, t, vec);
+    att_copy_rows<DH, ATT_TILE_KEYS>(ks, LD, base + c, row_stride, 0, t, vec);
+    att_copy_rows<DH, ATT_TILE_KEYS>(vs, LD, base + 2 * c, row_stride, 0, t, vec);
+    cp_async_commit();
+    float lse[2], mean_s[2], d_row[2];  // rows g and g + 8
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+    {
+        const int i = row0 + g + r * 8;
+        const float* st = saved + ((long long)bh * t + min(i, t - 1)) * 3;
+        lse[r] = st[0]; mean_s[r] = st[1]; d_row[r] = st[2];
+    }
+    float dq[NO][4];
+#pragma unroll
+    for (int ni = 0; ni < NO; ni++) dq[ni][0] = dq[ni][1] = dq[ni][2] = dq[ni][3] = 0.0f;
+    for (int kb = 0; kb < tiles; kb++)
+    {
+        const int stage = kb & 1;
+        if (kb + 1 < tiles)
+        {
+            att_copy_rows<DH, ATT_TILE_KEYS>(ks + (stage ^ 1) * ATT_TILE_KEYS * LD, LD, base + c, row_stride, (kb + 1) * ATT_TILE_KEYS, t, vec);
+            att_copy_rows<DH, ATT_TILE_KEYS>(vs + (stage ^ 1) * ATT_TILE_KEYS * LD, LD, base + 2 * c, row_stride, (kb + 1) * ATT_TILE_KEYS, t, vec);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        if (PRECISION == TC_TF32)
+        {
+            if (kb == 0)
+            {
+                att_round_rows<DH, ATT_TILE_ROWS>(qs, LD);
+                att_round_rows<DH, ATT_TILE_ROWS>(dos, LD);
+            }
+            att_round_rows<DH, ATT_TILE_KEYS>(ks + stage * ATT_TILE_KEYS * LD, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(vs + stage * ATT_TILE_KEYS * LD, LD);
+        }
+        __syncthreads();
+        const int j0 = kb * ATT_TILE_KEYS;
+        if (j0 <= row0 + 15)
+        {
+            const float* kt = ks + stage * ATT_TILE_KEYS * LD;
+            float s[NS][4], dp[NS][4];
+#pragma unroll
+            for (int ni = 0; ni < NS; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[ni][e] = dp[ni][e] = 0.0f;
+            att_warp_product<PRECISION, NS, DH, true>(s, qs + warp * 16 * LD, LD, kt, LD);
+            att_warp_product<PRECISION, NS, DH, true>(dp, dos + warp * 16 * LD, LD, vs + stage * ATT_TILE_KEYS * LD, LD);
+            const unsigned keep = p_drop > 0.0f ? att_keep_bits<NS, false>(p_drop, seed, stream, bh, t, row0, j0) : ~0u;
+#pragma unroll
+            for (int ni = 0; ni < NS; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    const int r = e / 2, i = row0 + g + r * 8, j = j0 + ni * 8 + 2 * t4 + e % 2;
+                    float ds = 0.0f;
+                    if (j <= i && i < t)
+                    {
+                        const float sc = s[ni][e] * scale - slope * (float)(i - j);
+                        const float kept = keep >> (ni * 4 + e) & 1u ? keep_scale : 0.0f;
+                        ds = attention_ds(expf(sc - lse[r]), mean_s[r], sc, d_row[r], dp[ni][e], kept, entropy_scale) * scale;
+                    }
+                    dss[(g + r * 8) * LDP + ni * 8 + 2 * t4 + e % 2] = att_operand<PRECISION>(ds);
+                }
+            __syncwarp();
+            att_warp_product<PRECISION, NO, ATT_TILE_KEYS, false>(dq, dss, LDP, kt, LD);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+    {
+        const int i = row0 + g + r * 8;
+        if (i >= t) continue;
+        float* dqrow = dqkv + ((long long)bi * t + i) * row_stride + h * DH;
+#pragma unroll
+        for (int ni = 0; ni < NO; ni++) *reinterpret_cast<float2*>(dqrow + ni * 8 + 2 * t4) = make_float2(dq[ni][2 * r], dq[ni][2 * r + 1]);
+    }
+}
+
+// dkv's stage of query tile i0: Q and dO rows into qs, dos (32, DH+4) and their statistics (lse, E[s], D) into stats (32, 3).
+template <int DH>
+__device__ __forceinline__ void att_copy_queries(float* qs, float* dos, float* stats, const float* q_rows, long long q_stride, const float* dout_rows,
+                                                 int c, const float* saved_head, int i0, int t, bool vec)
+{
+    att_copy_rows<DH, ATT_TILE_KEYS>(qs, DH + ATT_PAD, q_rows, q_stride, i0, t, vec);
+    att_copy_rows<DH, ATT_TILE_KEYS>(dos, DH + ATT_PAD, dout_rows, c, i0, t, vec);
+    for (int e = threadIdx.x; e < ATT_TILE_KEYS * 3; e += ATT_TILE_THREADS)
+    {
+        const bool inside = i0 + e / 3 < t;
+        cp_async_4(stats + e, inside ? saved_head + (long long)i0 * 3 + e : saved_head, inside);
+    }
+}
+
+// dk and dv, key rows 64 blockIdx.x.. of head pair blockIdx.y, over the query tiles from the block's first key on:
+// S^T = K Q^T and dP^T = V dO^T, P^T and dS^T from the saved row statistics, dV += P^T dO and dK += dS^T Q. Shared
+// memory (floats): K, V (64, DH+4) each, Q, dO (2, 32, DH+4) each, row statistics (2, 32, 3), P^T and dS^T (4, 16, 36) each.
+template <int DH, int PRECISION>
+__device__ __forceinline__ void attention_backward_dkv_tiled(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv,
+                                                             const float* __restrict__ saved, float entropy_scale, int t, int c, int heads,
+                                                             const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+                                                             unsigned long long seed, unsigned long long stream)
+{
+    constexpr int LD = DH + ATT_PAD, LDP = ATT_TILE_KEYS + ATT_PAD, NS = ATT_TILE_KEYS / 8, NO = DH / 8, ST = ATT_TILE_KEYS * 3;
+    extern __shared__ __align__(16) float att_shared[];
+    const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE, g = lane / 4, t4 = lane % 4;
+    float* ks = att_shared;                              // (64, LD)
+    float* vs = ks + ATT_TILE_ROWS * LD;                 // (64, LD)
+    float* qs = vs + ATT_TILE_ROWS * LD;                 // (2, 32, LD)
+    float* dos = qs + 2 * ATT_TILE_KEYS * LD;            // (2, 32, LD)
+    float* stats = dos + 2 * ATT_TILE_KEYS * LD;         // (2, 32, 3)
+    float* pts = stats + 2 * ST + warp * 2 * 16 * LDP;   // this warp's P^T (16, LDP), then dS^T (16, LDP)
+    float* dsts = pts + 16 * LDP;
+    static_assert(ST % 4 == 0, "the tiles after the statistics stay 16-byte aligned");
+    const int bh = blockIdx.y;
+    const auto [bi, h, scale, slope, keep_scale, row_stride, base] = attention_head(bh, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop);
+    const int k0 = (int)blockIdx.x * ATT_TILE_ROWS, key0 = k0 + warp * 16;
+    const int tiles = (t - k0 + ATT_TILE_KEYS - 1) / ATT_TILE_KEYS;  // query tiles k0.., k0 a multiple of ATT_TILE_KEYS
+    const bool vec = aligned16(qkv) && aligned16(dout);
+    const float* dout_head = dout + (long long)bi * t * c + h * DH;
+    const float* saved_head = saved + (long long)bh * t * 3;
+    att_copy_rows<DH, ATT_TILE_ROWS>(ks, LD, base + c, row_stride, k0, t, vec);
+    att_copy_rows<DH, ATT_TILE_ROWS>(vs, LD, base + 2 * c, row_stride, k0, t, vec);
+    att_copy_queries<DH>(qs, dos, stats, base, row_stride, dout_head, c, saved_head, k0, t, vec);
+    cp_async_commit();
+    float dk[NO][4], dv[NO][4];
+#pragma unroll
+    for (int ni = 0; ni < NO; ni++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dk[ni][e] = dv[ni][e] = 0.0f;
+    for (int qb = 0; qb < tiles; qb++)
+    {
+        const int stage = qb & 1, i0 = k0 + qb * ATT_TILE_KEYS;
+        if (qb + 1 < tiles)
+            att_copy_queries<DH>(qs + (stage ^ 1) * ATT_TILE_KEYS * (DH + ATT_PAD), dos + (stage ^ 1) * ATT_TILE_KEYS * (DH + ATT_PAD), stats + (stage ^ 1) * ST,
+                                 base, row_stride, dout_head, c, saved_head, i0 + ATT_TILE_KEYS, t, vec);
+        cp_async_commit();
+        cp_async_wait<1>();
+        if (PRECISION == TC_TF32)
+        {
+            if (qb == 0)
+            {
+                att_round_rows<DH, ATT_TILE_ROWS>(ks, LD);
+                att_round_rows<DH, ATT_TILE_ROWS>(vs, LD);
+            }
+            att_round_rows<DH, ATT_TILE_KEYS>(qs + stage * ATT_TILE_KEYS * LD, LD);
+            att_round_rows<DH, ATT_TILE_KEYS>(dos + stage * ATT_TILE_KEYS * LD, LD);
+        }
+        __syncthreads();
+        if (i0 + ATT_TILE_KEYS - 1 >= key0)  // warp-uniform causal skip: some query of the tile sees some key of the warp
+        {
+            const float* qt = qs + stage * ATT_TILE_KEYS * LD;
+            const float* dot = dos + stage * ATT_TILE_KEYS * LD;
+            const float* st = stats + stage * ST;
+            float s[NS][4], dp[NS][4];
+#pragma unroll
+            for (int ni = 0; ni < NS; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[ni][e] = dp[ni][e] = 0.0f;
+            att_warp_product<PRECISION, NS, DH, true>(s, ks + warp * 16 * LD, LD, qt, LD);
+            att_warp_product<PRECISION, NS, DH, true>(dp, vs + warp * 16 * LD, LD, dot, LD);
+            const unsigned keep = p_drop > 0.0f ? att_keep_bits<NS, true>(p_drop, seed, stream, bh, t, key0, i0) : ~0u;
+#pragma unroll
+            for (int ni = 0; ni < NS; ni++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                {
+                    const int r = e / 2, ii = ni * 8 + 2 * t4 + e % 2, i = i0 + ii, j = key0 + g + r * 8;
+                    float pd = 0.0f, ds = 0.0f;
+                    if (i >= j && i < t)
+                    {
+                        const float sc = s[ni][e] * scale - slope * (float)(i - j);
+                        const float kept = keep >> (ni * 4 + e) & 1u ? keep_scale : 0.0f;
+                        const float p = expf(sc - st[ii * 3]);
+                        pd = p * kept;
+                        ds = attention_ds(p, st[ii * 3 + 1], sc, st[ii * 3 + 2], dp[ni][e], kept, entropy_scale) * scale;
+                    }
+                    pts[(g + r * 8) * LDP + ii] = att_operand<PRECISION>(pd);
+                    dsts[(g + r * 8) * LDP + ii] = att_operand<PRECISION>(ds);
+                }
+            __syncwarp();
+            att_warp_product<PRECISION, NO, ATT_TILE_KEYS, false>(dv, pts, LDP, dot, LD);
+            att_warp_product<PRECISION, NO, ATT_TILE_KEYS, false>(dk, dsts, LDP, qt, LD);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+    {
+        const int j = key0 + g + r * 8;
+        if (j >= t) continue;
+        float* dkrow = dqkv + ((long long)bi * t + j) * row_stride + c + h * DH;
+#pragma unroll
+        for (int ni = 0; ni < NO; ni++)
+        {
+            *reinterpret_cast<float2*>(dkrow + ni * 8 + 2 * t4) = make_float2(dk[ni][2 * r], dk[ni][2 * r + 1]);
+            *reinterpret_cast<float2*>(dkrow + c + ni * 8 + 2 * t4) = make_float2(dv[ni][2 * r], dv[ni][2 * r + 1]);
+        }
+    }
+}
+
+
+// The instances. Their parameter lists are spelled out: NVRTC 11.8 crashes (SIGSEGV) on kernels whose parameter list
+// comes from a macro, and KernelSource reads each entry point's name and block size from the text.
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 16, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<16, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 16, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<16, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 16, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d16_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<16, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 32, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<32, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 32, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<32, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 32, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d32_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<32, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 64, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<64, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 64, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<64, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 64, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d64_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<64, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 128, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<128, ATT_FP32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 128, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128_tf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<128, TC_TF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// out (B,T,C), saved (B,H,T,3) [lse, E[s]] from qkv (B,T,3C); d_h 128, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_forward_d128_3xtf32(float* __restrict__ out, float* __restrict__ saved, const float* __restrict__ qkv, int t, int c, int heads,
+    const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop, unsigned long long seed, unsigned long long stream)
+{
+    attention_forward_tiled<128, TC_3XTF32>(out, saved, qkv, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<16, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<16, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d16_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<16, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<32, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<32, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d32_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<32, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<64, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<64, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d64_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<64, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<128, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<128, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dq part of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dq_d128_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dq_tiled<128, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<16, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<16, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 16, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d16_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<16, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<32, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<32, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 32, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d32_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<32, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<64, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<64, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 64, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d64_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<64, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, FP32 FFMA; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<128, ATT_FP32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, TF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128_tf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<128, TC_TF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+// dk, dv parts of dqkv (B,T,3C) from dout (B,T,C), qkv (B,T,3C), saved (B,H,T,3); d_h 128, 3xTF32 mma; grid (ceil(T/64), B*H)
+extern "C" __global__ void __launch_bounds__(ATT_TILE_THREADS) attention_backward_dkv_d128_3xtf32(float* __restrict__ dqkv, const float* __restrict__ dout, const float* __restrict__ qkv, const float* __restrict__ saved,
+    float entropy_scale, int t, int c, int heads, const float* __restrict__ alibi_slopes, float inv_temperature, float p_drop,
+    unsigned long long seed, unsigned long long stream)
+{
+    attention_backward_dkv_tiled<128, TC_3XTF32>(dqkv, dout, qkv, saved, entropy_scale, t, c, heads, alibi_slopes, inv_temperature, p_drop, seed, stream);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // LSTM (PyTorch gate order i, f, g, o): one launch per time step fuses the recurrent GEMM with the gates.
 // ---------------------------------------------------------------------------------------------------------
 
@@ -2072,6 +2876,42 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
     X(attention_backward_dkv)              \
     X(attention_entropy_forward)           \
     X(attention_probabilities)             \
+    X(attention_forward_d16)                \
+    X(attention_forward_d16_tf32)           \
+    X(attention_forward_d16_3xtf32)         \
+    X(attention_forward_d32)                \
+    X(attention_forward_d32_tf32)           \
+    X(attention_forward_d32_3xtf32)         \
+    X(attention_forward_d64)                \
+    X(attention_forward_d64_tf32)           \
+    X(attention_forward_d64_3xtf32)         \
+    X(attention_forward_d128)               \
+    X(attention_forward_d128_tf32)          \
+    X(attention_forward_d128_3xtf32)        \
+    X(attention_backward_dq_d16)            \
+    X(attention_backward_dq_d16_tf32)       \
+    X(attention_backward_dq_d16_3xtf32)     \
+    X(attention_backward_dq_d32)            \
+    X(attention_backward_dq_d32_tf32)       \
+    X(attention_backward_dq_d32_3xtf32)     \
+    X(attention_backward_dq_d64)            \
+    X(attention_backward_dq_d64_tf32)       \
+    X(attention_backward_dq_d64_3xtf32)     \
+    X(attention_backward_dq_d128)           \
+    X(attention_backward_dq_d128_tf32)      \
+    X(attention_backward_dq_d128_3xtf32)    \
+    X(attention_backward_dkv_d16)           \
+    X(attention_backward_dkv_d16_tf32)      \
+    X(attention_backward_dkv_d16_3xtf32)    \
+    X(attention_backward_dkv_d32)           \
+    X(attention_backward_dkv_d32_tf32)      \
+    X(attention_backward_dkv_d32_3xtf32)    \
+    X(attention_backward_dkv_d64)           \
+    X(attention_backward_dkv_d64_tf32)      \
+    X(attention_backward_dkv_d64_3xtf32)    \
+    X(attention_backward_dkv_d128)          \
+    X(attention_backward_dkv_d128_tf32)     \
+    X(attention_backward_dkv_d128_3xtf32)   \
     X(lstm_step_forward)                   \
     X(lstm_step_backward)                  \
     X(lstm_step_backward_dh)               \

@@ -56,9 +56,10 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
 
     public (int B, int T) LastShape => (_acts.B, _acts.T);
 
-    /// <summary>Layer <paramref name="layer"/>'s attention in a pass: ALiBi, its dropout mask and its temperature.</summary>
+    /// <summary>Layer <paramref name="layer"/>'s attention in a pass: ALiBi, its dropout mask, its temperature and the matmul precision.</summary>
     AttentionOptions AttentionAt(PassOptions options, int layer) =>
-        new(Config.Position == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(layer)), options.TemperatureAt(layer));
+        new(Config.Position == PositionEncoding.Alibi, options.DropoutAt(options.DropoutAttention, DropoutSite.Attention(layer)), options.TemperatureAt(layer),
+            Precision);
 
     /// <summary>
     /// The summed entropy of the attention rows of each layer (L) in the last forward, B*H*T rows a layer, computed by

@@ -173,9 +173,10 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
 /// Attention options: ALiBi bias, dropout on the attention weights, and a softmax temperature: the logits
 /// (q.k / sqrt(dh) minus the ALiBi bias) are divided by <see cref="Temperature"/> (1: the trained model; towards 0:
 /// hard attention). The ops multiply by <see cref="InverseTemperature"/>, exact at temperature 1, so temperature 1
-/// gives the same bits as no temperature.
+/// gives the same bits as no temperature. <see cref="Precision"/> is the model's matmul precision: the GPU computes the
+/// attention's products QK^T, PV and their gradients in it (tensor cores in the TF32 modes); the CPU ignores it.
 /// </summary>
-public readonly record struct AttentionOptions(bool Alibi, DropoutSpec Dropout, float Temperature = 1f)
+public readonly record struct AttentionOptions(bool Alibi, DropoutSpec Dropout, float Temperature = 1f, MatmulPrecision Precision = MatmulPrecision.Fp32)
 {
     public static AttentionOptions Plain => new(false, DropoutSpec.None);
 

@@ -1,4 +1,5 @@
 using RawFlipFlop.Kernels.Cpu;
+using RawFlipFlop.Kernels.Cuda;
 using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Kernels.Gpu;
@@ -44,19 +45,59 @@ public sealed partial class GpuOps
         return buffer;
     }
 
-    /// <summary>output (B,T,C), saved (B,H,T,3) from qkv (B,T,3C): a warp per query row, key tiles in shared memory.</summary>
+    AttentionGeometry? _attention;
+    AttentionGeometry Attention => _attention ??= AttentionGeometry.From(_source);
+
+    int? _sharedLimit;
+
+    /// <summary>Dynamic shared memory a block may opt into: the GPU's limit (99 KiB on sm_86 and sm_89, 163 KiB on sm_80, 227 KiB on sm_90); none in the emulator.</summary>
+    int SharedLimit => _sharedLimit ??= Device is CudaDevice cuda ? cuda.Attribute(CudaDeviceAttribute.MaxSharedMemoryPerBlockOptin) : int.MaxValue;
+
+    /// <summary>
+    /// The compile-time head-dimension instance of each of <paramref name="families"/> for d_h = <paramref name="dh"/> in the options'
+    /// precision, or null when one has no instance or needs more shared memory than the device grants (the caller runs the generic kernels).
+    /// </summary>
+    string[]? TiledKernels(int dh, AttentionOptions options, params string[] families)
+    {
+        var kernels = new string[families.Length];
+        for (int i = 0; i < families.Length; i++)
+        {
+            if (AttentionGeometry.Kernel(families[i], dh, options.Precision) is not { } kernel || Attention.SharedBytes(families[i], dh) > SharedLimit)
+                return null;
+            kernels[i] = kernel;
+        }
+        return kernels;
+    }
+
+    /// <summary>Launches a tiled instance of <paramref name="family"/>: grid (ceil(T/64), B*H).</summary>
+    void LaunchTiled(string kernel, string family, int dh, int b, int t, int heads, params ReadOnlySpan<KernelArg> args) =>
+        Device.Launch(kernel, Attention.Grid(b, t, heads), Threads(kernel), Attention.SharedBytes(family, dh), args);
+
+    /// <summary>
+    /// output (B,T,C), saved (B,H,T,3) from qkv (B,T,3C): for d_h 16, 32, 64, 128 the tiled instances (64 query rows a block,
+    /// products in the options' precision), else the generic kernel (a warp per query row, key tiles in shared memory).
+    /// </summary>
     public void AttentionForward(Buf<float> output, Buf<float> saved, Buf<float> qkv, AttentionOptions options, int b, int t, int c, int heads)
     {
         CheckSize(saved, AttentionSavedLength(b, t, heads), "saved");
         int dh = c / heads, rows = _source.Define("ATT_ROWS");
+        var d = options.Dropout;
+        if (TiledKernels(dh, options, "attention_forward") is [var tiled])
+        {
+            LaunchTiled(tiled, "attention_forward", dh, b, t, heads, output, saved, qkv, t, c, heads, Slopes(options.Alibi, heads),
+                options.InverseTemperature, d.Active ? d.P : 0f, d.Seed, d.Stream);
+            return;
+        }
         int tile = KeyTile(dh, dh);
         var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
-        var d = options.Dropout;
         Device.Launch("attention_forward", grid, Threads("attention_forward"), SharedBytes(dh, tile, rows, dh), output, saved, qkv,
             t, c, heads, Slopes(options.Alibi, heads), options.InverseTemperature, tile, d.Active ? d.P : 0f, d.Seed, d.Stream);
     }
 
-    /// <summary>dqkv (B,T,3C) (overwritten) from doutput (B,T,C): D = dO.O into saved, then dq by query rows and dk, dv by key rows.</summary>
+    /// <summary>
+    /// dqkv (B,T,3C) (overwritten) from doutput (B,T,C): D = dO.O into saved, then dq by query rows and dk, dv by key rows (the tiled
+    /// instances for d_h 16, 32, 64, 128, else the generic kernels).
+    /// </summary>
     public void AttentionBackward(Buf<float> dqkv, Buf<float> doutput, Buf<float> qkv, Buf<float> output, Buf<float> saved, float entropyScale,
         AttentionOptions options, int b, int t, int c, int heads)
     {
@@ -65,8 +106,16 @@ public sealed partial class GpuOps
         float p = d.Active ? d.P : 0f;
         Device.Launch("attention_backward_preprocess", WarpBlocks((long)b * heads * t, "attention_backward_preprocess"),
             Threads("attention_backward_preprocess"), 0, saved, doutput, output, b, t, c, heads);
-        var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
         var slopes = Slopes(options.Alibi, heads);
+        if (TiledKernels(dh, options, "attention_backward_dq", "attention_backward_dkv") is [var dq, var dkv])
+        {
+            LaunchTiled(dq, "attention_backward_dq", dh, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
+                options.InverseTemperature, p, d.Seed, d.Stream);
+            LaunchTiled(dkv, "attention_backward_dkv", dh, b, t, heads, dqkv, doutput, qkv, saved, entropyScale, t, c, heads, slopes,
+                options.InverseTemperature, p, d.Seed, d.Stream);
+            return;
+        }
+        var grid = new Dim3(Dim3.Blocks(t, rows), (uint)(b * heads));
         int tileQ = KeyTile(dh, 2 * dh);
         Device.Launch("attention_backward_dq", grid, Threads("attention_backward_dq"), SharedBytes(dh, tileQ, rows, 2 * dh), dqkv, doutput, qkv,
             saved, entropyScale, t, c, heads, slopes, options.InverseTemperature, tileQ, p, d.Seed, d.Stream);

@@ -73,7 +73,12 @@ public sealed record TensorCoreGeometry(int TileRows, int TileCols, int SliceDep
         kernel.StartsWith("matmul_forward_", StringComparison.Ordinal) || kernel.StartsWith("matmul_backward_input_", StringComparison.Ordinal)
         || kernel.StartsWith("matmul_backward_weight_", StringComparison.Ordinal);
 
-    /// <summary>Dynamic shared memory <paramref name="kernel"/> of <paramref name="source"/> is launched with (bytes; 0 for kernels without).</summary>
-    public static int DynamicSharedBytes(KernelSource source, string kernel) =>
-        IsTileKernel(kernel) && source.Defines.TryGetValue("TC_SHARED_BYTES", out int bytes) ? bytes : 0;
+    /// <summary>Dynamic shared memory <paramref name="kernel"/> of <paramref name="source"/> is launched with (bytes; 0 for kernels without):
+    /// the tile GEMMs' TC_SHARED_BYTES, the attention instances' <see cref="AttentionGeometry.SharedBytes(string)"/>.</summary>
+    public static int DynamicSharedBytes(KernelSource source, string kernel)
+    {
+        if (IsTileKernel(kernel) && source.Defines.TryGetValue("TC_SHARED_BYTES", out int bytes)) return bytes;
+        return AttentionGeometry.Parse(kernel) != null && source.Defines.ContainsKey("ATT_TILE_ROWS")
+            ? AttentionGeometry.From(source).SharedBytes(kernel) ?? 0 : 0;
+    }
 }
