@@ -17,7 +17,7 @@ namespace RawFlipFlop.Bench;
 /// the CPU twins, and the CUDA kernels when a GPU is present (each measurement ends with a device synchronisation).
 /// Two columns divide the work of one call by its mean time: GFLOP/s (floating-point operations, counted as
 /// <see cref="Work"/> documents) and GB/s (the bytes the op must read and write at least once).
-/// Run: dotnet run -c Release --project bench -- --filter '*OpBenchmarks*'
+/// Run: dotnet run -c Release --project bench -- --filter 'RawFlipFlop.Bench.OpBenchmarks.*'
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(OpBenchmarks.Columns))]

@@ -93,6 +93,6 @@ PY
 
 if [ "$ops" = 1 ]; then
   echo "running the op suite (BenchmarkDotNet ShortRun) ..." >&2
-  dotnet run -c Release --project bench --no-build -- --filter '*OpBenchmarks*' --job short --exporters github >&2
+  dotnet run -c Release --project bench --no-build -- --filter 'RawFlipFlop.Bench.OpBenchmarks.*' --job short --exporters github >&2
   sed -n '/^| *Method/,$p' BenchmarkDotNet.Artifacts/results/RawFlipFlop.Bench.OpBenchmarks-report-github.md
 fi

@@ -27,24 +27,24 @@ public static class RunCost
     public const string Cpu = "cpu", Gpu = "gpu";
 
     /// <summary>
-    /// The step times estimates scale from. CPU: measured with bench/compare-pytorch.sh on the 2-core Zen 5 machine
-    /// (README, Speed). GPU: estimated from the sm_90 SASS of the kernels (README, GPU estimates), no GPU run yet.
+    /// The step times estimates scale from. CPU: measured with bench/compare-pytorch.sh on the 2-core Zen 3 (AVX2)
+    /// machine (README, Benchmarks). GPU: estimated from the sm_90 SASS of the kernels (README, GPU estimates), no GPU run yet.
     /// </summary>
     public static IReadOnlyList<StepTimeReference> References { get; } =
     [
-        new(Cpu, ModelConfig.TransformerKind, ExperimentCatalog.PaperBaseline, 11.8, Measured: true,
-            "baseline step measured on the 2-core Zen 5 machine (bench/compare-pytorch.sh)"),
+        new(Cpu, ModelConfig.TransformerKind, ExperimentCatalog.PaperBaseline, 7.80, Measured: true,
+            "baseline step measured on the 2-core Zen 3 machine (bench/compare-pytorch.sh)"),
         // a whole cpu-scale baseline run (4000 steps and its evaluations) took 2.9 minutes on the shared 2-core machine:
         // its step time is that run's time in proportion to the step's share of the run's FLOPs
         new(Cpu, ModelConfig.TransformerKind, ExperimentCatalog.CpuBaseline,
             2.9 * 60 * StepFlops(ExperimentCatalog.CpuBaseline) / RunFlops(ExperimentCatalog.CpuBaseline), Measured: true,
             "cpu-scale baseline run measured on the 2-core machine while shared (load about 14; bench/cpu-scale-search.sh)"),
-        new(Cpu, ModelConfig.LstmKind, LstmReference, 0.135, Measured: true,
-            "LSTM 133K step measured on the 2-core Zen 5 machine (bench/compare-pytorch.sh)"),
+        new(Cpu, ModelConfig.LstmKind, LstmReference, 0.107, Measured: true,
+            "LSTM 133K step measured on the 2-core Zen 3 machine (bench/compare-pytorch.sh)"),
         new(Gpu, ModelConfig.TransformerKind, ExperimentCatalog.PaperBaseline, 0.090, Measured: false,
             "baseline step on one H100 estimated from the sm_90 SASS (no GPU measurement)"),
-        new(Gpu, ModelConfig.LstmKind, LstmReference, 0.0135, Measured: false,
-            "LSTM step on one H100 estimated from the sm_90 SASS (no GPU measurement)"),
+        new(Gpu, ModelConfig.LstmKind, LstmReference, 0.004, Measured: false,
+            "LSTM step on one H100 estimated from the sm_90 SASS of the persistent kernels (no GPU measurement)"),
     ];
 
     static TrainOptions LstmReference => new() { Model = ModelConfig.Lstm(128, 128), Batch = 16, Length = 512 };
