@@ -1,4 +1,3 @@
-using System.Globalization;
 using RawFlipFlop.Engine.Training;
 using RawFlipFlop.Kernels.Cuda;
 using RawFlipFlop.Kernels.Devices;
@@ -17,24 +16,18 @@ public static class GpuStepTiming
 {
     public static int Run(string[] args)
     {
-        string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
-        static int Int(string? text, int fallback) => text == null ? fallback : int.Parse(text, CultureInfo.InvariantCulture);
-        int steps = Int(Value("--steps"), 20), baselineSteps = Int(Value("--baseline-steps"), 10), top = Int(Value("--kernels"), 12);
-        string backend = Value("--backend") ?? "cuda";
-        string[] models = (Value("--models") ?? "lstm,transformer-2x128x2,baseline").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        var precision = (Value("--precision") ?? "3xtf32") switch
+        int steps = BenchOptions.Count(args, "--steps", 20), baselineSteps = BenchOptions.Count(args, "--baseline-steps", 10);
+        int top = BenchOptions.Count(args, "--kernels", 12);
+        string backend = BenchOptions.Value(args, "--backend") ?? "cuda";
+        string[] models = BenchOptions.Models(args, StepBenchmark.Models.Keys, "lstm,transformer-2x128x2,baseline");
+        string precisionName = BenchOptions.Value(args, "--precision") ?? "3xtf32";
+        var precision = precisionName switch
         {
             "fp32" => MatmulPrecision.Fp32,
             "3xtf32" => MatmulPrecision.Tf32x3,
             "tf32" => MatmulPrecision.Tf32,
-            var other => throw new ArgumentException($"--precision: unknown '{other}' (fp32, 3xtf32, tf32)"),
+            _ => throw new BenchOptionException($"--precision: unknown \"{precisionName}\" (fp32, 3xtf32, tf32)"),
         };
-        foreach (var name in models)
-            if (!StepBenchmark.Models.ContainsKey(name))
-            {
-                Console.Error.WriteLine($"error: --models: unknown model '{name}' (known: {string.Join(", ", StepBenchmark.Models.Keys)})");
-                return 2;
-            }
         IKernelDevice device;
         if (backend == "cuda")
         {
@@ -54,14 +47,10 @@ public static class GpuStepTiming
             }
             device = emulated!;
         }
-        else
-        {
-            Console.Error.WriteLine($"error: --backend: unknown '{backend}' (cuda, emulator)");
-            return 2;
-        }
+        else throw new BenchOptionException($"--backend: unknown \"{backend}\" (cuda, emulator)");
         using (device)
         {
-            Console.WriteLine($"{device.Description}; matmul precision {Value("--precision") ?? "3xtf32"}");
+            Console.WriteLine($"{device.Description}; matmul precision {precisionName}");
             using var timing = new KernelTimingDevice(device);
             foreach (var name in models)
             {

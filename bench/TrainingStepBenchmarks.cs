@@ -14,13 +14,10 @@ namespace RawFlipFlop.Bench;
 [MemoryDiagnoser]
 public class TrainingStepBenchmarks
 {
-    public static readonly Dictionary<string, ModelConfig> Models = new()
-    {
-        ["lstm"] = ModelConfig.Lstm(),
-        ["transformer-2x128x2"] = ModelConfig.Transformer(layers: 2, dim: 128, heads: 2, maxLength: 512),
-        // the paper's baseline: step-timing only (about 4 to 12 s a step on 2 cores; too slow for BenchmarkDotNet's iterations)
-        ["baseline"] = ModelConfig.Transformer(layers: 6, dim: 512, heads: 8, maxLength: 512),
-    };
+    /// <summary>The benchmark models of <see cref="StepBenchmark.Models"/> (lstm, transformer-2x128x2, baseline; the baseline
+    /// only for step-timing: 4 to 12 s a step on 2 cores is too slow for BenchmarkDotNet's iterations).</summary>
+    public static readonly Dictionary<string, ModelConfig> Models = StepBenchmark.Models
+        .Where(m => m.Key != "tiny").ToDictionary(m => m.Key, m => m.Value.Config);
 
     CpuDevice? _device;
     ModelBase<float>? _model;
@@ -73,16 +70,9 @@ public static class StepTiming
 
     public static int Run(string[] args)
     {
-        string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
-        int steps = int.Parse(Value("--steps") ?? "10", System.Globalization.CultureInfo.InvariantCulture);
-        int baselineSteps = int.Parse(Value("--baseline-steps") ?? "3", System.Globalization.CultureInfo.InvariantCulture);
-        string[] models = (Value("--models") ?? string.Join(',', TrainingStepBenchmarks.Models.Keys)).Split(',', StringSplitOptions.RemoveEmptyEntries);
-        foreach (var name in models)
-            if (!TrainingStepBenchmarks.Models.ContainsKey(name))
-            {
-                Console.Error.WriteLine($"error: --models: unknown model '{name}' (known: {string.Join(", ", TrainingStepBenchmarks.Models.Keys)})");
-                return 2;
-            }
+        int steps = BenchOptions.Count(args, "--steps", 10);
+        int baselineSteps = BenchOptions.Count(args, "--baseline-steps", 3);
+        string[] models = BenchOptions.Models(args, TrainingStepBenchmarks.Models.Keys, string.Join(',', TrainingStepBenchmarks.Models.Keys));
         bool json = args.Contains("--json");
         bool profile = args.Contains("--profile");
         var results = new Dictionary<string, (double Median, double Min)>();

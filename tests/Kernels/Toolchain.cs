@@ -28,7 +28,8 @@ public static class Toolchain
         var missing = new[] { "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch", "/usr/bin/sinfo", "/usr/bin/scontrol" }
             .Where(path => !File.Exists(path)).ToList();
         if (missing.Count > 0) Missing($"Slurm is not installed (missing {string.Join(", ", missing)}; apt-get install slurmctld slurmd slurm-client munge)");
-        if (Environment.UserName != "root") Missing("a local Slurm cluster needs root (slurmd starts each job as its owner)");
+        // not an install step CI can take: without root the test skips even under RFF_REQUIRE_TOOLCHAIN
+        if (Environment.UserName != "root") Assert.Skip("a local Slurm cluster needs root (slurmd starts each job as its owner)");
     }
 
     static void Missing(string reason)

@@ -3,6 +3,8 @@ using System.Runtime.Intrinsics;
 using RawFlipFlop.Kernels.Devices;
 using RawFlipFlop.Kernels.Random;
 
+using static RawFlipFlop.Kernels.Cpu.VectorFma;
+
 namespace RawFlipFlop.Kernels.Cpu;
 
 /// <summary>

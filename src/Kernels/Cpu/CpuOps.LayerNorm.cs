@@ -1,6 +1,8 @@
 using System.Runtime.Intrinsics;
 using RawFlipFlop.Kernels.Devices;
 
+using static RawFlipFlop.Kernels.Cpu.VectorFma;
+
 namespace RawFlipFlop.Kernels.Cpu;
 
 /// <summary>

@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using RawFlipFlop.Kernels.Devices;
 
+using static RawFlipFlop.Kernels.Cpu.VectorFma;
+
 namespace RawFlipFlop.Kernels.Cpu;
 
 /// <summary>

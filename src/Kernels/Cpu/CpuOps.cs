@@ -42,18 +42,6 @@ public sealed unsafe partial class CpuOps<T> : IOps<T> where T : unmanaged, IFlo
 
     static T Of(double value) => T.CreateTruncating(value);
 
-    /// <summary>a * b + c with one rounding (vfmadd) for float and double: the CPU twins' multiply-add.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    static System.Runtime.Intrinsics.Vector256<T> Fma(System.Runtime.Intrinsics.Vector256<T> a, System.Runtime.Intrinsics.Vector256<T> b,
-        System.Runtime.Intrinsics.Vector256<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a.As<T, float>(), b.As<T, float>(), c.As<T, float>()).As<float, T>();
-        if (typeof(T) == typeof(double))
-            return System.Runtime.Intrinsics.Vector256.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
-        return a * b + c;
-    }
-
     /// <summary>
     /// The sum of x (n) in an order fixed by n alone: Vector256 lanes (the same width on AVX2 and AVX-512 machines,
     /// unlike TensorPrimitives.Sum), then the lanes in order, then the tail. Keeps CPU results identical across machines.

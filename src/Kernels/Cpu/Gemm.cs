@@ -2,8 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-
-[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("RawFlipFlop.Tests")]
+using static RawFlipFlop.Kernels.Cpu.VectorFma;
 
 namespace RawFlipFlop.Kernels.Cpu;
 
@@ -289,26 +288,6 @@ public static unsafe class Gemm<T> where T : unmanaged, IFloatingPointIeee754<T>
             T* src = b + (long)(j0 + q) * ldb + k0;
             for (int p = 0; p < kc; p++, d += nr) *d = src[p];
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<T> Fma(Vector256<T> a, Vector256<T> b, Vector256<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector256.FusedMultiplyAdd(a.As<T, float>(), b.As<T, float>(), c.As<T, float>()).As<float, T>();
-        if (typeof(T) == typeof(double))
-            return Vector256.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
-        return a * b + c;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector512.FusedMultiplyAdd(a.As<T, float>(), b.As<T, float>(), c.As<T, float>()).As<float, T>();
-        if (typeof(T) == typeof(double))
-            return Vector512.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
-        return a * b + c;
     }
 
     // C tile (mr <= 6, nr <= 2 vectors) [+]= packed A panel (kc x 6) x packed B panel (kc x 2 vectors). The
