@@ -57,10 +57,14 @@ __device__ __forceinline__ void grid_sync(unsigned int* counter)
 
 // params (n), grads (n), m (n), v (n): one AdamW step in place, torch.optim.AdamW's formula.
 // decay = 1 - lr*wd; step_size = lr / (1 - beta1^t); bc2_sqrt = sqrt(1 - beta2^t) (computed by the host).
+// skip (1) or null: when skip[0] != 0 (a diverged loss, see loss_guard) nothing changes. It lives on the device so that
+// a step can be queued before the host has read its loss.
 extern "C" __global__ void __launch_bounds__(256)
 adamw_update(float* __restrict__ params, const float* __restrict__ grads, float* __restrict__ m, float* __restrict__ v,
-             long long n, float decay, float beta1, float beta2, float eps, float step_size, float bc2_sqrt)
+             long long n, float decay, float beta1, float beta2, float eps, float step_size, float bc2_sqrt,
+             const int* __restrict__ skip)
 {
+    if (skip != nullptr && skip[0] != 0) return;
     const float one_minus_beta1 = 1.0f - beta1, one_minus_beta2 = 1.0f - beta2;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
@@ -74,6 +78,15 @@ adamw_update(float* __restrict__ params, const float* __restrict__ grads, float*
         m[i] = mi;
         v[i] = vi;
     }
+}
+
+// diverged (1) becomes 1 when loss (1) is NaN or infinite and then stays 1: the device-side divergence guard that
+// adamw_update reads, so that no update follows a non-finite loss even while the host reads losses only every N steps.
+extern "C" __global__ void __launch_bounds__(32)
+loss_guard(int* __restrict__ diverged, const float* __restrict__ loss)
+{
+    // all exponent bits set: infinity or NaN (a bit test, the same under fast-math flags and in the emulator)
+    if (blockIdx.x == 0 && threadIdx.x == 0 && (__float_as_uint(loss[0]) & 0x7f800000u) == 0x7f800000u) diverged[0] = 1;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -2829,6 +2842,7 @@ lstm_shift_hidden(float* __restrict__ hprev, const float* __restrict__ h, int b,
 // ---------------------------------------------------------------------------------------------------------
 #define RFF_KERNEL_TABLE(X)                \
     X(adamw_update)                        \
+    X(loss_guard)                          \
     X(layernorm_forward)                   \
     X(layernorm_backward)                  \
     X(layernorm_backward_reduce)           \

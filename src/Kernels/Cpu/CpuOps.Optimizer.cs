@@ -5,8 +5,9 @@ namespace RawFlipFlop.Kernels.Cpu;
 
 public sealed unsafe partial class CpuOps<T>
 {
-    public void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n)
+    public void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n, Buf<int> skip = default)
     {
+        if (!skip.IsEmpty && skip.Span[0] != 0) return;
         // torch.optim.AdamW (single-tensor path): decay, moments, bias corrections, update. The vector loop does the
         // scalar loop's operations in its order, without fused multiply-adds, so both give the same bits.
         T lr = Of(step.LearningRate), b1 = Of(step.Beta1), b2 = Of(step.Beta2), eps = Of(step.Epsilon);

@@ -87,6 +87,11 @@ public sealed unsafe partial class CpuOps<T> : IOps<T> where T : unmanaged, IFlo
         output.Ptr[0] = total;
     }
 
+    public void LossGuard(Buf<int> diverged, Buf<T> loss)
+    {
+        if (!T.IsFinite(loss.Span[0])) diverged.Span[0] = 1;
+    }
+
     static void CheckSize(Buf<T> buffer, long needed, string name)
     {
         if (buffer.Length < needed) throw new ArgumentException($"{name} has {buffer.Length} elements, the op needs {needed}");

@@ -20,6 +20,12 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>output (1) = sum of input (n), fixed order.</summary>
     void SumForward(Buf<T> output, Buf<T> input, long n);
 
+    /// <summary>
+    /// diverged (1) = 1 when loss (1) is NaN or infinite, else unchanged (it stays 1 once set): the device-side
+    /// divergence guard that <see cref="AdamWUpdate"/> reads through its skip buffer.
+    /// </summary>
+    void LossGuard(Buf<int> diverged, Buf<T> loss);
+
     // ---- embeddings and position encodings ----
     /// <summary>output (N,C) = table (V,C) [tokens (N)].</summary>
     void EmbeddingForward(Buf<T> output, Buf<int> tokens, Buf<T> table, int n, int c);
@@ -165,8 +171,11 @@ public interface IOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     void ReadErrorsForward(Buf<int> errors, Buf<int> perSequence, Buf<int> tokens, Buf<T> logits, int b, int t, int v);
 
     // ---- optimizer ----
-    /// <summary>AdamW (decoupled weight decay, PyTorch's formula) over n parameters.</summary>
-    void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n);
+    /// <summary>
+    /// AdamW (decoupled weight decay, PyTorch's formula) over n parameters. skip (1), when not empty: nothing changes
+    /// while skip[0] != 0 (set by <see cref="LossGuard"/>), so a step may be queued before its loss is read.
+    /// </summary>
+    void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n, Buf<int> skip = default);
 }
 
 /// <summary>

@@ -34,6 +34,7 @@ public sealed class TimedOps<T> : IOps<T> where T : unmanaged, IFloatingPointIee
 
     public void Fill(Buf<T> x, T value) { var s = Begin(); _inner.Fill(x, value); End("Fill", s); }
     public void SumForward(Buf<T> output, Buf<T> input, long n) { var s = Begin(); _inner.SumForward(output, input, n); End("SumForward", s); }
+    public void LossGuard(Buf<int> diverged, Buf<T> loss) { var s = Begin(); _inner.LossGuard(diverged, loss); End("LossGuard", s); }
     public void EmbeddingForward(Buf<T> output, Buf<int> tokens, Buf<T> table, int n, int c) { var s = Begin(); _inner.EmbeddingForward(output, tokens, table, n, c); End("EmbeddingForward", s); }
     public void EmbeddingBackward(Buf<T> dtable, Buf<T> doutput, Buf<int> tokens, int n, int v, int c) { var s = Begin(); _inner.EmbeddingBackward(dtable, doutput, tokens, n, v, c); End("EmbeddingBackward", s); }
     public void PositionAddForward(Buf<T> x, Buf<T> table, T scale, int b, int t, int c) { var s = Begin(); _inner.PositionAddForward(x, table, scale, b, t, c); End("PositionAddForward", s); }
@@ -65,5 +66,5 @@ public sealed class TimedOps<T> : IOps<T> where T : unmanaged, IFloatingPointIee
     public void CrossEntropyForwardBackward(Buf<T> losses, Buf<T> dlogits, Buf<T> logits, Buf<int> targets, T dscale, int n, int v) { var s = Begin(); _inner.CrossEntropyForwardBackward(losses, dlogits, logits, targets, dscale, n, v); End("CrossEntropyForwardBackward", s); }
     public void ArgmaxForward(Buf<int> predictions, Buf<T> logits, int n, int v) { var s = Begin(); _inner.ArgmaxForward(predictions, logits, n, v); End("ArgmaxForward", s); }
     public void ReadErrorsForward(Buf<int> errors, Buf<int> perSequence, Buf<int> tokens, Buf<T> logits, int b, int t, int v) { var s = Begin(); _inner.ReadErrorsForward(errors, perSequence, tokens, logits, b, t, v); End("ReadErrorsForward", s); }
-    public void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n) { var s = Begin(); _inner.AdamWUpdate(parameters, gradients, m, v, step, n); End("AdamWUpdate", s); }
+    public void AdamWUpdate(Buf<T> parameters, Buf<T> gradients, Buf<T> m, Buf<T> v, AdamWStep step, long n, Buf<int> skip = default) { var s = Begin(); _inner.AdamWUpdate(parameters, gradients, m, v, step, n, skip); End("AdamWUpdate", s); }
 }

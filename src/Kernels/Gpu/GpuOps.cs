@@ -54,7 +54,7 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
     /// <summary>Blocks of the kernel's size covering <paramref name="warps"/> warps (one warp per item).</summary>
     uint WarpBlocks(long warps, string kernel) => Dim3.Blocks(warps * WarpSize, Threads(kernel));
 
-    static void CheckSize(Buf<float> buffer, long needed, string name)
+    static void CheckSize<TElement>(Buf<TElement> buffer, long needed, string name) where TElement : unmanaged
     {
         if (buffer.Length < needed) throw new ArgumentException($"{name} has {buffer.Length} elements, the op needs {needed}");
     }
@@ -88,6 +88,13 @@ public sealed partial class GpuOps : IOps<float>, IDisposable
     /// <summary>output (1) = sum of input (n), fixed order (one block).</summary>
     public void SumForward(Buf<float> output, Buf<float> input, long n) =>
         Device.Launch("sum_forward", 1, Threads("sum_forward"), 0, output, input, n);
+
+    /// <summary>diverged (1) = 1 when loss (1) is not finite; it stays 1 once set.</summary>
+    public void LossGuard(Buf<int> diverged, Buf<float> loss)
+    {
+        CheckSize(diverged, 1, "diverged"); CheckSize(loss, 1, "loss");
+        Device.Launch("loss_guard", 1, Threads("loss_guard"), 0, diverged, loss);
+    }
 
     public void Dispose()
     {

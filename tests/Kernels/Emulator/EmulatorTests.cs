@@ -45,7 +45,7 @@ public class EmulatorTests
         Toolchain.RequireCompiler();
         var library = EmulatorLibrary.Default;
         Assert.Equal(KernelSource.Default.Table.Select(e => e.Name), library.Kernels.Select(k => k.Name));
-        Assert.Equal("pppplffffff", library.Kernel("adamw_update").Signature);
+        Assert.Equal("pppplffffffp", library.Kernel("adamw_update").Signature);
     }
 
     [Fact]
