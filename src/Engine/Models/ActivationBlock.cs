@@ -3,8 +3,9 @@ using RawFlipFlop.Kernels.Devices;
 namespace RawFlipFlop.Engine.Models;
 
 /// <summary>
-/// A model's activations for its current (B,T) batch shape: one device allocation sliced into typed views, made anew
-/// when the shape changes (the old block is freed first).
+/// A model's activations for its current (B,T) batch shape: one device allocation sliced into typed views. A new shape
+/// reuses the allocation when it fits (the old block is freed first when it does not), so that training steps after an
+/// online evaluation on a larger batch allocate nothing and a captured step graph only has its pointers rewritten.
 /// </summary>
 public sealed class ActivationBlock<TElement, TViews>(IDevice device) : IDisposable where TElement : unmanaged where TViews : class
 {
@@ -22,10 +23,13 @@ public sealed class ActivationBlock<TElement, TViews>(IDevice device) : IDisposa
     public TViews Ensure(int b, int t, Func<(BufferLayout Layout, Func<Buf<TElement>, TViews> Views)> declare)
     {
         if (Views != null && B == b && T == t) return Views;
-        Dispose();
         var (layout, views) = declare();
-        _block = device.Allocate<TElement>(layout.Count);
-        Views = views(_block);
+        if (layout.Count > _block.Length)
+        {
+            Dispose();
+            _block = device.Allocate<TElement>(layout.Count);
+        }
+        Views = views(_block.Slice(0, layout.Count));
         B = b;
         T = t;
         return Views;

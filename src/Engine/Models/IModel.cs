@@ -3,6 +3,12 @@ using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Engine.Models;
 
+/// <summary>The sharpening term's device values (e.g. per-layer entropy sums) and the loss computed from their host copy.</summary>
+public sealed record RegularizerReading<T>(Buf<T> Values, Func<ReadOnlySpan<T>, double> Loss) where T : unmanaged
+{
+    public static RegularizerReading<T> None { get; } = new(Buf<T>.Empty, _ => 0);
+}
+
 /// <summary>What a forward/backward pass needs to know besides the tokens: dropout and sharpening.</summary>
 public sealed record PassOptions
 {
@@ -73,6 +79,12 @@ public interface IModel<T> : IDisposable where T : unmanaged, IFloatingPointIeee
     /// (0 without sharpening or for the LSTM).
     /// </summary>
     double RegularizerLoss { get; }
+
+    /// <summary>
+    /// What <see cref="RegularizerLoss"/> of the last forward is computed from, for a reader that copies it back later:
+    /// the device values (empty when there is no sharpening term) and the loss as a function of their host copy.
+    /// </summary>
+    RegularizerReading<T> RegularizerReading { get; }
 
     /// <summary>Accumulates into <see cref="Gradients"/> the gradient of (loss whose logit gradient is dlogits (B,T,V)) + regularizer.</summary>
     void Backward(Buf<T> dlogits, PassOptions options);

@@ -33,7 +33,16 @@ public abstract class ModelBase<T> : IModel<T> where T : unmanaged, IFloatingPoi
     public IDevice Device => Ops.Device;
     public Buf<T> Parameters { get; }
     public Buf<T> Gradients { get; }
-    public virtual double RegularizerLoss => 0;
+    public double RegularizerLoss
+    {
+        get
+        {
+            var reading = RegularizerReading;
+            return reading.Values.IsEmpty ? reading.Loss([]) : reading.Loss(Device.ToArray(reading.Values));
+        }
+    }
+
+    public virtual RegularizerReading<T> RegularizerReading => RegularizerReading<T>.None;
 
     /// <summary>The tokens (B,T) of the last forward: the embedding backward scatters into their rows.</summary>
     protected Buf<int> LastTokens { get; set; }

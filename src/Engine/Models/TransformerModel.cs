@@ -112,21 +112,24 @@ public sealed class TransformerModel<T> : ModelBase<T> where T : unmanaged, IFlo
     PassOptions? _regularizerOptions;
 
     /// <summary>
-    /// lambda * mean entropy of the attention rows of the sharpened layers in the last forward. Read lazily: the
-    /// entropies stay on the device until asked for, so the forward itself never waits for the device.
+    /// lambda * mean entropy of the attention rows of the sharpened layers in the last forward, from the per-layer
+    /// entropy sums (L) on the device. Read lazily: the forward itself never waits for the device.
     /// </summary>
-    public override double RegularizerLoss
+    public override RegularizerReading<T> RegularizerReading
     {
         get
         {
             var options = _regularizerOptions;
-            if (options == null || _acts.Views == null) return 0;
+            if (options == null || _acts.Views == null) return RegularizerReading<T>.None;
             int sharpened = SharpenedLayerCount(options);
-            if (sharpened == 0) return 0;
-            var entropies = Device.ToArray(_acts.Views.Entropy);
-            double sum = 0;
-            for (int l = 0; l < _layers; l++) if (SharpenLayer(options, l)) sum += double.CreateTruncating(entropies[l]);
-            return options.Sharpen * sum / ((double)sharpened * _acts.B * _heads * _acts.T);
+            if (sharpened == 0) return RegularizerReading<T>.None;
+            double rows = (double)sharpened * _acts.B * _heads * _acts.T;
+            return new RegularizerReading<T>(_acts.Views.Entropy, entropies =>
+            {
+                double sum = 0;
+                for (int l = 0; l < _layers; l++) if (SharpenLayer(options, l)) sum += double.CreateTruncating(entropies[l]);
+                return options.Sharpen * sum / rows;
+            });
         }
     }
 

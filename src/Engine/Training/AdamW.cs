@@ -31,8 +31,15 @@ public sealed class AdamW<T> : IDisposable where T : unmanaged, IFloatingPointIe
     public void Update(Buf<T> parameters, Buf<T> gradients, double learningRate)
     {
         Steps++;
-        _ops.AdamWUpdate(parameters, gradients, M, V, new AdamWStep(learningRate, Beta1, Beta2, Epsilon, WeightDecay, Steps), parameters.Length);
+        Apply(parameters, gradients, learningRate);
     }
+
+    /// <summary>
+    /// Update number <see cref="Steps"/> (already counted by the caller), skipped on the device while skip (1) is set
+    /// (<see cref="IOps{T}.LossGuard"/>). Changes no host state, so a step pass may run it more than once.
+    /// </summary>
+    public void Apply(Buf<T> parameters, Buf<T> gradients, double learningRate, Buf<int> skip = default) =>
+        _ops.AdamWUpdate(parameters, gradients, M, V, new AdamWStep(learningRate, Beta1, Beta2, Epsilon, WeightDecay, Steps), parameters.Length, skip);
 
     public void Dispose()
     {

@@ -40,12 +40,17 @@ public sealed record JobEvent(JobPhase Phase, TrainingRun<float> Run)
 public sealed class TrainingJob
 {
     readonly Backend backend;
+    readonly StepExecution? execution;
 
-    /// <summary>Validates the options and, where the device's memory is the machine's (CPU, emulator), refuses a run that cannot fit.</summary>
-    public TrainingJob(TrainOptions options, Backend backend)
+    /// <summary>
+    /// Validates the options and, where the device's memory is the machine's (CPU, emulator), refuses a run that cannot
+    /// fit. <paramref name="execution"/>: how steps are queued (default: <see cref="StepExecution.For"/> the device).
+    /// </summary>
+    public TrainingJob(TrainOptions options, Backend backend, StepExecution? execution = null)
     {
         Options = options.Validate();
         this.backend = backend;
+        this.execution = execution?.Validate();
         if (backend.Device.IsHostMemory) TrainingMemory.Check(Options, backend.Ops);
     }
 
@@ -56,7 +61,7 @@ public sealed class TrainingJob
     {
         using var model = ModelFactory.Create(Options.Model, backend.Ops, Options.MatmulPrecision);
         model.Initialize(Options.Seed);
-        using var run = new TrainingRun<float>(Options, model);
+        using var run = new TrainingRun<float>(Options, model, execution);
         bool resumed = directory.TryRestore(run);
         progress?.Report(new JobEvent(JobPhase.Start, run) { ResumedAt = resumed ? run.Step : null });
 

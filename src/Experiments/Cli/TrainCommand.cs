@@ -47,12 +47,21 @@ public static class TrainCommand
         var backend = new Option<string>("--backend") { Description = "cpu, cuda, emulator, or auto (CUDA when a GPU is usable, else the CPU)", DefaultValueFactory = _ => Backend.Cpu };
         var outDir = new Option<string>("--out") { Description = "run directory (summary.json, model.safetensors, best.safetensors; state.safetensors while training)", Required = true };
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
+        var lossReadEvery = new Option<int?>("--loss-read-every")
+        {
+            Description = "copy the loss back asynchronously and read it every N steps (default 16 on cuda and the emulator, 1 on the CPU); every N gives the same curve",
+        };
+        var graphs = new Option<string>("--graphs")
+        {
+            Description = "on: each training step is one CUDA graph launch on cuda and the emulator; off: separate launches (the same bits)", DefaultValueFactory = _ => "on",
+        };
         var precision = MatmulPrecisionOption.Create();
         var cmd = new Command("train",
             "Train a model on freshly sampled batches (or a data file's sequences); evaluate online and offline. A run killed midway resumes from --out when started again with the same options.")
         {
             task, pWrite, length, steps, batch, lr, wd, beta1, beta2, eps, warmup, decay, seed, dataSeed, pIgnore, mixture, data, mode,
             dEmb, dAttn, dFf, sharpen, sharpenLayers, sharpenFrom, evalEvery, evalCount, offline, evalBatch, backend, outDir, quiet, precision,
+            lossReadEvery, graphs,
         };
         m.AddTo(cmd);
         cmd.SetAction(r =>
@@ -98,7 +107,17 @@ public static class TrainCommand
             }
             catch (InvalidOptionException e) { throw OptionFlags.Error(e); }
             catch (Exception e) when (e is ArgumentException or FormatException) { throw new CliException(e.Message); }
+            bool useGraphs = r.GetValue(graphs) switch
+            {
+                "on" => true,
+                "off" => false,
+                var other => throw new CliException($"--graphs: \"{other}\" is neither on nor off"),
+            };
+            if (r.GetValue(lossReadEvery) is < 1 and var every)
+                throw new CliException($"--loss-read-every: must be at least 1, got {every}");
             using var b = Backends.Open(r.GetValue(backend)!, output);
+            var defaults = StepExecution.For(b.Device);
+            var execution = new StepExecution(r.GetValue(lossReadEvery) ?? defaults.LossReadInterval, useGraphs && defaults.DeviceGraphs);
             try { options = (options with { MatmulPrecision = MatmulPrecisionOption.Resolve(r.GetValue(precision)!, b.Name) }).Validate(); }
             catch (InvalidOptionException e) { throw OptionFlags.Error(e); }
             var view = new JobView(output, r.GetValue(quiet), $"train {options.Model}");
@@ -106,7 +125,7 @@ public static class TrainCommand
             TrainingSummary summary;
             try
             {
-                var job = new TrainingJob(options, b);
+                var job = new TrainingJob(options, b, execution);
                 using var runDirectory = RunDirectory.Open(dir);
                 summary = job.Run(runDirectory, new SyncProgress<JobEvent>(view.Show));
             }

@@ -15,8 +15,10 @@ namespace RawFlipFlop.Kernels.Cuda;
 /// <see cref="Synchronize"/> wait for it. Any thread may use the device: every call that needs the context makes
 /// it current on the calling thread first.
 /// </summary>
-public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
+public sealed unsafe partial class CudaDevice : IGraphDevice, IEventClock
 {
+    readonly GraphRecorder _recorder = new();
+    readonly HashSet<nint> _hostAllocations = [];
     readonly nint _context;
     readonly nint _stream;
     readonly nint _module;
@@ -210,6 +212,7 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
     public Buf<T> Allocate<T>(long count) where T : unmanaged
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
+        _recorder.RefuseHostCall("an allocation");
         MakeCurrent();
         nuint bytes = (nuint)Math.Max(1, count) * (nuint)Unsafe.SizeOf<T>();
         CudaDriver.Check(CudaDriver.cuMemAlloc(out ulong p, bytes), $"cuMemAlloc({bytes} bytes)");
@@ -220,6 +223,7 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
 
     public void Free<T>(Buf<T> buffer) where T : unmanaged
     {
+        _recorder.RefuseHostCall("a free");
         lock (_lock)
             if (!_allocations.Remove((ulong)buffer.Address))
                 throw new ArgumentException("buffer is not an allocation of this device (a slice, or freed already)");
@@ -231,6 +235,7 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
     public void Upload<T>(ReadOnlySpan<T> source, Buf<T> destination) where T : unmanaged
     {
         CheckLength(source.Length, destination.Length);
+        _recorder.RefuseHostCall("an upload");
         if (source.IsEmpty) return;
         MakeCurrent();
         fixed (T* p = source)
@@ -243,6 +248,7 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
     public void Download<T>(Buf<T> source, Span<T> destination) where T : unmanaged
     {
         CheckLength(destination.Length, source.Length);
+        _recorder.RefuseHostCall("a download");
         if (destination.IsEmpty) return;
         MakeCurrent();
         fixed (T* p = destination)
@@ -256,8 +262,15 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
     {
         CheckLength(source.Length, destination.Length);
         if (source.IsEmpty) return;
+        var node = _recorder.Active ? GraphNode.Copy(source.Address, destination.Address, source.Bytes) : null;
+        if (_recorder.Updating)
+        {
+            _recorder.Match(node!);
+            return;
+        }
         MakeCurrent();
         CudaDriver.Check(CudaDriver.cuMemcpyDtoDAsync((ulong)destination.Address, (ulong)source.Address, (nuint)source.Bytes, _stream), "cuMemcpyDtoDAsync");
+        if (node != null) _recorder.Capture(node);
     }
 
     /// <summary>A CUDA event recorded on this device's stream (for <see cref="KernelTimingDevice"/>).</summary>
@@ -286,6 +299,7 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
 
     public void Synchronize()
     {
+        _recorder.RefuseHostCall("a synchronisation");
         MakeCurrent();
         CudaDriver.Check(CudaDriver.cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
@@ -335,6 +349,12 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
     void Run(string kernel, Dim3 grid, Dim3 block, int sharedBytes, bool cooperative, ReadOnlySpan<KernelArg> args)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
+        if (_recorder.Updating)
+        {
+            Function(kernel);
+            _recorder.Match(GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args));
+            return;
+        }
         MakeCurrent();
         nint f = Function(kernel);
         OptInSharedBytes(f, kernel, sharedBytes);
@@ -350,8 +370,17 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
         int rc = cooperative
             ? CudaDriver.cuLaunchCooperativeKernel(f, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, _stream, pointers)
             : CudaDriver.cuLaunchKernel(f, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, _stream, pointers, null);
-        if (rc != CudaDriver.CUDA_SUCCESS)
-            throw new CudaException($"{(cooperative ? "cuLaunchCooperativeKernel" : "cuLaunchKernel")}({kernel}, grid {grid}, block {block}, {sharedBytes} bytes shared)", rc);
+        string call = $"{(cooperative ? "cuLaunchCooperativeKernel" : "cuLaunchKernel")}({kernel}, grid {grid}, block {block}, {sharedBytes} bytes shared)";
+        if (_recorder.Capturing)
+        {
+            if (rc != CudaDriver.CUDA_SUCCESS)
+                throw new GraphUnsupportedException($"{call} cannot be captured into a CUDA graph: {CudaDriver.ErrorName(rc)}", new CudaException(call, rc));
+            var node = GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args);
+            node.Handle = CapturedNode(call);
+            _recorder.Capture(node);
+            return;
+        }
+        if (rc != CudaDriver.CUDA_SUCCESS) throw new CudaException(call, rc);
         if (SynchronizeEachLaunch)
         {
             rc = CudaDriver.cuStreamSynchronize(_stream);
@@ -402,6 +431,7 @@ public sealed unsafe class CudaDevice : IKernelDevice, IEventClock
             foreach (var p in _allocations) CudaDriver.cuMemFree(p);
             _allocations.Clear();
         }
+        FreeHostAllocations();
         CudaDriver.cuModuleUnload(_module);
         CudaDriver.cuStreamDestroy(_stream);
         CudaDriver.cuDevicePrimaryCtxRelease(Ordinal);

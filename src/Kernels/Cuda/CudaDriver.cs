@@ -40,6 +40,10 @@ public static unsafe partial class CudaDriver
     public const int CUDA_ERROR_NO_DEVICE = 100;
     internal const int CU_JIT_INFO_LOG_BUFFER = 3, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
     internal const int CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
+    internal const uint CU_EVENT_DISABLE_TIMING = 2;
+    // CUstreamCaptureMode: only this thread's unsafe calls (synchronisations, allocations) break the capture.
+    internal const int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+    internal const int CU_STREAM_CAPTURE_STATUS_ACTIVE = 1;
 
     static CudaDriver() => NativeLibraries.Register();
 
@@ -116,6 +120,21 @@ public static unsafe partial class CudaDriver
     [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuMemcpyDtoDAsync_v2")] internal static partial int cuMemcpyDtoDAsync(ulong destination, ulong source, nuint bytes, nint stream);
     [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuMemsetD8Async(ulong destination, byte value, nuint count, nint stream);
 
+    // ---- page-locked host memory ----
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuMemHostAlloc(out nint pointer, nuint bytes, uint flags);
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuMemFreeHost(nint pointer);
+
+    // ---- graphs (stream capture; kernel nodes rewritten in the instantiated graph) ----
+    [LibraryImport(NativeLibraries.Cuda, EntryPoint = "cuStreamBeginCapture_v2")] internal static partial int cuStreamBeginCapture(nint stream, int mode);
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuStreamEndCapture(nint stream, out nint graph);
+    [LibraryImport(NativeLibraries.Cuda)]
+    internal static partial int cuStreamGetCaptureInfo_v2(nint stream, out int status, out ulong id, out nint graph, out nint* dependencies, out nuint count);
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuGraphInstantiateWithFlags(out nint exec, nint graph, ulong flags);
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuGraphLaunch(nint exec, nint stream);
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuGraphExecKernelNodeSetParams(nint exec, nint node, KernelNodeParams* parameters);
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuGraphExecDestroy(nint exec);
+    [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuGraphDestroy(nint graph);
+
     // ---- modules and launches ----
     [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuModuleLoadDataEx(out nint module, void* image, uint numOptions, int* options, void** optionValues);
     [LibraryImport(NativeLibraries.Cuda)] internal static partial int cuModuleUnload(nint module);
@@ -130,4 +149,16 @@ public static unsafe partial class CudaDriver
         uint sharedBytes, nint stream, void** kernelParams);
     [LibraryImport(NativeLibraries.Cuda)]
     internal static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, nint function, int blockSize, nuint dynamicSharedBytes);
+}
+
+/// <summary>CUDA_KERNEL_NODE_PARAMS (the v1 layout, which the unsuffixed cuGraphExecKernelNodeSetParams takes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct KernelNodeParams
+{
+    public nint Function;
+    public uint GridX, GridY, GridZ;
+    public uint BlockX, BlockY, BlockZ;
+    public uint SharedBytes;
+    public void** KernelParams;
+    public void** Extra;
 }

@@ -28,6 +28,20 @@ public interface IDevice : IDisposable
 
     /// <summary>Waits until all queued work is done.</summary>
     void Synchronize();
+
+    /// <summary>Host memory for the asynchronous copies (page-locked on a GPU), zeroed.</summary>
+    HostBuf<T> AllocateHost<T>(long count) where T : unmanaged;
+
+    void FreeHost<T>(HostBuf<T> buffer) where T : unmanaged;
+
+    /// <summary>Queues a copy from host memory: <paramref name="source"/> may change only after a fence recorded later has passed.</summary>
+    void UploadAsync<T>(HostBuf<T> source, Buf<T> destination) where T : unmanaged;
+
+    /// <summary>Queues a copy into host memory: <paramref name="destination"/> holds it once a fence recorded later has passed.</summary>
+    void DownloadAsync<T>(Buf<T> source, HostBuf<T> destination) where T : unmanaged;
+
+    /// <summary>A fence on this device's queue.</summary>
+    DeviceFence CreateFence();
 }
 
 public static class DeviceExtensions

@@ -40,6 +40,11 @@ public sealed class KernelTimingDevice(IKernelDevice inner) : IKernelDevice
     public void Download<T>(Buf<T> source, Span<T> destination) where T : unmanaged => Inner.Download(source, destination);
     public void Copy<T>(Buf<T> source, Buf<T> destination) where T : unmanaged => Inner.Copy(source, destination);
     public void Synchronize() => Inner.Synchronize();
+    public HostBuf<T> AllocateHost<T>(long count) where T : unmanaged => Inner.AllocateHost<T>(count);
+    public void FreeHost<T>(HostBuf<T> buffer) where T : unmanaged => Inner.FreeHost(buffer);
+    public void UploadAsync<T>(HostBuf<T> source, Buf<T> destination) where T : unmanaged => Inner.UploadAsync(source, destination);
+    public void DownloadAsync<T>(Buf<T> source, HostBuf<T> destination) where T : unmanaged => Inner.DownloadAsync(source, destination);
+    public DeviceFence CreateFence() => Inner.CreateFence();
 
     public int CooperativeBlocks(string kernel, Dim3 block, int sharedBytes) => Inner.CooperativeBlocks(kernel, block, sharedBytes);
 

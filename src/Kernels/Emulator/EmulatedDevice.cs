@@ -32,8 +32,9 @@ public sealed record EmulatorOptions(ulong? ShuffleSeed = null, int Threads = 0,
 /// kernel, block, thread and the argument whose buffer it overran. Accesses that stay inside another allocation,
 /// or inside the slack of a buffer whose size is not a multiple of 16 bytes, are not caught.
 /// </summary>
-public sealed unsafe class EmulatedDevice : HostMemoryDevice, IKernelDevice
+public sealed unsafe class EmulatedDevice : HostMemoryDevice, IGraphDevice
 {
+    readonly GraphRecorder _recorder = new();
     readonly Lock _regionsLock = new();
     readonly List<Region> _regions = [];  // sorted by start
 
@@ -90,16 +91,19 @@ public sealed unsafe class EmulatedDevice : HostMemoryDevice, IKernelDevice
     void Run(string kernel, Dim3 grid, Dim3 block, int sharedBytes, bool cooperative, ReadOnlySpan<KernelArg> args)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
-        Span<NativeArg> native = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
-        for (int i = 0; i < args.Length; i++)
+        if (_recorder.Active)
         {
-            native[i] = new NativeArg { Bits = args[i].Bits, Kind = (int)args[i].Kind };
-            if (args[i].Kind != KernelArgKind.Pointer || args[i].Bits == 0) continue;
-            var region = Find((nint)args[i].Bits)
-                         ?? throw new EmulatorException($"kernel '{kernel}' argument {i}: 0x{args[i].Bits:x} points into no allocation of this device");
-            native[i].Lo = (ulong)region.Start;
-            native[i].Hi = (ulong)region.End;
+            // Checked now as a launch would be (the kernel exists, pointers point into allocations), run when the graph is.
+            Library.Kernel(kernel);
+            Span<NativeArg> check = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
+            NativeArguments(kernel, args, check);
+            var node = GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args);
+            if (_recorder.Capturing) _recorder.Capture(node);
+            else _recorder.Match(node);
+            return;
         }
+        Span<NativeArg> native = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
+        NativeArguments(kernel, args, native);
         var options = new NativeOptions
         {
             Seed = Options.ShuffleSeed ?? 0,
@@ -110,6 +114,70 @@ public sealed unsafe class EmulatedDevice : HostMemoryDevice, IKernelDevice
         };
         Library.Launch(kernel, new Dim3Native(grid), new Dim3Native(block), sharedBytes, native, options);
     }
+
+    void NativeArguments(string kernel, ReadOnlySpan<KernelArg> args, Span<NativeArg> native)
+    {
+        for (int i = 0; i < args.Length; i++)
+        {
+            native[i] = new NativeArg { Bits = args[i].Bits, Kind = (int)args[i].Kind };
+            if (args[i].Kind != KernelArgKind.Pointer || args[i].Bits == 0) continue;
+            var region = Find((nint)args[i].Bits)
+                         ?? throw new EmulatorException($"kernel '{kernel}' argument {i}: 0x{args[i].Bits:x} points into no allocation of this device");
+            native[i].Lo = (ulong)region.Start;
+            native[i].Hi = (ulong)region.End;
+        }
+    }
+
+    // ---- graphs: recorded on the host, replayed launch by launch ----
+
+    sealed class EmulatedGraph : DeviceGraph
+    {
+        public override void Dispose() { }
+    }
+
+    protected override void BeforeHostCall(string operation) => _recorder.RefuseHostCall(operation);
+
+    public override void Copy<T>(Buf<T> source, Buf<T> destination)
+    {
+        if (!_recorder.Active)
+        {
+            base.Copy(source, destination);
+            return;
+        }
+        if (source.Length != destination.Length) throw new ArgumentException($"copy of {source.Length} elements into a buffer of {destination.Length}");
+        var node = GraphNode.Copy(source.Address, destination.Address, source.Bytes);
+        if (_recorder.Capturing) _recorder.Capture(node);
+        else _recorder.Match(node);
+    }
+
+    public void BeginCapture() => _recorder.BeginCapture(new EmulatedGraph());
+
+    public DeviceGraph EndCapture() => _recorder.EndCapture();
+
+    public void BeginUpdate(DeviceGraph graph) => _recorder.BeginUpdate(Own(graph));
+
+    public bool EndUpdate(out int changedNodes, out string difference)
+    {
+        var changes = _recorder.EndUpdate(out difference, out _);
+        changedNodes = changes?.Count ?? 0;
+        if (changes == null) return false;
+        foreach (var (node, args) in changes) node.Args = args;
+        return true;
+    }
+
+    public void AbortGraph() => _recorder.Abort();
+
+    /// <summary>Runs the graph's launches and copies in their order, as launches and copies.</summary>
+    public void LaunchGraph(DeviceGraph graph)
+    {
+        if (_recorder.Active) throw new InvalidOperationException("a graph launch while a pass is recorded or matched");
+        foreach (var node in Own(graph).Nodes)
+            if (node.Kernel is { } kernel) Run(kernel, node.Grid, node.Block, node.SharedBytes, node.Cooperative, node.Args);
+            else Buffer.MemoryCopy((void*)node.CopySource, (void*)node.CopyDestination, node.CopyBytes, node.CopyBytes);
+    }
+
+    static EmulatedGraph Own(DeviceGraph graph) =>
+        graph as EmulatedGraph ?? throw new ArgumentException("the graph was not captured by an emulator");
 
     Region? Find(nint address)
     {

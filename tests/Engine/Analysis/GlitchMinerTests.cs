@@ -22,6 +22,7 @@ sealed class FailsAtOneDependency(int failAt) : IModel<float>
     public Buf<float> Parameters => default;
     public Buf<float> Gradients => default;
     public double RegularizerLoss => 0;
+    public RegularizerReading<float> RegularizerReading => RegularizerReading<float>.None;
 
     public Buf<float> Forward(Buf<int> tokens, int b, int t, PassOptions options)
     {

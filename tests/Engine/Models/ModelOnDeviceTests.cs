@@ -132,6 +132,82 @@ public abstract class ModelOnDevice
             $"{name} {precision} weights after 5 steps");
     }
 
+    sealed record Outcome(List<double> Losses, List<double> Regularizer, List<OnlineEvaluation> Online, float[] Weights, float[] Moments,
+        int Step, int? DivergedAt, int OptimizerSteps, StepGraph Graph);
+
+    static Outcome Train(TrainOptions options, GpuOps ops, StepExecution execution)
+    {
+        using var model = ModelFactory.Create(options.Model, ops);
+        model.Initialize(options.Seed);
+        using var run = new TrainingRun<float>(options, model, execution);
+        run.Run(cancel: TestContext.Current.CancellationToken);
+        return new Outcome(run.Losses, run.Regularizer, run.Online, ops.Device.ToArray(model.Parameters),
+            [.. ops.Device.ToArray(run.Optimizer.M), .. ops.Device.ToArray(run.Optimizer.V)], run.Step, run.DivergedAt, run.Optimizer.Steps, run.Graph);
+    }
+
+    /// <summary>
+    /// Steps as device graphs with the losses read every 7 steps against one step at a time, each launched directly and
+    /// read at once: the same losses, sharpening terms, online evaluations and weights, bit for bit. "learned" has
+    /// dropout everywhere (fresh streams every step: rewritten arguments) and sharpening switched on at step 6 (new
+    /// kernels: a second capture); online evaluations at 5 and 10 run between graph launches; the LSTM's recurrence
+    /// is a cooperative launch.
+    /// </summary>
+    [Theory]
+    [InlineData("learned")]
+    [InlineData("alibi")]
+    [InlineData("lstm")]
+    public void Graph_steps_with_deferred_loss_reads_give_the_bits_of_direct_steps(string name)
+    {
+        var device = Open();
+        var options = Options(name) with { Steps = 12, EvalEvery = 5, EvalCount = 8, SharpenFrom = name == "learned" ? 6 : 0 };
+        using var ops = new GpuOps(device);
+        var direct = Train(options, ops, new StepExecution(1, false));
+        var graphs = Train(options, ops, new StepExecution(7, true));
+        Assert.Equal(12, direct.Losses.Count);
+        Assert.Equal(direct.Losses, graphs.Losses);
+        Assert.Equal(direct.Regularizer, graphs.Regularizer);
+        Assert.Equal(direct.Online, graphs.Online);
+        Assert.Equal(direct.Weights, graphs.Weights);
+        Assert.Equal(direct.Moments, graphs.Moments);
+        Assert.Equal([5, 10, 12], graphs.Online.Select(o => o.Step));
+        if (name == "learned") Assert.Equal(Enumerable.Range(1, 12).Select(s => s >= 6), direct.Regularizer.Select(r => r != 0));
+
+        var graph = graphs.Graph;
+        TestContext.Current.SendDiagnosticMessage($"{name}: {graph.Captures} captures, {graph.Launches} graph launches of {graph.GraphSize} operations, " +
+            $"{graph.DirectRuns} direct, {graph.UpdatedNodes} nodes rewritten; last recapture: {graph.LastRecapture}");
+        Assert.Null(graph.DirectReason);
+        Assert.Equal(12, graph.Launches + graph.DirectRuns);
+        Assert.True(graph.Launches >= 10, $"{graph.Launches} graph launches");
+        Assert.Equal(name == "learned" ? 2 : 1, graph.Captures);
+        Assert.True(graph.UpdatedNodes >= graph.Launches - graph.Captures, "every update rewrites at least AdamW's step");
+        Assert.Equal(0, direct.Graph.Launches);
+    }
+
+    /// <summary>
+    /// A learning rate of 1e38 makes the loss infinite or NaN within a few steps. Read every 8 steps, the run must end
+    /// where the step-at-a-time run ends, with its state: the device skipped the diverged update and every one queued
+    /// after it (the divergence flag), and the host rolls its step count back.
+    /// </summary>
+    [Theory]
+    [InlineData("learned")]
+    [InlineData("lstm")]
+    public void A_diverging_run_stops_at_the_same_step_and_state_when_losses_are_read_late(string name)
+    {
+        var device = Open();
+        var options = Options(name) with { Steps = 12, LearningRate = 1e38, Warmup = 0 };
+        using var ops = new GpuOps(device);
+        var direct = Train(options, ops, new StepExecution(1, false));
+        var late = Train(options, ops, new StepExecution(8, true));
+        Assert.NotNull(direct.DivergedAt);
+        Assert.True(direct.DivergedAt < 8, $"diverged at {direct.DivergedAt}: the late reader should have queued steps past it");
+        Assert.Equal(direct.DivergedAt, late.DivergedAt);
+        Assert.Equal((direct.DivergedAt - 1, direct.DivergedAt - 1), (late.Step, late.OptimizerSteps));
+        Assert.Equal(direct.Losses, late.Losses);
+        Assert.False(double.IsFinite(late.Losses[^1]));
+        Assert.Equal(direct.Weights, late.Weights);
+        Assert.Equal(direct.Moments, late.Moments);
+    }
+
     /// <summary>
     /// 30 steps of a small Transformer (2 layers, d = 32: tile kernels for QKV, Wo, W1, W2 and the narrow ones for the
     /// head; B*T = 512 rows, so weight gradients split into slices) in each matmul precision, against the CPU engine's

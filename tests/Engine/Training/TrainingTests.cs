@@ -39,6 +39,42 @@ public sealed class TrainingTests
         run.Model.Dispose();
     }
 
+    /// <summary>
+    /// Losses read back every 5 steps record what reading every step records: the same curve, sharpening terms, online
+    /// evaluations (at 4, 8, 11: each forces a read) and weights; progress comes once per step, in order.
+    /// </summary>
+    [Fact]
+    public void Reading_losses_every_few_steps_changes_nothing_that_is_recorded()
+    {
+        var options = new TrainOptions
+        {
+            Model = ModelConfig.Transformer(layers: 1, dim: 16, heads: 2, maxLength: 32), Length = 32, Steps = 11, Batch = 4,
+            LearningRate = 1e-2, Warmup = 2, EvalEvery = 4, EvalCount = 16, Sharpen = 0.01, SharpenFrom = 3, DropoutAttention = 0.1f,
+        };
+        using var device = new CpuDevice();
+        var ct = TestContext.Current.CancellationToken;
+        var model = ModelFactory.Create(options.Model, new CpuOps<float>(device));
+        model.Initialize(options.Seed);
+        using var everyStep = new TrainingRun<float>(options, model);
+        Assert.Equal(new StepExecution(1, false), everyStep.Execution);
+        everyStep.Run(cancel: ct);
+        var late = ModelFactory.Create(options.Model, new CpuOps<float>(device));
+        late.Initialize(options.Seed);
+        using var everyFive = new TrainingRun<float>(options, late, new StepExecution(5, false));
+        var reported = new List<int>();
+        everyFive.Run(p => reported.Add(p.Step), cancel: ct);
+        Assert.Equal(Enumerable.Range(1, 11), reported);
+        Assert.Equal(everyStep.Losses, everyFive.Losses);
+        Assert.Equal(everyStep.Regularizer, everyFive.Regularizer);
+        Assert.Equal(everyStep.Online, everyFive.Online);
+        Assert.Equal([4, 8, 11], everyFive.Online.Select(o => o.Step));
+        Assert.Equal(device.ToArray(everyStep.Model.Parameters), device.ToArray(everyFive.Model.Parameters));
+        Assert.Equal(everyStep.Graph.DirectRuns, everyFive.Graph.DirectRuns);
+        Assert.Equal("device graphs are off", everyFive.Graph.DirectReason);
+        var e = Assert.Throws<InvalidOptionException>(() => new TrainingRun<float>(options, late, new StepExecution(0, false)));
+        Assert.Contains("loss_read_interval", e.Message);
+    }
+
     [Fact]
     public void SameSeedsGiveBitIdenticalLossesAndWeights()
     {

@@ -33,6 +33,7 @@ public sealed partial class HostileInputTests
             ("--mixture", "a,b"), ("--mixture", "2"), ("--mixture", ","), ("--backend", "tpu"), ("--seed", "-1"), ("--data-seed", "abc"),
             ("--automaton-p-write", "2"), ("--layers", "0"), ("--layers", "-1"), ("--dim", "0"), ("--heads", "0"), ("--heads", "3"),
             ("--max-length", "1"), ("--linear-divisor", "0"), ("--decay-steps", "abc"), ("--unknown-option", "1"),
+            ("--loss-read-every", "0"), ("--loss-read-every", "-4"), ("--loss-read-every", "x"), ("--graphs", "maybe"), ("--graphs", "ON"),
         })
         {
             string mention = option switch { "--unknown-option" => "--unknown-option", "--pos" => "--pos", _ => option };
