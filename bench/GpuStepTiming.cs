@@ -57,7 +57,9 @@ public static class GpuStepTiming
                 int n = name == "baseline" ? baselineSteps : steps;
                 var result = StepBenchmark.Run(name, timing, d => new GpuOps(d), precision, warmup: 3, steps: n);
                 double kernelMs = result.KernelsPerStep.Sum(k => k.Milliseconds);
-                Console.WriteLine($"{name,-22} median {result.MedianMs,9:0.00} ms  min {result.MinMs,9:0.00} ms  ({n} steps, {result.Parameters:N0} parameters); " +
+                Console.WriteLine($"{name,-22} graph {result.GraphMs,9:0.00} ms  launches {result.DirectMs,9:0.00} ms  per queued step " +
+                    $"(losses read every {StepBenchmark.LossReadInterval}; {n} steps, {result.Parameters:N0} parameters; {result.Graph})");
+                Console.WriteLine($"{"",-22} one at a time with per-kernel events: median {result.MedianMs,9:0.00} ms  min {result.MinMs,9:0.00} ms; " +
                     $"kernels {kernelMs:0.00} ms in {result.KernelsPerStep.Sum(k => k.Launches)} launches per step");
                 foreach (var k in result.KernelsPerStep.Take(top))
                     Console.WriteLine($"    {k.Kernel,-40} {k.Launches,5} launches {k.Milliseconds,9:0.000} ms/step {100 * k.Milliseconds / Math.Max(kernelMs, 1e-12),5:0.0}%");

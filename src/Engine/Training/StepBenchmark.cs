@@ -4,8 +4,14 @@ using RawFlipFlop.Kernels.Devices;
 
 namespace RawFlipFlop.Engine.Training;
 
-/// <summary>One model's training-step timing: the median and fastest step, and per kernel its launches and time per step.</summary>
-public sealed record StepTimes(string Model, long Parameters, int Steps, double MedianMs, double MinMs, IReadOnlyList<KernelTime> KernelsPerStep);
+/// <summary>
+/// One model's training-step timing. MedianMs, MinMs: steps one at a time, each read back at once, every kernel bracketed
+/// by events (KernelsPerStep: per kernel its launches and time per step). GraphMs: the steady state as training runs it,
+/// steps queued as graph launches with the loss read every <see cref="StepBenchmark.LossReadInterval"/> steps; DirectMs:
+/// the same with separate launches. Graph: how the graph run went (captures, launches, why not, if not).
+/// </summary>
+public sealed record StepTimes(string Model, long Parameters, int Steps, double MedianMs, double MinMs, IReadOnlyList<KernelTime> KernelsPerStep,
+    double GraphMs, double DirectMs, string Graph);
 
 /// <summary>
 /// Times training steps (fresh FFL(0.8) batch, forward, clean loss, backward, AdamW; B = 16) of the benchmark models on
@@ -15,6 +21,9 @@ public sealed record StepTimes(string Model, long Parameters, int Steps, double 
 /// </summary>
 public static class StepBenchmark
 {
+    /// <summary>Loss read-back interval of the queued runs (the kernel devices' default).</summary>
+    public const int LossReadInterval = 16;
+
     /// <summary>The benchmark models: the paper's LSTM, a 2-layer 128-wide Transformer, the paper's baseline; tiny is for checking the instrument (it runs in the emulator).</summary>
     public static readonly IReadOnlyDictionary<string, (ModelConfig Config, int Length)> Models = new Dictionary<string, (ModelConfig, int)>
     {
@@ -54,7 +63,34 @@ public static class StepBenchmark
             var kernels = timing.Report().Select(k => k with { Launches = k.Launches / steps, Milliseconds = k.Milliseconds / steps }).ToList();
             timing.Reset();
             times.Sort();
-            return new StepTimes(name, net.Layout.Count, steps, times[times.Count / 2], times[0], kernels);
+            var (graphMs, graph) = Queued(model.Config, options, timing.Inner, createOps, precision, warmup, steps, graphs: true);
+            var (directMs, _) = Queued(model.Config, options, timing.Inner, createOps, precision, warmup, steps, graphs: false);
+            return new StepTimes(name, net.Layout.Count, steps, times[times.Count / 2], times[0], kernels, graphMs, directMs, graph);
+        }
+        finally
+        {
+            (ops as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>Wall milliseconds per step of <paramref name="steps"/> queued steps after <paramref name="warmup"/> (the run ends synchronised).</summary>
+    static (double Ms, string Graph) Queued(ModelConfig config, TrainOptions options, IKernelDevice device, Func<IKernelDevice, IOps<float>> createOps,
+        MatmulPrecision precision, int warmup, int steps, bool graphs)
+    {
+        var ops = createOps(device);
+        try
+        {
+            using var net = ModelFactory.Create(config, ops, precision);
+            net.Initialize(1);
+            using var run = new TrainingRun<float>(options, net, new StepExecution(LossReadInterval, graphs));
+            run.Run(untilStep: Math.Max(1, warmup));
+            long start = Stopwatch.GetTimestamp();
+            run.Run(untilStep: run.Step + steps);
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds / steps;
+            var g = run.Graph;
+            return (ms, g.DirectReason is { } why
+                ? $"direct ({why})"
+                : $"{g.Captures} capture(s) of {g.GraphSize} operations, {g.Launches} graph launches, {g.DirectRuns} direct");
         }
         finally
         {

@@ -61,6 +61,8 @@ public sealed class StepBenchmarkTests
         Assert.Equal(1, kernels["adamw_update"].Launches);
         Assert.True(result.KernelsPerStep.Sum(k => k.Milliseconds) <= result.MedianMs * 2 + 1);
         Assert.Empty(timing.Report());  // read and reset by the run
+        Assert.True(result.GraphMs > 0 && result.DirectMs > 0);
+        Assert.Matches(@"^1 capture\(s\) of \d+ operations, 2 graph launches, 1 direct$", result.Graph);  // the warm-up step allocates: direct
         Assert.Throws<ArgumentException>(() => StepBenchmark.Run("huge", timing, d => new GpuOps(d), MatmulPrecision.Fp32, 0, 1));
     }
 }
