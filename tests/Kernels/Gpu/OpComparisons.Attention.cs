@@ -16,6 +16,9 @@ public abstract partial class OpComparisons
         { 1, 20, 256, 1, false, 0f, 0f, 1f },    // dh 256: a short key tile to fit shared memory
         { 2, 29, 16, 2, true, 0f, 0.2f, 0.25f }, // a temperature probe: ALiBi and scores divided by 4
         { 1, 41, 32, 2, false, 0.1f, 0f, 3f },   // softened attention with dropout
+        // the paper's longest sequence (linear positions tested on length 834) at both ends of the head dimensions
+        { 1, 834, 16, 2, true, 0.1f, 0.2f, 1f },  // dh 8
+        { 1, 834, 256, 1, false, 0f, 0.3f, 1f },  // dh 256
     };
 
     [Theory]
@@ -70,6 +73,9 @@ public abstract partial class OpComparisons
         { 1, 150, 128, 2, true, 0.1f, 0.3f, 1f, MatmulPrecision.Fp32 },
         { 1, 150, 64, 1, false, 0f, 0.2f, 1f, MatmulPrecision.Tf32x3 },
         { 1, 150, 64, 1, true, 0.1f, 0f, 0.5f, MatmulPrecision.Tf32 },
+        // T 834, the paper's longest sequence: 14 query blocks, 27 key stages
+        { 1, 834, 64, 1, true, 0.1f, 0.2f, 1f, MatmulPrecision.Fp32 },
+        { 1, 834, 256, 2, false, 0f, 0.3f, 1f, MatmulPrecision.Tf32x3 },
     };
 
     /// <summary>
