@@ -64,9 +64,17 @@ public sealed unsafe partial class CudaDevice
         }
     }
 
+    static readonly string[] GraphEntryPoints =
+    [
+        "cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuStreamGetCaptureInfo_v2", "cuGraphInstantiateWithFlags", "cuGraphLaunch",
+        "cuGraphExecKernelNodeSetParams", "cuGraphExecDestroy", "cuGraphDestroy",
+    ];
+
     public void BeginCapture()
     {
         _recorder.RefuseHostCall("a capture");
+        if (NativeLibraries.MissingCudaExports(GraphEntryPoints) is { Count: > 0 } missing)
+            throw new GraphUnsupportedException($"the CUDA driver (for CUDA {DriverVersion}) lacks {string.Join(", ", missing)}");
         MakeCurrent();
         int rc = CudaDriver.cuStreamBeginCapture(_stream, CudaDriver.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
         if (rc != CudaDriver.CUDA_SUCCESS)
@@ -76,12 +84,12 @@ public sealed unsafe partial class CudaDevice
     }
 
     /// <summary>The node the launch just captured added: the one dependency of whatever is captured next.</summary>
-    nint CapturedNode(string call)
+    nint CapturedNode(string kernel)
     {
         int rc = CudaDriver.cuStreamGetCaptureInfo_v2(_stream, out int status, out _, out _, out nint* dependencies, out nuint count);
         if (rc != CudaDriver.CUDA_SUCCESS || status != CudaDriver.CU_STREAM_CAPTURE_STATUS_ACTIVE || count != 1)
             throw new GraphUnsupportedException(
-                $"after {call}, cuStreamGetCaptureInfo_v2 gave {(rc != CudaDriver.CUDA_SUCCESS ? CudaDriver.ErrorName(rc) : $"status {status} and {count} dependencies")}, not the one captured node");
+                $"after the launch of {kernel}, cuStreamGetCaptureInfo_v2 gave {(rc != CudaDriver.CUDA_SUCCESS ? CudaDriver.ErrorName(rc) : $"status {status} and {count} dependencies")}, not the one captured node");
         return dependencies[0];
     }
 
@@ -137,8 +145,10 @@ public sealed unsafe partial class CudaDevice
                 BlockX = node.Block.X, BlockY = node.Block.Y, BlockZ = node.Block.Z,
                 SharedBytes = (uint)node.SharedBytes, KernelParams = pointers,
             };
-            CudaDriver.Check(CudaDriver.cuGraphExecKernelNodeSetParams(exec, node.Handle, &parameters),
-                $"cuGraphExecKernelNodeSetParams({node.Kernel})");
+            int rc = CudaDriver.cuGraphExecKernelNodeSetParams(exec, node.Handle, &parameters);
+            if (rc != CudaDriver.CUDA_SUCCESS)
+                throw new GraphUnsupportedException($"cuGraphExecKernelNodeSetParams({node.Kernel}) failed: {CudaDriver.ErrorName(rc)}",
+                    new CudaException($"cuGraphExecKernelNodeSetParams({node.Kernel})", rc));
             node.Args = args;
         }
         return true;

@@ -352,7 +352,7 @@ public sealed unsafe partial class CudaDevice : IGraphDevice, IEventClock
         if (_recorder.Updating)
         {
             Function(kernel);
-            _recorder.Match(GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args));
+            _recorder.Match(kernel, grid, block, sharedBytes, cooperative, args);
             return;
         }
         MakeCurrent();
@@ -370,17 +370,17 @@ public sealed unsafe partial class CudaDevice : IGraphDevice, IEventClock
         int rc = cooperative
             ? CudaDriver.cuLaunchCooperativeKernel(f, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, _stream, pointers)
             : CudaDriver.cuLaunchKernel(f, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, _stream, pointers, null);
-        string call = $"{(cooperative ? "cuLaunchCooperativeKernel" : "cuLaunchKernel")}({kernel}, grid {grid}, block {block}, {sharedBytes} bytes shared)";
+        string Call() => $"{(cooperative ? "cuLaunchCooperativeKernel" : "cuLaunchKernel")}({kernel}, grid {grid}, block {block}, {sharedBytes} bytes shared)";
         if (_recorder.Capturing)
         {
             if (rc != CudaDriver.CUDA_SUCCESS)
-                throw new GraphUnsupportedException($"{call} cannot be captured into a CUDA graph: {CudaDriver.ErrorName(rc)}", new CudaException(call, rc));
+                throw new GraphUnsupportedException($"{Call()} cannot be captured into a CUDA graph: {CudaDriver.ErrorName(rc)}", new CudaException(Call(), rc));
             var node = GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args);
-            node.Handle = CapturedNode(call);
+            node.Handle = CapturedNode(kernel);
             _recorder.Capture(node);
             return;
         }
-        if (rc != CudaDriver.CUDA_SUCCESS) throw new CudaException(call, rc);
+        if (rc != CudaDriver.CUDA_SUCCESS) throw new CudaException(Call(), rc);
         if (SynchronizeEachLaunch)
         {
             rc = CudaDriver.cuStreamSynchronize(_stream);

@@ -38,6 +38,13 @@ public static partial class NativeLibraries
     };
 
     /// <summary>Whether the CUDA driver library loads; its path, or why not.</summary>
+    /// <summary>The driver entry points in <paramref name="names"/> it lacks (an older driver).</summary>
+    public static IReadOnlyList<string> MissingCudaExports(params string[] names)
+    {
+        var cuda = s_cuda.Value;
+        return cuda.Handle == 0 ? names : [.. names.Where(n => !NativeLibrary.TryGetExport(cuda.Handle, n, out _))];
+    }
+
     public static bool TryCuda(out string pathOrReason)
     {
         var l = s_cuda.Value;

@@ -73,7 +73,22 @@ public sealed class StepGraph(IDevice device, bool enabled = true) : IDisposable
             _device.AbortGraph();
             throw;
         }
-        if (!_device.EndUpdate(out int changed, out string difference))
+        bool matched;
+        int changed;
+        string difference;
+        try
+        {
+            matched = _device.EndUpdate(out changed, out difference);
+        }
+        catch (GraphUnsupportedException e)
+        {
+            // the graph may be half rewritten: it is dropped, and this pass and all later ones run directly
+            Drop(e.Message);
+            DirectReason = e.Message;
+            Direct(pass);
+            return true;
+        }
+        if (!matched)
         {
             Drop(difference);
             return false;
@@ -86,7 +101,16 @@ public sealed class StepGraph(IDevice device, bool enabled = true) : IDisposable
 
     void Capture(Action pass)
     {
-        _device!.BeginCapture();
+        try
+        {
+            _device!.BeginCapture();
+        }
+        catch (GraphUnsupportedException e)
+        {
+            DirectReason = e.Message;
+            Direct(pass);
+            return;
+        }
         try
         {
             pass();

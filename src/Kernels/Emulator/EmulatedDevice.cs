@@ -97,9 +97,8 @@ public sealed unsafe class EmulatedDevice : HostMemoryDevice, IGraphDevice
             Library.Kernel(kernel);
             Span<NativeArg> check = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
             NativeArguments(kernel, args, check);
-            var node = GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args);
-            if (_recorder.Capturing) _recorder.Capture(node);
-            else _recorder.Match(node);
+            if (_recorder.Capturing) _recorder.Capture(GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args));
+            else _recorder.Match(kernel, grid, block, sharedBytes, cooperative, args);
             return;
         }
         Span<NativeArg> native = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];

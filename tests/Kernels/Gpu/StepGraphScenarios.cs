@@ -194,6 +194,74 @@ public sealed class EmulatorStepGraphTests : StepGraphScenarios
     }
 }
 
+/// <summary>An emulator whose graph calls fail at one stage, as a driver may (an entry point missing, a refused node).</summary>
+sealed class RefusingGraphDevice(EmulatedDevice inner, string stage) : IGraphDevice
+{
+    public EmulatedDevice Inner { get; } = inner;
+    void Refuse(string at)
+    {
+        if (at == stage) throw new GraphUnsupportedException($"refused at {at}");
+    }
+
+    public void BeginCapture() { Refuse("begin"); Inner.BeginCapture(); }
+    public DeviceGraph EndCapture() { var g = Inner.EndCapture(); if (stage == "end") { g.Dispose(); Refuse("end"); } return g; }
+    public void BeginUpdate(DeviceGraph graph) => Inner.BeginUpdate(graph);
+    public bool EndUpdate(out int changedNodes, out string difference)
+    {
+        bool matched = Inner.EndUpdate(out changedNodes, out difference);
+        if (changedNodes > 0) Refuse("update");
+        return matched;
+    }
+    public void AbortGraph() => Inner.AbortGraph();
+    public void LaunchGraph(DeviceGraph graph) => Inner.LaunchGraph(graph);
+    public void Launch(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args) => Inner.Launch(kernel, grid, block, sharedBytes, args);
+    public void LaunchCooperative(string kernel, Dim3 grid, Dim3 block, int sharedBytes, params ReadOnlySpan<KernelArg> args) => Inner.LaunchCooperative(kernel, grid, block, sharedBytes, args);
+    public int CooperativeBlocks(string kernel, Dim3 block, int sharedBytes) => Inner.CooperativeBlocks(kernel, block, sharedBytes);
+    public string Name => Inner.Name;
+    public string Description => Inner.Description;
+    public bool IsHostMemory => Inner.IsHostMemory;
+    public Buf<T> Allocate<T>(long count) where T : unmanaged => Inner.Allocate<T>(count);
+    public void Free<T>(Buf<T> buffer) where T : unmanaged => Inner.Free(buffer);
+    public void Upload<T>(ReadOnlySpan<T> source, Buf<T> destination) where T : unmanaged => Inner.Upload(source, destination);
+    public void Download<T>(Buf<T> source, Span<T> destination) where T : unmanaged => Inner.Download(source, destination);
+    public void Copy<T>(Buf<T> source, Buf<T> destination) where T : unmanaged => Inner.Copy(source, destination);
+    public void Synchronize() => Inner.Synchronize();
+    public HostBuf<T> AllocateHost<T>(long count) where T : unmanaged => Inner.AllocateHost<T>(count);
+    public void FreeHost<T>(HostBuf<T> buffer) where T : unmanaged => Inner.FreeHost(buffer);
+    public void UploadAsync<T>(HostBuf<T> source, Buf<T> destination) where T : unmanaged => Inner.UploadAsync(source, destination);
+    public void DownloadAsync<T>(Buf<T> source, HostBuf<T> destination) where T : unmanaged => Inner.DownloadAsync(source, destination);
+    public DeviceFence CreateFence() => Inner.CreateFence();
+    public void Dispose() => Inner.Dispose();
+}
+
+[Trait("Category", "Emulator")]
+public sealed class StepGraphFallbackTests
+{
+    /// <summary>
+    /// When the device refuses a graph (at the start or end of a capture, or when rewriting a node), the pass runs
+    /// directly, every later pass too, with the device's reason kept; results are unaffected.
+    /// </summary>
+    [Theory]
+    [InlineData("begin")]
+    [InlineData("end")]
+    [InlineData("update")]
+    public void A_refused_graph_leaves_every_pass_direct_with_the_reason(string stage)
+    {
+        Toolchain.RequireCompiler();
+        using var device = new RefusingGraphDevice(new EmulatedDevice(new EmulatorOptions()), stage);
+        using var ops = new GpuOps(device);
+        var x = device.Allocate<float>(100); var total = device.Allocate<float>(1);
+        using var step = new StepGraph(device);
+        foreach (float value in new[] { 1f, 2f, 3f, 4f })
+        {
+            step.Run(() => { ops.Fill(x, value); ops.SumForward(total, x, 100); });
+            Assert.Equal(100 * value, device.ToArray(total)[0]);
+        }
+        Assert.Equal($"refused at {stage}", step.DirectReason);
+        Assert.Equal(stage == "update" ? (1, 1, 3) : (0, 0, 4), (step.Captures, step.Launches, step.DirectRuns));
+    }
+}
+
 [Trait("Category", "Gpu")]
 [Collection(GpuCollection.Name)]
 public sealed class GpuStepGraphTests : StepGraphScenarios
