@@ -55,6 +55,7 @@ tree_bytes() { # dir
 prepare() { # dir
   local dir=$1
   [ -e "$dir" ] && [ ! -d "$dir" ] && usage_error "$dir: exists and is not a folder"
+  [ -d "$(dirname "$dir")" ] || usage_error "$(dirname "$dir"): no such folder"
   command -v dotnet >/dev/null || fail "prepare needs the .NET SDK (dotnet is not on PATH)"
   command -v xz >/dev/null || fail "prepare needs xz (apt-get install xz-utils)"
   local nvrtc; nvrtc=$(find_nvrtc)
@@ -63,7 +64,6 @@ prepare() { # dir
   local real; real=$(readlink -f "$nvrtc")
   local version; version=$(basename "$real" | sed -nE 's/^libnvrtc\.so\.([0-9]+\.[0-9]+).*/\1/p')
 
-  mkdir -p "$dir"
   stage=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check-prepare.XXXXXX")
   trap 'rm -rf "$stage"' EXIT
   local app=$stage/app start=$SECONDS
@@ -106,6 +106,7 @@ prepare() { # dir
   if [ "$total" -gt "$carry_limit" ]; then
     fail "$dir/$archive_name would be $(mib "$bytes"), with the working tree ($(mib "$tree")) $(mib "$total"): over the device tool's 64 MiB; nothing written"
   fi
+  mkdir -p "$dir"
   mv -f "$stage/$archive_name" "$dir/$archive_name"
   echo "gpu-check: $dir/$archive_name: $(mib "$bytes"); with the working tree ($(mib "$tree")) $(mib "$total") of the device tool's 64 MiB; $((SECONDS - start)) s"
   case "$dir/" in
@@ -159,6 +160,9 @@ run() { # dir report
       || timeout 30 "$nvidia_smi" --query-gpu=name,driver_version,memory.total --format=csv,noheader \
       >"$logs/nvidia-smi-query.txt" 2>&1 || true
     timeout 30 "$nvidia_smi" >"$logs/nvidia-smi.txt" 2>&1 || true
+    echo "gpu-check: nvidia-smi: $(head -n 1 "$logs/nvidia-smi-query.txt")"
+  else
+    echo "gpu-check: nvidia-smi: not found"
   fi
 
   # Kernels compile once into a cache that the three phases share (the tests fill it).

@@ -110,6 +110,7 @@ public sealed class GpuCheckScriptTests
         AssertUsageError(Bash(env, "run", empty, dir.File("r.md")), $"{empty}: holds no published build (gpu-check.tar.xz)");
         AssertUsageError(Bash(env, "prepare", file), $"{file}: exists and is not a folder");
         AssertUsageError(Bash(env, "prepare", empty, "extra"), "prepare takes at most one folder");
+        AssertUsageError(Bash(env, "prepare", dir.File("no/such")), $"{dir.File("no")}: no such folder");
         AssertUsageError(Bash(env, "report", dir.File("nologs"), dir.File("r.md")), "no such logs folder");
 
         string prepared = Prepare(dir, "exit 0", "exit 0");
