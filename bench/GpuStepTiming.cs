@@ -31,12 +31,16 @@ public static class GpuStepTiming
         IKernelDevice device;
         if (backend == "cuda")
         {
+            // The NVRTCs that load here, with or without a GPU (bench/gpu-check.sh reports them: were the carried ones found?)
+            var loaded = Nvrtc.Found.Loaded;
+            Console.WriteLine($"gpu-step: NVRTC found: {(loaded.Count > 0 ? string.Join(", ", loaded) : "none")}");
             if (!CudaDevice.TryCreate(out var cuda, out string reason))
             {
                 Console.WriteLine($"gpu-step: no GPU here ({reason}); nothing measured");
                 return 0;
             }
-            device = cuda!;
+            Console.WriteLine($"gpu-step: NVRTC used: {cuda!.NvrtcLibrary}; kernels {cuda.Architecture}");
+            device = cuda;
         }
         else if (backend == "emulator")
         {
