@@ -183,7 +183,8 @@ public sealed class GpuCheckScriptTests
             gpu-step: NVRTC found: NVRTC 13.0 (/usr/local/cuda/lib64/libnvrtc.so.13), NVRTC 11.8 (/opt/app/libnvrtc.so.11.2)
             gpu-step: NVRTC used: NVRTC 13.0 (/usr/local/cuda/lib64/libnvrtc.so.13); kernels sm_90
             NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79 GiB, driver 13.0, kernels sm_90 by NVRTC 13.0); matmul precision 3xtf32
-            lstm                   median      4.10 ms  min      4.00 ms  (20 steps, 133,637 parameters); kernels 3.90 ms in 9 launches per step
+            lstm                   graph      3.20 ms  launches      3.40 ms  per queued step (losses read every 16; 20 steps, 133,637 parameters; 1 capture(s) of 27 operations, 22 graph launches, 1 direct)
+                                   one at a time with per-kernel events: median      4.10 ms  min      4.00 ms; kernels 3.90 ms in 27 launches per step
                 lstm_backward_persistent                     1 launches     2.000 ms/step  51.3%
             """;
         const string ops = """
@@ -223,7 +224,8 @@ public sealed class GpuCheckScriptTests
         Assert.Contains("| kernel architecture | sm_90 |", text);
         Assert.Contains("| 2 | 1 | 0 | 0 | 0 | 3 |", text);
         Assert.Contains("- `RawFlipFlop.Tests.Kernels.Gpu.GpuOpTests.Gelu_matches_its_CPU_twin(n: 7)`", text);
-        Assert.Contains("lstm                   median      4.10 ms  min      4.00 ms", text);
+        Assert.Contains("lstm                   graph      3.20 ms  launches      3.40 ms  per queued step", text);
+        Assert.Contains("one at a time with per-kernel events: median      4.10 ms  min      4.00 ms", text);
         Assert.Contains("    lstm_backward_persistent                     1 launches     2.000 ms/step  51.3%", text);
         Assert.Contains("| 'embedding_forward (8192 tokens x 512)' | cuda   | 12.00 us |       - | 99.9 |", text);
         Assert.Contains("| tests | 1 |", text);
