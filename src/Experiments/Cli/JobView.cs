@@ -37,7 +37,18 @@ public sealed class JobView(CliOutput output, bool quiet, string label)
             case JobPhase.Done:
                 _line?.Done();
                 _line = null;
+                if (e.Run.Model.Device is RawFlipFlop.Kernels.Devices.IKernelDevice) output.Err.WriteLine($"{label}: {StepsLine(e.Run)}");
                 break;
         }
+    }
+
+    /// <summary>How the training steps ran on a kernel device: as graph launches, or directly and why.</summary>
+    public static string StepsLine(TrainingRun<float> run)
+    {
+        var g = run.Graph;
+        string how = g.DirectReason is { } why
+            ? $"steps as separate launches ({why})"
+            : $"steps as CUDA graph launches: {g.Launches} launches of {g.Captures} capture(s), {g.DirectRuns} step(s) direct, {g.UpdatedNodes} kernel nodes rewritten";
+        return $"{how}; losses read every {run.Execution.LossReadInterval} steps";
     }
 }

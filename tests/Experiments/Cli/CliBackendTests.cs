@@ -19,6 +19,27 @@ public sealed class CliBackendTests
         "--offline", "sparse:40", "--backend", backend, "--out", dir, "--quiet",
     ];
 
+    /// <summary>`train` on a kernel device says how its steps ran; --graphs off and --loss-read-every change that and not the losses.</summary>
+    [Fact]
+    public void Train_on_the_emulator_says_how_its_steps_ran()
+    {
+        Toolchain.RequireCompiler();
+        using var graphs = new TempDir();
+        using var direct = new TempDir();
+        string[] Args(string dir, params string[] extra) =>
+            ["train", "--model", "transformer", "--layers", "1", "--dim", "8", "--heads", "2", "--length", "16", "--batch", "2", "--steps", "7",
+             "--eval-every", "0", "--offline", "none", "--backend", "emulator", "--out", dir, .. extra];
+        var a = CliRunner.Run(Args(graphs.Path, "--loss-read-every", "3"));
+        var b = CliRunner.Run(Args(direct.Path, "--graphs", "off"));
+        Assert.True(a.ExitCode == 0, a.Err);
+        Assert.True(b.ExitCode == 0, b.Err);
+        Assert.Contains("steps as CUDA graph launches: 6 launches of 1 capture(s), 1 step(s) direct", a.Err);
+        Assert.Contains("losses read every 3 steps", a.Err);
+        Assert.Contains("steps as separate launches (device graphs are off); losses read every 16 steps", b.Err);
+        Assert.Equal(File.ReadAllText(graphs.File("summary.json")).Split("\"losses\"")[1].Split(']')[0],
+            File.ReadAllText(direct.File("summary.json")).Split("\"losses\"")[1].Split(']')[0]);
+    }
+
     [Fact]
     public void Train_eval_and_grads_on_the_emulator_match_the_cpu()
     {
