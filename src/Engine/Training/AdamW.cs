@@ -28,14 +28,8 @@ public sealed class AdamW<T> : IDisposable where T : unmanaged, IFloatingPointIe
     /// <summary>Updates done so far.</summary>
     public int Steps { get; set; }
 
-    public void Update(Buf<T> parameters, Buf<T> gradients, double learningRate)
-    {
-        Steps++;
-        Apply(parameters, gradients, learningRate);
-    }
-
     /// <summary>
-    /// Update number <see cref="Steps"/> (already counted by the caller), skipped on the device while skip (1) is set
+    /// Update number <see cref="Steps"/> (set by the caller), skipped on the device while skip (1) is set
     /// (<see cref="IOps{T}.LossGuard"/>). Changes no host state, so a step pass may run it more than once.
     /// </summary>
     public void Apply(Buf<T> parameters, Buf<T> gradients, double learningRate, Buf<int> skip = default) =>

@@ -352,7 +352,7 @@ public sealed unsafe partial class CudaDevice : IGraphDevice, IEventClock
         if (_recorder.Updating)
         {
             Function(kernel);
-            _recorder.Match(kernel, grid, block, sharedBytes, cooperative, args);
+            _recorder.Match(GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args));
             return;
         }
         MakeCurrent();

@@ -136,36 +136,6 @@ internal sealed class GraphRecorder
         _changes.Clear();
     }
 
-    /// <summary>
-    /// <see cref="Match(GraphNode)"/> for a launch, without building a node when it matches the graph's: the common case
-    /// allocates only the arguments of a launch whose arguments changed.
-    /// </summary>
-    public void Match(string kernel, Dim3 grid, Dim3 block, int sharedBytes, bool cooperative, ReadOnlySpan<KernelArg> args)
-    {
-        var nodes = _graph!.Nodes;
-        if (_difference == null && _cursor < nodes.Count)
-        {
-            var node = nodes[_cursor];
-            if (node.Kernel == kernel && node.Grid == grid && node.Block == block && node.SharedBytes == sharedBytes &&
-                node.Cooperative == cooperative && node.Args.Length == args.Length)
-            {
-                bool kinds = true, same = true;
-                for (int i = 0; i < args.Length; i++)
-                {
-                    kinds &= node.Args[i].Kind == args[i].Kind;
-                    same &= node.Args[i].Bits == args[i].Bits;
-                }
-                if (kinds)
-                {
-                    _cursor++;
-                    if (!same) _changes.Add((node, args.ToArray()));
-                    return;
-                }
-            }
-        }
-        Match(GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args));
-    }
-
     /// <summary>Matches the next operation of an updating pass against the graph (the first difference is kept).</summary>
     public void Match(GraphNode candidate)
     {

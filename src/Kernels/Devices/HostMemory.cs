@@ -60,9 +60,7 @@ public abstract class HostMemoryDevice : IDevice
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         BeforeHostCall("a host allocation");
-        nuint bytes = (nuint)Math.Max(1, count) * (nuint)sizeof(T);
-        void* p = NativeMemory.AlignedAlloc(bytes, 64);
-        NativeMemory.Clear(p, bytes);
+        void* p = AlignedZeroed((nuint)Math.Max(1, count) * (nuint)sizeof(T));
         lock (_lock) _hostAllocations.Add((nint)p);
         return new HostBuf<T>((nint)p, count);
     }
@@ -95,7 +93,9 @@ public abstract class HostMemoryDevice : IDevice
     public DeviceFence CreateFence() => new DeviceFence.Immediate();
 
     /// <summary>Zeroed memory of at least <paramref name="bytes"/> bytes, 64-byte aligned (the emulator adds guard pages).</summary>
-    protected virtual unsafe void* AllocateMemory(nuint bytes)
+    protected virtual unsafe void* AllocateMemory(nuint bytes) => AlignedZeroed(bytes);
+
+    static unsafe void* AlignedZeroed(nuint bytes)
     {
         void* p = NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(p, bytes);

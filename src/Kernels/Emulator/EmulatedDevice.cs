@@ -98,7 +98,7 @@ public sealed unsafe class EmulatedDevice : HostMemoryDevice, IGraphDevice
             Span<NativeArg> check = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
             NativeArguments(kernel, args, check);
             if (_recorder.Capturing) _recorder.Capture(GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args));
-            else _recorder.Match(kernel, grid, block, sharedBytes, cooperative, args);
+            else _recorder.Match(GraphNode.Launch(kernel, grid, block, sharedBytes, cooperative, args));
             return;
         }
         Span<NativeArg> native = args.Length <= 32 ? stackalloc NativeArg[args.Length] : new NativeArg[args.Length];
